@@ -1,0 +1,76 @@
+// What the agent loop needs from a language model, and nothing more. The Messages-API shape is used
+// because it maps one-to-one onto Anthropic's and is easy to script.
+
+export type ContentBlock =
+  | { type: 'text'; text: string }
+  | { type: 'tool_use'; id: string; name: string; input: unknown }
+  | { type: 'tool_result'; toolUseId: string; content: string; isError: boolean };
+
+export interface Message {
+  role: 'user' | 'assistant';
+  content: ContentBlock[];
+}
+
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the tool's input. */
+  inputSchema: Record<string, unknown>;
+}
+
+export interface ModelRequest {
+  system: string;
+  messages: Message[];
+  tools: ToolSpec[];
+  maxTokens: number;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
+export interface ModelResponse {
+  content: ContentBlock[];
+  stopReason: 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence' | 'refusal' | 'other';
+  usage: Usage;
+}
+
+export interface Model {
+  /** Shown in state and transcripts, e.g. "claude-sonnet-4-5" or "scripted demo model". */
+  readonly name: string;
+  complete(request: ModelRequest, signal?: AbortSignal): Promise<ModelResponse>;
+}
+
+/** What a loop is for; a scripted model picks its script from it, a real model ignores it. */
+export type AgentTask =
+  | { kind: 'propose'; runId: string; requirement: string }
+  | {
+      kind: 'edit';
+      runId: string;
+      requirement: string;
+      repo: string;
+      round: number;
+      roundKind: 'initial' | 'fix' | 'feedback';
+      /** How many fix rounds this repository had before this one, in this run. */
+      priorFixRounds: number;
+      feedback: string | null;
+    };
+
+export interface ModelProvider {
+  /** One line for logs and `npm start`: which model serves this worker. */
+  readonly description: string;
+  readonly isDemo: boolean;
+  forTask(task: AgentTask): Model;
+}
+
+/** The model cannot serve this task at all (no key, unknown demo requirement): retrying will not help. */
+export class ModelUnavailableError extends Error {
+  override readonly name = 'ModelUnavailableError';
+}
+
+export function zeroUsage(): Usage {
+  return { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+}

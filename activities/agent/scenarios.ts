@@ -1,0 +1,64 @@
+// Scripts for the scripted model: for a known requirement, the exact tool calls a model would make
+// when proposing repositories and when editing each one, round by round.
+import { promises as fs } from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+const ToolCallSchema = z.object({ name: z.string().min(1), input: z.record(z.string(), z.unknown()) });
+
+export const ScriptTurnSchema = z.object({
+  /** Text the model "says" alongside its tool calls. */
+  say: z.string().optional(),
+  calls: z.array(ToolCallSchema).default([]),
+  /** Substrings the conversation so far must contain; a missing one makes the scripted model fail loudly. */
+  expect: z.array(z.string()).default([]),
+  /** Pause before answering, so tests can catch the loop mid-flight. */
+  delayMs: z.number().int().min(0).max(60_000).default(0),
+});
+export type ScriptTurn = z.infer<typeof ScriptTurnSchema>;
+
+const TurnsSchema = z.array(ScriptTurnSchema);
+
+const FeedbackScriptSchema = z.object({
+  /** Keywords (case-insensitive) that must all appear in the feedback text. */
+  when: z.array(z.string().min(1)).min(1),
+  turns: TurnsSchema,
+});
+
+export const RepoScriptSchema = z.object({
+  initial: TurnsSchema.default([]),
+  /** Played in the n-th fix round (first entry for round kind "fix" the first time, and so on). */
+  fix: z.array(TurnsSchema).default([]),
+  feedback: z.array(FeedbackScriptSchema).default([]),
+});
+export type RepoScript = z.infer<typeof RepoScriptSchema>;
+
+export const ScenarioSchema = z.object({
+  id: z.string().min(1),
+  /** The requirement as a person would write it; offered by the CLI and the web chat. */
+  requirement: z.string().min(1),
+  /** Keywords (case-insensitive) that must all appear in a requirement for this scenario to play. */
+  match: z.array(z.string().min(1)).min(1),
+  propose: TurnsSchema.default([]),
+  edit: z.record(z.string(), RepoScriptSchema).default({}),
+});
+export type Scenario = z.infer<typeof ScenarioSchema>;
+export type ScenarioInput = z.input<typeof ScenarioSchema>;
+
+export const ScenarioBookSchema = z.object({ scenarios: z.array(ScenarioSchema) });
+
+export async function loadScenarioBook(file: string): Promise<Scenario[]> {
+  const raw = YAML.parse(await fs.readFile(file, 'utf8'));
+  const parsed = ScenarioBookSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`${file}: ${z.prettifyError(parsed.error)}`);
+  return parsed.data.scenarios;
+}
+
+export function matchesAll(text: string, keywords: readonly string[]): boolean {
+  const lower = text.toLowerCase();
+  return keywords.every((k) => lower.includes(k.toLowerCase()));
+}
+
+export function findScenario(scenarios: readonly Scenario[], requirement: string): Scenario | undefined {
+  return scenarios.find((s) => matchesAll(requirement, s.match));
+}

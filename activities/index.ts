@@ -1,0 +1,38 @@
+// The activities a worker registers, bound to their dependencies. The workflow sees only these names.
+import { ApplicationFailure } from '@temporalio/activity';
+import { CatalogError } from '../shared/catalog-loader';
+import type { Catalog } from '../shared/catalog-schema';
+import { ModelUnavailableError } from './agent/model';
+import type { ActivityDeps } from './deps';
+import { editRepository } from './edit-repository';
+import { notifyConversation } from './notify';
+import { proposeRepositories } from './propose-repositories';
+import { linkPullRequests, openPullRequest } from './pull-requests';
+import { runChecks } from './run-checks';
+import type { CheckRequest, EditRequest, LinkRequest, NotifyRequest, ProposeRequest, PullRequestRequest } from './types';
+
+/** Errors that no retry can fix become non-retryable failures with the same readable message. */
+async function unretryable<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ModelUnavailableError || error instanceof CatalogError) {
+      throw ApplicationFailure.nonRetryable(error.message, error.name);
+    }
+    throw error;
+  }
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    loadCatalog: (): Promise<Catalog> => unretryable(() => deps.loadCatalog()),
+    proposeRepositories: (request: ProposeRequest) => unretryable(() => proposeRepositories(deps, request)),
+    editRepository: (request: EditRequest) => unretryable(() => editRepository(deps, request)),
+    runChecks: (request: CheckRequest) => runChecks(deps, request),
+    openPullRequest: (request: PullRequestRequest) => openPullRequest(deps, request),
+    linkPullRequests: (request: LinkRequest) => linkPullRequests(deps, request),
+    notifyConversation: (request: NotifyRequest) => notifyConversation(deps.notifier, request),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

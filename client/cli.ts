@@ -1,0 +1,189 @@
+// The command line for people and operators: start a change request, follow it, answer it.
+//   npm run cli -- demos | start | show | watch | confirm | feedback | context | approve | cancel | list
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import { loadScenarioBook } from '../activities/agent/scenarios';
+import { readOutbox } from '../activities/notify';
+import { loadCatalog } from '../shared/catalog-loader';
+import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } from '../shared/contracts';
+import { catalogEnvironment, readConfig } from '../worker/config';
+import { connectClient } from '../worker/create-worker';
+import { formatState } from './format';
+import { executeCommand } from '../im-adapters/commands';
+import { ChangeRequestGateway, newKey, RefusedError, UnknownRunError, UnreachableError } from './gateway';
+
+const config = readConfig();
+
+async function gateway(): Promise<ChangeRequestGateway> {
+  let client;
+  try {
+    client = await connectClient(config.temporal.address, config.temporal.namespace);
+  } catch (error) {
+    throw new UnreachableError(`cannot reach the Temporal server at ${config.temporal.address}; is \`npm start\` running? (${(error as Error).message.split('\n')[0]})`);
+  }
+  return new ChangeRequestGateway(client, {
+    taskQueue: config.temporal.taskQueue,
+    catalog: () => loadCatalog(config.catalogPath, catalogEnvironment(config)),
+  });
+}
+
+function person(options: { as?: string }): string {
+  return options.as ?? process.env.CR_USER ?? os.userInfo().username;
+}
+
+const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
+
+const program = new Command()
+  .name('npm run cli --')
+  .description('Change requests: from a requirement to reviewed pull requests across repositories.')
+  .showHelpAfterError();
+
+const asOption = new Option('--as <person>', 'who you are (default: $CR_USER or your login name)');
+const keyOption = new Option('--key <key>', 'idempotency key (a repeated key changes nothing)');
+
+program
+  .command('demos')
+  .description('list the requirements the scripted demo model can work on')
+  .action(async () => {
+    for (const scenario of await loadScenarioBook(config.demoScenariosPath)) {
+      console.log(`${scenario.id.padEnd(14)} ${scenario.requirement}`);
+    }
+    console.log('\nStart one with:  npm run cli -- start "<requirement>"');
+  });
+
+program
+  .command('start')
+  .description('start a change request')
+  .argument('<requirement...>', 'what should change, in plain words')
+  .addOption(new Option('--autonomy <preset>', 'fixed | guided | free (default: the catalog policy)').choices(AutonomySchema.options))
+  .option('--repos <ids>', 'repositories to change (needed for --autonomy fixed)', list)
+  .option('--id <runId>', 'run id (default: a new one)')
+  .addOption(asOption)
+  .action(async (words: string[], options: { autonomy?: 'fixed' | 'guided' | 'free'; repos?: string[]; id?: string; as?: string }) => {
+    const gw = await gateway();
+    const { runId, alreadyStarted } = await gw.start(
+      { requirement: words.join(' '), requester: person(options), autonomy: options.autonomy, repos: options.repos, conversation: { platform: 'cli', channel: os.hostname() } },
+      options.id,
+    );
+    console.log(alreadyStarted ? `Run ${runId} was already started.` : `Started ${runId}.`);
+    console.log(`Follow it with:  npm run cli -- watch ${runId}`);
+  });
+
+program
+  .command('show')
+  .description("show a run's state")
+  .argument('<runId>')
+  .option('--summary', 'include the combined change summary')
+  .option('--json', 'print the raw state as JSON')
+  .action(async (runId: string, options: { summary?: boolean; json?: boolean }) => {
+    const state = await (await gateway()).state(runId);
+    if (options.json) return console.log(JSON.stringify(state, null, 2));
+    console.log(formatState(state, { summary: options.summary }));
+    const messages = await readOutbox(config.dataDir, runId);
+    for (const message of messages) console.log(`message ${new Date(message.at).toISOString()}: ${message.text}`);
+  });
+
+program
+  .command('watch')
+  .description('follow a run until it waits for people or ends')
+  .argument('<runId>')
+  .action(async (runId: string) => {
+    const gw = await gateway();
+    let seen = -1;
+    for (;;) {
+      const state: RunState = await gw.state(runId);
+      if (state.version !== seen) {
+        seen = state.version;
+        console.log(`\n${formatState(state)}`);
+      }
+      if (state.phase.startsWith('awaiting_') || TERMINAL_PHASES.includes(state.phase)) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  });
+
+program
+  .command('confirm')
+  .description('confirm the repositories to change (default: as proposed)')
+  .argument('<runId>')
+  .argument('[repos...]', 'repository ids; omit to accept the proposal')
+  .addOption(asOption)
+  .addOption(keyOption)
+  .action(async (runId: string, repos: string[], options: { as?: string; key?: string }) => {
+    const gw = await gateway();
+    const chosen = repos.length ? repos : ((await gw.state(runId)).proposal?.repos.map((r) => r.id) ?? []);
+    await executeCommand(gw, { kind: 'confirmRepos', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), repos: chosen } });
+    console.log(`Confirmed ${chosen.join(', ')}.`);
+  });
+
+program
+  .command('feedback')
+  .description('ask for changes after reviewing the summary')
+  .argument('<runId>')
+  .argument('<text...>')
+  .option('--repos <ids>', 'only these repositories (default: all of the change)', list)
+  .addOption(asOption)
+  .addOption(keyOption)
+  .action(async (runId: string, words: string[], options: { repos?: string[]; as?: string; key?: string }) => {
+    await executeCommand(await gateway(), { kind: 'feedback', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), text: words.join(' '), repos: options.repos } });
+    console.log('Feedback accepted; a new round has started.');
+  });
+
+program
+  .command('context')
+  .description('add context (API details, constraints) for the next rounds')
+  .argument('<runId>')
+  .argument('<text...>')
+  .addOption(asOption)
+  .addOption(keyOption)
+  .action(async (runId: string, words: string[], options: { as?: string; key?: string }) => {
+    await executeCommand(await gateway(), { kind: 'addContext', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), text: words.join(' ') } });
+    console.log('Context added.');
+  });
+
+program
+  .command('approve')
+  .description('approve the change; pull requests are opened')
+  .argument('<runId>')
+  .addOption(asOption)
+  .addOption(keyOption)
+  .action(async (runId: string, options: { as?: string; key?: string }) => {
+    await executeCommand(await gateway(), { kind: 'approve', runId, payload: { by: person(options), key: options.key ?? newKey('cli') } });
+    console.log('Approved; opening pull requests.');
+  });
+
+program
+  .command('cancel')
+  .description('cancel a run')
+  .argument('<runId>')
+  .option('--reason <text>')
+  .addOption(asOption)
+  .addOption(keyOption)
+  .action(async (runId: string, options: { reason?: string; as?: string; key?: string }) => {
+    await executeCommand(await gateway(), { kind: 'cancel', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), reason: options.reason } });
+    console.log('Cancelled.');
+  });
+
+program
+  .command('list')
+  .description('list runs, newest first')
+  .addOption(new Option('--phase <phase>').choices([...PHASES]))
+  .option('--requester <person>')
+  .option('--repo <id>')
+  .option('--failed', 'only failed runs')
+  .option('--limit <n>', 'at most this many', (v) => Number(v), 20)
+  .action(async (options: { phase?: Phase; requester?: string; repo?: string; failed?: boolean; limit: number }) => {
+    const runs = await (await gateway()).list(options);
+    if (runs.length === 0) return console.log('No runs match.');
+    for (const run of runs) {
+      console.log(`${run.runId}  ${(run.phase ?? '?').padEnd(22)} ${run.startTime.toISOString().slice(0, 16)}  ${run.summary ?? ''}`);
+    }
+  });
+
+program.parseAsync(process.argv).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    const known = error instanceof RefusedError || error instanceof UnknownRunError || error instanceof UnreachableError;
+    console.error(known ? (error as Error).message : `error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,53 @@
+// A run's state as text a person reads in a terminal.
+import type { RunState } from '../shared/contracts';
+import { renderSummaryMarkdown } from '../shared/summary';
+
+const NEXT_STEP: Partial<Record<RunState['phase'], string>> = {
+  awaiting_confirmation: 'confirm the repositories:  npm run cli -- confirm <run> [repo ...]',
+  awaiting_review: 'give feedback:  npm run cli -- feedback <run> "<text>"   or approve:  npm run cli -- approve <run>',
+};
+
+export function formatState(state: RunState, options: { summary?: boolean } = {}): string {
+  const out: string[] = [];
+  const age = (at: number) => new Date(at).toISOString().replace('T', ' ').slice(0, 19);
+  out.push(`Run ${state.runId} — ${state.phase.toUpperCase()} (state v${state.version})`);
+  out.push(`  requirement: ${state.request.requirement}`);
+  out.push(`  requester:   ${state.request.requester} · autonomy ${state.request.autonomy} · started ${age(state.request.createdAt)}`);
+  if (state.proposal) {
+    out.push('', 'Proposed repositories:');
+    for (const repo of state.proposal.repos) out.push(`  - ${repo.id} (${Math.round(repo.confidence * 100)}%): ${repo.reason}`);
+    if (state.proposal.repos.length === 0) out.push(`  (none) — choose from: ${state.scope.join(', ')}`);
+    for (const question of state.proposal.questions) out.push(`  ? ${question}`);
+    for (const note of state.proposal.notes) out.push(`  note: ${note}`);
+  }
+  if (state.confirmed.length) out.push('', `Confirmed: ${state.confirmed.join(', ')}`);
+  const repos = Object.values(state.repos);
+  if (repos.length) {
+    out.push('', 'Repositories:');
+    for (const repo of repos) {
+      const checks = repo.checks.at(-1);
+      const checkText = checks ? (checks.passed ? 'checks passed' : `checks FAILED (${checks.results.filter((r) => r.status !== 'passed').map((r) => r.name).join(', ')})`) : 'no checks yet';
+      out.push(`  - ${repo.id} [${repo.status}] ${repo.commits.length} commit(s), ${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}`);
+      if (repo.progress) out.push(`      agent: turn ${repo.progress.turn}, ${repo.progress.inputTokens + repo.progress.outputTokens} tokens${repo.progress.lastTool ? `, last tool ${repo.progress.lastTool}` : ''}`);
+      if (repo.pr) out.push(`      PR #${repo.pr.number}: ${repo.pr.url}${repo.pr.reused ? ' (updated)' : ''}`);
+      if (repo.error) out.push(`      error: ${repo.error}`);
+    }
+  }
+  if (state.rounds.length) {
+    out.push('', 'Rounds:');
+    for (const round of state.rounds) out.push(`  ${round.n}. ${round.kind} — ${round.repos.join(', ')}${round.kind === 'feedback' ? `: "${round.reason.slice(0, 80)}"` : ''}`);
+  }
+  const used = state.budget.used;
+  out.push('', `Budget used: ${used.turns} model turns, ${used.inputTokens} input + ${used.outputTokens} output tokens (at most ${state.budget.maxTurnsPerStep} turns per step)`);
+  if (state.waiting) {
+    out.push(`Waiting for ${state.waiting.what} since ${age(state.waiting.since)}; reminder ${state.waiting.remindedAt ? `sent ${age(state.waiting.remindedAt)}` : `at ${age(state.waiting.remindAt)}`}; expires ${age(state.waiting.expiresAt)}`);
+  }
+  const refused = state.inputs.filter((i) => i.outcome === 'refused').slice(-3);
+  for (const input of refused) out.push(`Refused ${input.signal} from ${input.by}: ${input.reason}`);
+  if (state.lastError) out.push(`Last error (${state.lastError.phase}${state.lastError.repo ? `, ${state.lastError.repo}` : ''}): ${state.lastError.message}`);
+  if (state.outcome) out.push(`Outcome: ${state.outcome.phase} — ${state.outcome.reason}${state.outcome.by ? ` (by ${state.outcome.by})` : ''}`);
+  const next = NEXT_STEP[state.phase];
+  if (next) out.push('', `Next: ${next.replaceAll('<run>', state.runId)}`);
+  if (options.summary && state.summary) out.push('', renderSummaryMarkdown(state.summary));
+  return out.join('\n');
+}

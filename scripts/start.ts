@@ -1,0 +1,138 @@
+// `npm start`: the whole system on one machine with its embedded defaults — a Temporal dev server
+// (SQLite under .data, so runs survive a restart), the local git forge with the demo repositories, and a
+// worker — then tells you where everything is.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { NativeConnection } from '@temporalio/worker';
+import { startForge } from '../forge/server';
+import { seedRepositories } from '../forge/seed';
+import { loadCatalog } from '../shared/catalog-loader';
+import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { activityDepsFor } from '../worker/main';
+import { catalogEnvironment, PROJECT_ROOT, readConfig } from '../worker/config';
+import { connectClient, createChangeRequestWorker, quietSdkLogs } from '../worker/create-worker';
+import { ensureTemporalCli } from './ensure-temporal';
+
+const DEMO_REPOS = ['ui-kit', 'bff-api', 'web-app'];
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  quietSdkLogs();
+  await fs.mkdir(config.dataDir, { recursive: true });
+  const [host, portText] = config.temporal.address.split(':');
+  const temporalPort = Number(portText ?? 7233);
+
+  // The catalog is checked before anything starts: a broken one stops start-up with file, field and reason.
+  await loadCatalog(config.catalogPath, catalogEnvironment(config));
+
+  const temporalCli = await ensureTemporalCli((line) => console.log(line));
+  await refuseBusyPort(temporalPort, `Temporal (${config.temporal.address})`, 'TEMPORAL_ADDRESS');
+  await refuseBusyPort(config.temporal.uiPort, `the Temporal Web UI (port ${config.temporal.uiPort})`, 'TEMPORAL_UI_PORT');
+  await refuseBusyPort(config.forge.port, `the git forge (port ${config.forge.port})`, 'FORGE_PORT');
+  const temporal = startDevServer(temporalCli, host ?? '127.0.0.1', temporalPort, config.temporal.uiPort, path.join(config.dataDir, 'temporal.sqlite'));
+  const stopAll: (() => Promise<void>)[] = [async () => void temporal.kill('SIGTERM')];
+
+  try {
+    const forgeToken = config.forge.token ?? (await localForgeToken(config.dataDir));
+    const forge = await startForge({ dataDir: path.join(config.dataDir, 'forge'), port: config.forge.port, token: forgeToken });
+    stopAll.unshift(() => forge.close());
+    const seeded = await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
+
+    const connection = await connectWithRetry(config.temporal.address);
+    const client = await connectClient(config.temporal.address, config.temporal.namespace);
+    const deps = await activityDepsFor({ ...config, forge: { ...config.forge, token: forgeToken } }, client);
+    const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps });
+    const running = worker.run();
+    stopAll.unshift(async () => {
+      worker.shutdown();
+      await running;
+    });
+
+    console.log(
+      [
+        '',
+        'Change-request service is running.',
+        `  Temporal server   ${config.temporal.address} (namespace ${config.temporal.namespace}, data ${path.relative(PROJECT_ROOT, config.dataDir)}/temporal.sqlite)`,
+        `  Temporal Web UI   http://localhost:${config.temporal.uiPort}`,
+        `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
+        `  Worker            task queue "${config.temporal.taskQueue}"`,
+        `  Model             ${deps.models.description}`,
+        `  Catalog           ${path.relative(PROJECT_ROOT, config.catalogPath)}`,
+        '',
+        'Try it (in another terminal):',
+        '  npm run cli -- demos',
+        '  npm run cli -- start --as fiona "Show prices with the currency code, like USD 12.50, on product cards"',
+        '  npm run cli -- watch <run id>',
+        '',
+        'Press Ctrl-C to stop.',
+      ].join('\n'),
+    );
+
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+      temporal.once('exit', (code) => {
+        console.error(`The Temporal dev server exited (code ${code}).`);
+        resolve();
+      });
+    });
+  } finally {
+    console.log('Stopping…');
+    for (const stop of stopAll) await stop().catch((error: unknown) => console.error(String(error)));
+  }
+}
+
+function startDevServer(cli: string, ip: string, port: number, uiPort: number, dbFile: string): ChildProcess {
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--ui-port', String(uiPort), '--db-filename', dbFile, '--log-level', 'warn'];
+  for (const key of ALL_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=${TypedSearchAttributes.toMetadataType(key.type)}`);
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  return child;
+}
+
+async function connectWithRetry(address: string): Promise<NativeConnection> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await NativeConnection.connect({ address });
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`the Temporal dev server did not come up at ${address}: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
+
+/** The embedded forge's token lives in the data folder, so the worker and repeated starts agree on it. */
+async function localForgeToken(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'forge-token');
+  try {
+    return (await fs.readFile(file, 'utf8')).trim();
+  } catch {
+    const token = randomBytes(24).toString('hex');
+    await fs.writeFile(file, token, { mode: 0o600 });
+    return token;
+  }
+}
+
+async function refuseBusyPort(port: number, what: string, setting: string): Promise<void> {
+  const busy = await new Promise<boolean>((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+  if (busy) throw new Error(`Port ${port} is already in use, so ${what} cannot start. Stop what is using it, or set ${setting}.`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  },
+);

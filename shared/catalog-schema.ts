@@ -1,0 +1,172 @@
+// The repository catalog: written by frontend engineers, read by the workflow as a snapshot.
+// Pure module (no I/O) so the workflow, the worker and the client can all share it.
+import { z } from 'zod';
+
+export const RepoIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use lowercase letters, digits, ".", "_" or "-" (at most 63 characters)');
+
+export const PersonSchema = z.string().trim().min(1, 'must not be empty').max(100, 'at most 100 characters');
+
+/** A principal in `access`/`owners`: a person's handle, `group:<name>`, or `*` for everyone. */
+const PrincipalSchema = z.string().trim().min(1).max(120);
+
+export const RoleSchema = z.enum(['app', 'package', 'api']);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const CommandSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9:_-]{0,40}$/, 'use a short lowercase name such as "test" or "lint"'),
+  run: z.string().trim().min(1, 'must not be empty'),
+  timeoutSeconds: z.number().int().positive().max(3600).default(300),
+});
+export type CatalogCommand = z.infer<typeof CommandSchema>;
+
+export const PreviewSchema = z.union([
+  z.object({
+    kind: z.literal('static'),
+    /** Builds the site; run in the checkout after install. */
+    build: CommandSchema.optional(),
+    /** Folder (inside the checkout) that the local preview server serves. */
+    outputDir: z.string().min(1),
+  }),
+  z.object({
+    kind: z.literal('command'),
+    /** Deploys the checkout; must print the preview URL as its last line of output. */
+    deploy: CommandSchema,
+  }),
+]);
+export type PreviewSpec = z.infer<typeof PreviewSchema>;
+
+export const CatalogRepoSchema = z.object({
+  id: RepoIdSchema,
+  url: z.string().url('must be a clone URL such as https://github.com/acme/web-app.git'),
+  defaultBranch: z.string().min(1).default('main'),
+  role: RoleSchema,
+  description: z.string().trim().min(1, 'say in a sentence what lives in this repository'),
+  dependsOn: z.array(RepoIdSchema).default([]),
+  install: z.array(CommandSchema).default([]),
+  checks: z.array(CommandSchema).default([]),
+  preview: PreviewSchema.optional(),
+  owners: z.array(PrincipalSchema).min(1, 'name at least one owner'),
+  /** Who may target this repository in a change request. */
+  access: z.array(PrincipalSchema).default(['*']),
+});
+export type CatalogRepo = z.infer<typeof CatalogRepoSchema>;
+
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A duration in milliseconds, written as a number of ms or as "500ms", "90s", "15m", "24h", "7d". */
+export const DurationMsSchema = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const match = /^\s*(\d+)\s*(ms|s|m|h|d)\s*$/.exec(value);
+  return match ? Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS] : value;
+}, z.number({ error: 'must be a duration such as "90s", "15m", "24h" or "7d"' }).int().positive());
+
+export const PolicySchema = z.object({
+  defaultAutonomy: z.enum(['fixed', 'guided', 'free']).default('guided'),
+  remindToConfirmAfter: DurationMsSchema.default(4 * 3600_000),
+  expireUnconfirmedAfter: DurationMsSchema.default(3 * 86_400_000),
+  remindToReviewAfter: DurationMsSchema.default(24 * 3600_000),
+  expireUnreviewedAfter: DurationMsSchema.default(14 * 86_400_000),
+  maxFixRounds: z.number().int().min(0).max(10).default(2),
+  editConcurrency: z.number().int().min(1).max(32).default(3),
+  maxTurnsPerStep: z.number().int().min(1).max(500).default(40),
+  /** A worker that stops heartbeating for this long is presumed dead; its step is retried elsewhere. */
+  activityHeartbeatTimeout: DurationMsSchema.default(60_000),
+  /** Continue-as-new once history passes this many events (Temporal's own suggestion also counts). */
+  continueAsNewAfterEvents: z.number().int().min(50).max(50_000).default(10_000),
+  /** Who may confirm, approve and cancel besides the requester. */
+  deciders: z.enum(['requester', 'requester-and-owners']).default('requester-and-owners'),
+});
+export type Policy = z.infer<typeof PolicySchema>;
+
+export const CatalogSchema = z
+  .object({
+    groups: z.record(z.string(), z.array(PersonSchema)).default({}),
+    policy: PolicySchema.default(PolicySchema.parse({})),
+    repositories: z.array(CatalogRepoSchema).min(1, 'list at least one repository'),
+  })
+  .superRefine((catalog, ctx) => {
+    const ids = new Set<string>();
+    catalog.repositories.forEach((repo, index) => {
+      if (ids.has(repo.id)) {
+        ctx.addIssue({ code: 'custom', path: ['repositories', index, 'id'], message: `"${repo.id}" is listed twice` });
+      }
+      ids.add(repo.id);
+    });
+    catalog.repositories.forEach((repo, index) => {
+      repo.dependsOn.forEach((dep, depIndex) => {
+        if (!catalog.repositories.some((r) => r.id === dep)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['repositories', index, 'dependsOn', depIndex],
+            message: `"${dep}" is not a repository in this catalog`,
+          });
+        }
+      });
+      for (const principal of [...repo.owners, ...repo.access]) {
+        const group = principal.startsWith('group:') ? principal.slice('group:'.length) : undefined;
+        if (group !== undefined && !(group in catalog.groups)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['repositories', index, repo.owners.includes(principal) ? 'owners' : 'access'],
+            message: `group "${group}" is not defined under "groups"`,
+          });
+        }
+      }
+    });
+    const cycle = findDependencyCycle(catalog.repositories);
+    if (cycle) {
+      ctx.addIssue({ code: 'custom', path: ['repositories'], message: `dependsOn has a cycle: ${cycle.join(' -> ')}` });
+    }
+  });
+export type Catalog = z.infer<typeof CatalogSchema>;
+
+function findDependencyCycle(repos: readonly { id: string; dependsOn: readonly string[] }[]): string[] | undefined {
+  const byId = new Map(repos.map((r) => [r.id, r]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined;
+    if (state.get(id) === 'visiting') return [...path.slice(path.indexOf(id)), id];
+    state.set(id, 'visiting');
+    path.push(id);
+    for (const dep of byId.get(id)?.dependsOn ?? []) {
+      const found = visit(dep);
+      if (found) return found;
+    }
+    path.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const repo of repos) {
+    const found = visit(repo.id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function principalMatches(principal: string, person: string, groups: Catalog['groups']): boolean {
+  if (principal === '*') return true;
+  if (principal.startsWith('group:')) return (groups[principal.slice('group:'.length)] ?? []).includes(person);
+  return principal === person;
+}
+
+export function mayTarget(catalog: Catalog, person: string, repoId: string): boolean {
+  const repo = catalog.repositories.find((r) => r.id === repoId);
+  return repo !== undefined && repo.access.some((p) => principalMatches(p, person, catalog.groups));
+}
+
+/** Repositories the person may target in a change request. */
+export function reposInScope(catalog: Catalog, person: string): string[] {
+  return catalog.repositories.filter((repo) => mayTarget(catalog, person, repo.id)).map((repo) => repo.id);
+}
+
+export function isOwner(catalog: Catalog, person: string, repoId: string): boolean {
+  const repo = catalog.repositories.find((r) => r.id === repoId);
+  return repo !== undefined && repo.owners.some((p) => principalMatches(p, person, catalog.groups));
+}
+
+export function findRepo(catalog: Catalog, repoId: string): CatalogRepo | undefined {
+  return catalog.repositories.find((r) => r.id === repoId);
+}

@@ -1,0 +1,294 @@
+// The public contract of the `changeRequest` workflow: its input, its signals and the state its query
+// returns. Pure module: validated at the edge (gateway, CLI, IM adapters) and again inside the workflow.
+import { z } from 'zod';
+import { PersonSchema, RepoIdSchema, type Catalog } from './catalog-schema';
+
+export const WORKFLOW_TYPE = 'changeRequest';
+
+export const PHASES = [
+  'intake',
+  'proposing',
+  'awaiting_confirmation',
+  'editing',
+  'checking',
+  'previewing',
+  'awaiting_review',
+  'publishing',
+  'done',
+  'cancelled',
+  'failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+export const TERMINAL_PHASES: readonly Phase[] = ['done', 'cancelled', 'failed'];
+
+export const AutonomySchema = z.enum(['fixed', 'guided', 'free']);
+export type Autonomy = z.infer<typeof AutonomySchema>;
+
+const TextSchema = z.string().trim().min(1, 'must not be empty').max(20_000, 'at most 20,000 characters');
+const IdempotencyKeySchema = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');
+const RepoListSchema = z
+  .array(RepoIdSchema)
+  .min(1, 'name at least one repository')
+  .max(50)
+  .refine((repos) => new Set(repos).size === repos.length, 'names a repository twice');
+
+export const ConversationRefSchema = z.object({
+  platform: z.enum(['cli', 'web', 'slack', 'lark']),
+  /** Channel or chat id on the platform. */
+  channel: z.string().min(1).max(200),
+  /** Thread (Slack thread_ts, Lark root message id, web chat thread id). */
+  thread: z.string().min(1).max(200).optional(),
+});
+export type ConversationRef = z.infer<typeof ConversationRefSchema>;
+
+export const BudgetOverridesSchema = z
+  .object({
+    maxTurnsPerStep: z.number().int().min(1).max(500).optional(),
+  })
+  .strict();
+export type BudgetOverrides = z.infer<typeof BudgetOverridesSchema>;
+
+export const ChangeRequestInputSchema = z
+  .object({
+    requirement: TextSchema,
+    requester: PersonSchema,
+    conversation: ConversationRefSchema.default({ platform: 'cli', channel: 'terminal' }),
+    /** Omitted: the catalog's policy.defaultAutonomy. */
+    autonomy: AutonomySchema.optional(),
+    /** Required for the `fixed` preset; ignored otherwise. */
+    repos: RepoListSchema.optional(),
+    budget: BudgetOverridesSchema.optional(),
+  })
+  .superRefine((input, ctx) => {
+    if (input.autonomy === 'fixed' && !input.repos) {
+      ctx.addIssue({ code: 'custom', path: ['repos'], message: 'the fixed preset needs the list of repositories' });
+    }
+  });
+export type ChangeRequestInput = z.input<typeof ChangeRequestInputSchema>;
+export type ParsedChangeRequestInput = z.output<typeof ChangeRequestInputSchema>;
+
+// ---- signals: every human input names who sent it and carries an idempotency key ----
+
+const HumanInput = { by: PersonSchema, key: IdempotencyKeySchema };
+
+export const SignalPayloadSchemas = {
+  confirmRepos: z.object({ ...HumanInput, repos: RepoListSchema }).strict(),
+  feedback: z.object({ ...HumanInput, text: TextSchema, repos: RepoListSchema.optional() }).strict(),
+  addContext: z.object({ ...HumanInput, text: TextSchema }).strict(),
+  approve: z.object({ ...HumanInput }).strict(),
+  cancel: z.object({ ...HumanInput, reason: z.string().trim().max(2000).optional() }).strict(),
+} as const;
+export type SignalName = keyof typeof SignalPayloadSchemas;
+export const SIGNAL_NAMES = Object.keys(SignalPayloadSchemas) as SignalName[];
+export type SignalPayload<S extends SignalName> = z.infer<(typeof SignalPayloadSchemas)[S]>;
+
+/** Progress an editing or proposing activity reports about itself (not a human input). */
+export const AgentProgressSchema = z.object({
+  step: z.string().min(1).max(200),
+  repo: RepoIdSchema.optional(),
+  round: z.number().int().min(0),
+  turn: z.number().int().min(0),
+  inputTokens: z.number().int().min(0),
+  outputTokens: z.number().int().min(0),
+  lastTool: z.string().max(200).optional(),
+  at: z.number().int(),
+});
+export type AgentProgress = z.infer<typeof AgentProgressSchema>;
+
+// ---- state, returned whole by the `state` query ----
+
+export interface ProposedRepo {
+  id: string;
+  reason: string;
+  confidence: number;
+}
+
+export interface Proposal {
+  repos: ProposedRepo[];
+  questions: string[];
+  /** What code dropped or changed from the model's answer, and why. */
+  notes: string[];
+}
+
+export type CheckStatus = 'passed' | 'failed' | 'timed_out' | 'error';
+
+export interface CheckResult {
+  name: string;
+  command: string;
+  kind: 'install' | 'check';
+  status: CheckStatus;
+  exitCode: number | null;
+  durationMs: number;
+  /** Last part of the combined output, enough to see why it failed. */
+  outputTail: string;
+}
+
+export interface CheckRun {
+  round: number;
+  sha: string;
+  passed: boolean;
+  results: CheckResult[];
+}
+
+export interface CommitRecord {
+  round: number;
+  sha: string;
+  message: string;
+  files: string[];
+}
+
+export interface DiffStat {
+  files: number;
+  insertions: number;
+  deletions: number;
+}
+
+export interface FileChange {
+  path: string;
+  change: 'added' | 'modified' | 'deleted';
+  insertions: number;
+  deletions: number;
+}
+
+export interface PullRequestRef {
+  number: number;
+  url: string;
+  state: 'open' | 'closed' | 'merged';
+  /** True when this run found it already open and updated it. */
+  reused: boolean;
+}
+
+export type RepoStatus =
+  | 'pending'
+  | 'editing'
+  | 'edited'
+  | 'checking'
+  | 'checks_passed'
+  | 'checks_failed'
+  | 'publishing'
+  | 'published'
+  | 'failed';
+
+export interface RepoProgress {
+  id: string;
+  role: 'app' | 'package' | 'api';
+  branch: string;
+  baseBranch: string;
+  /** The default branch's commit the work branch started from. */
+  baseSha: string | null;
+  headSha: string | null;
+  status: RepoStatus;
+  commits: CommitRecord[];
+  /** Cumulative against the base. */
+  files: FileChange[];
+  diffStat: DiffStat;
+  /** A shortened unified diff against the base, for people and for dependent repositories' prompts. */
+  diffPreview: string;
+  checks: CheckRun[];
+  /** The agent's own account of its last round. */
+  agentNotes: string;
+  progress: AgentProgress | null;
+  pr: PullRequestRef | null;
+  error: string | null;
+}
+
+export type RoundKind = 'initial' | 'fix' | 'feedback';
+
+export interface Round {
+  n: number;
+  kind: RoundKind;
+  repos: string[];
+  /** The feedback that started a feedback round, or the failing checks that started a fix round. */
+  reason: string;
+  by: string | null;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+export interface InputRecord {
+  key: string;
+  signal: SignalName | 'start';
+  by: string;
+  at: number;
+  outcome: 'accepted' | 'refused';
+  reason?: string;
+}
+
+export interface WaitingFor {
+  what: 'confirmation' | 'review';
+  since: number;
+  remindAt: number;
+  expiresAt: number;
+  remindedAt: number | null;
+}
+
+export interface StepUsage {
+  step: string;
+  turns: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface BudgetState {
+  maxTurnsPerStep: number;
+  used: { turns: number; inputTokens: number; outputTokens: number };
+  steps: StepUsage[];
+}
+
+export interface SummaryRepo {
+  id: string;
+  role: 'app' | 'package' | 'api';
+  branch: string;
+  files: FileChange[];
+  diffStat: DiffStat;
+  diffPreview: string;
+  checksPassed: boolean | null;
+  checks: CheckResult[];
+  agentNotes: string;
+  pr: PullRequestRef | null;
+}
+
+export interface CombinedSummary {
+  round: number;
+  requirement: string;
+  repos: SummaryRepo[];
+  /** Packages before the apps that depend on them. */
+  mergeOrder: string[];
+  risks: string[];
+  /** What changed since the previous summary (after a feedback or fix round). */
+  sincePrevious: string[];
+}
+
+export interface RunState {
+  runId: string;
+  /** Increases on every change; cards and clients use it to spot stale views. */
+  version: number;
+  phase: Phase;
+  phaseHistory: { phase: Phase; at: number }[];
+  request: {
+    requirement: string;
+    requester: string;
+    conversation: ConversationRef;
+    autonomy: Autonomy;
+    createdAt: number;
+  };
+  /** Repositories the requester may target (from the catalog snapshot). */
+  scope: string[];
+  catalogRepos: { id: string; role: 'app' | 'package' | 'api'; description: string; dependsOn: string[] }[];
+  proposal: Proposal | null;
+  confirmed: string[];
+  repos: Record<string, RepoProgress>;
+  rounds: Round[];
+  context: { by: string; text: string; at: number }[];
+  feedback: { by: string; text: string; at: number; repos: string[]; round: number | null }[];
+  summary: CombinedSummary | null;
+  budget: BudgetState;
+  waiting: WaitingFor | null;
+  inputs: InputRecord[];
+  lastError: { message: string; at: number; phase: Phase; repo?: string } | null;
+  outcome: { phase: 'done' | 'cancelled' | 'failed'; reason: string; by: string | null; at: number } | null;
+  /** How many times this run has continued as new. */
+  generation: number;
+}
+
+export type CatalogSnapshot = Catalog;

@@ -1,0 +1,98 @@
+// The spine, end to end on real parts: a guided run over two demo repositories through proposal,
+// confirmation, a failing check fixed in the next round, review, one feedback round, approval and PRs.
+import { Worker } from '@temporalio/worker';
+import type { Scenario } from '../activities/agent/scenarios';
+import { branchCommits, createWorld, forgePulls, demoScenarios, waitForPhase, workflowBundle, type World } from './helpers/world';
+
+jest.setTimeout(180_000);
+
+let world: World;
+let scenarios: Scenario[];
+
+beforeAll(async () => {
+  world = await createWorld();
+  // The demo's currency scenario, plus a review comment that concerns the web app only.
+  scenarios = (await demoScenarios()).map((s) =>
+    s.id !== 'currency'
+      ? s
+      : {
+          ...s,
+          edit: {
+            ...s.edit,
+            'web-app': {
+              ...s.edit['web-app']!,
+              feedback: [{
+                when: ['changelog'],
+                turns: [
+                  { calls: [{ name: 'write_file', input: { path: 'CHANGELOG.md', content: '# Changelog\n\n- Prices show their currency code (USD 12.50).\n' } }], expect: ['changelog'], delayMs: 0 },
+                  { calls: [{ name: 'finish', input: { summary: 'Added a changelog entry for the currency display.' } }], expect: [], delayMs: 0 },
+                ],
+              }],
+            },
+          },
+        },
+  );
+});
+
+afterAll(async () => world?.close());
+
+test('a guided run goes from requirement to one PR per repository', async () => {
+  const { stop } = await world.startWorker(scenarios);
+  const { runId } = await world.gateway.start({ requirement: 'Show prices with the currency code, like USD 12.50, on product cards', requester: 'fiona' });
+
+  // The agent proposes, with reasons; the run waits for people.
+  let state = await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+  expect(state.proposal!.repos.map((r) => r.id).sort()).toEqual(['ui-kit', 'web-app']);
+  expect(state.proposal!.repos.every((r) => r.reason.length > 20)).toBe(true);
+  expect(state.proposal!.questions.join(' ')).toContain('bff-api');
+  expect(state.waiting?.what).toBe('confirmation');
+
+  await world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'confirm-1', repos: ['ui-kit', 'web-app'] });
+
+  // Round 1 edits both; ui-kit's new test fails; round 2 fixes only ui-kit; then review.
+  state = await waitForPhase(world.gateway, runId, 'awaiting_review');
+  expect(state.rounds.map((r) => [r.n, r.kind, r.repos])).toEqual([
+    [1, 'initial', ['ui-kit', 'web-app']],
+    [2, 'fix', ['ui-kit']],
+  ]);
+  const uiKit = state.repos['ui-kit']!;
+  expect(uiKit.checks.map((c) => [c.round, c.passed])).toEqual([[1, false], [2, true]]);
+  expect(uiKit.checks[0]!.results[0]!.outputTail).toContain('pads single-digit cents');
+  expect(uiKit.commits.map((c) => c.round)).toEqual([1, 2]);
+  expect(state.repos['web-app']!.checks.every((c) => c.passed)).toBe(true);
+  expect(state.summary!.mergeOrder).toEqual(['ui-kit', 'web-app']);
+  expect(state.summary!.repos.find((r) => r.id === 'ui-kit')!.files.map((f) => f.path)).toContain('src/price.js');
+  expect(state.budget.used.turns).toBeGreaterThan(0);
+
+  // Feedback about the web app only: round 3 touches web-app alone.
+  await world.gateway.send(runId, 'feedback', { by: 'fiona', key: 'feedback-1', text: 'Please add a changelog entry', repos: ['web-app'] });
+  state = await waitForPhase(world.gateway, runId, 'awaiting_review');
+  expect(state.rounds.at(-1)).toMatchObject({ n: 3, kind: 'feedback', repos: ['web-app'] });
+  expect(state.repos['ui-kit']!.commits).toHaveLength(2);
+  expect(state.repos['web-app']!.commits.map((c) => c.round)).toEqual([1, 3]);
+  expect(state.summary!.sincePrevious.join('\n')).toContain('CHANGELOG.md');
+  expect(state.feedback).toEqual([expect.objectContaining({ by: 'fiona', round: 3, repos: ['web-app'] })]);
+
+  await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve-1' });
+  state = await waitForPhase(world.gateway, runId, 'done');
+
+  // One PR per repository on the forge, from the run's branch, each body naming its sibling.
+  const branch = `change-request/${runId}`;
+  const [uiPulls, webPulls] = [await forgePulls(world, 'ui-kit'), await forgePulls(world, 'web-app')];
+  expect(uiPulls).toHaveLength(1);
+  expect(webPulls).toHaveLength(1);
+  expect(uiPulls[0]!.head.ref).toBe(branch);
+  expect(webPulls[0]!.head.ref).toBe(branch);
+  expect(uiPulls[0]!.body).toContain(`web-app #${webPulls[0]!.number}`);
+  expect(webPulls[0]!.body).toContain(`ui-kit #${uiPulls[0]!.number}`);
+  expect(state.repos['ui-kit']!.pr).toMatchObject({ number: uiPulls[0]!.number, state: 'open' });
+
+  // Exactly one commit per round per repository on the pushed branches.
+  expect(await branchCommits(world, 'ui-kit', branch)).toHaveLength(2);
+  expect(await branchCommits(world, 'web-app', branch)).toHaveLength(2);
+
+  // The history replays cleanly against the current workflow code.
+  const history = await world.env.client.workflow.getHandle(runId).fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, runId);
+  await stop();
+});

@@ -1,0 +1,47 @@
+// A worker in its own process, so a test can kill it with SIGKILL the way a machine dies.
+// Configured by environment variables set by test/helpers/worker-process.ts.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import { ScenarioSchema } from '../../activities/agent/scenarios';
+import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
+import { OutboxNotifier } from '../../activities/notify';
+import { loadCatalog } from '../../shared/catalog-loader';
+import { connectClient, createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
+
+async function main(): Promise<void> {
+  const env = (name: string) => {
+    const value = process.env[name];
+    if (!value) throw new Error(`${name} is not set`);
+    return value;
+  };
+  const scenarios = ScenarioSchema.array().parse(JSON.parse(await fs.readFile(env('CR_SCENARIOS_FILE'), 'utf8')));
+  const client = await connectClient(env('CR_TEMPORAL_ADDRESS'), env('CR_NAMESPACE'));
+  const connection = await NativeConnection.connect({ address: env('CR_TEMPORAL_ADDRESS') });
+  const dataDir = env('CR_DATA_DIR');
+  const worker = await createChangeRequestWorker({
+    connection,
+    namespace: env('CR_NAMESPACE'),
+    taskQueue: env('CR_TASK_QUEUE'),
+    workflowBundle: { codePath: env('CR_TEST_WORKFLOW_BUNDLE') },
+    identity: `child-worker-${process.pid}`,
+    deps: {
+      loadCatalog: () => loadCatalog(env('CR_CATALOG')),
+      dataDir,
+      models: new ScriptedModelProvider(scenarios, 'test scenarios'),
+      forgeToken: env('CR_FORGE_TOKEN'),
+      reportProgress: progressReporterVia(client),
+      notifier: new OutboxNotifier(dataDir),
+      progressIntervalMs: 0,
+    },
+  });
+  await fs.mkdir(path.dirname(env('CR_READY_FILE')), { recursive: true });
+  const running = worker.run();
+  await fs.writeFile(env('CR_READY_FILE'), String(process.pid));
+  await running;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,181 @@
+// A whole system for one test file: a real Temporal dev server, a real git forge seeded with the demo
+// repositories, a catalog pointing at it, workers with a scripted model, and the gateway people use.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import YAML from 'yaml';
+import type { ActivityDeps } from '../../activities/deps';
+import { loadScenarioBook, type Scenario } from '../../activities/agent/scenarios';
+import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
+import { OutboxNotifier } from '../../activities/notify';
+import { ChangeRequestGateway } from '../../client/gateway';
+import { startForge, type Forge } from '../../forge/server';
+import { seedRepositories } from '../../forge/seed';
+import { loadCatalog } from '../../shared/catalog-loader';
+import type { RunState } from '../../shared/contracts';
+import { ALL_SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
+import { createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+export const DEMO_REPOS = ['ui-kit', 'bff-api', 'web-app'];
+
+export interface WorldOptions {
+  /** Policy values for the test catalog (short timers, few fix rounds ...). */
+  policy?: Record<string, unknown>;
+}
+
+export interface World {
+  env: TestWorkflowEnvironment;
+  forge: Forge;
+  forgeToken: string;
+  dataDir: string;
+  catalogPath: string;
+  taskQueue: string;
+  gateway: ChangeRequestGateway;
+  activityDeps(scenarios: Scenario[]): ActivityDeps;
+  startWorker(scenarios: Scenario[]): Promise<{ worker: Worker; stop(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+export async function demoScenarios(): Promise<Scenario[]> {
+  return loadScenarioBook(path.join(PROJECT_ROOT, 'demo', 'scenarios.yaml'));
+}
+
+export function temporalCli(): string {
+  const cli = process.env.CR_TEST_TEMPORAL_CLI;
+  if (!cli) throw new Error('CR_TEST_TEMPORAL_CLI is not set: run the tests through jest (test/global-setup.ts)');
+  return cli;
+}
+
+export function workflowBundle(): { codePath: string } {
+  const codePath = process.env.CR_TEST_WORKFLOW_BUNDLE;
+  if (!codePath) throw new Error('CR_TEST_WORKFLOW_BUNDLE is not set: run the tests through jest (test/global-setup.ts)');
+  return { codePath };
+}
+
+export async function startTemporal(options: { dbFilename?: string; port?: number } = {}): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCli() },
+      searchAttributes: ALL_SEARCH_ATTRIBUTES,
+      log: { format: 'pretty', level: 'error' },
+      ...(options.dbFilename ? { dbFilename: options.dbFilename } : {}),
+      ...(options.port ? { port: options.port } : {}),
+    },
+  });
+}
+
+/** Writes the demo catalog with the forge's URL and the given policy, into the test's data folder. */
+export async function writeTestCatalog(dir: string, forgeUrl: string, policy: Record<string, unknown> = {}): Promise<string> {
+  const demo = YAML.parse(await fs.readFile(path.join(PROJECT_ROOT, 'demo', 'catalog.yaml'), 'utf8')) as { policy: Record<string, unknown>; repositories: { url: string }[] };
+  demo.policy = { ...demo.policy, activityHeartbeatTimeout: '5s', ...policy };
+  for (const repo of demo.repositories) repo.url = repo.url.replace('${FORGE_URL}', forgeUrl);
+  const file = path.join(dir, 'catalog.yaml');
+  await fs.writeFile(file, YAML.stringify(demo));
+  return file;
+}
+
+export async function createWorld(options: WorldOptions = {}): Promise<World> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cr-test-'));
+  const forgeToken = randomBytes(16).toString('hex');
+  const forge = await startForge({ dataDir: path.join(dataDir, 'forge'), token: forgeToken });
+  await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
+  const catalogPath = await writeTestCatalog(dataDir, forge.url, options.policy);
+  const env = await startTemporal();
+  const taskQueue = `change-requests-${randomBytes(3).toString('hex')}`;
+  const gateway = new ChangeRequestGateway(env.client, { taskQueue, catalog: () => loadCatalog(catalogPath) });
+  const running: { worker: Worker; done: Promise<void> }[] = [];
+
+  const activityDeps = (scenarios: Scenario[]): ActivityDeps => ({
+    loadCatalog: () => loadCatalog(catalogPath),
+    dataDir: path.join(dataDir, 'worker'),
+    models: new ScriptedModelProvider(scenarios, 'test scenarios'),
+    forgeToken,
+    reportProgress: progressReporterVia(env.client),
+    notifier: new OutboxNotifier(path.join(dataDir, 'worker')),
+    progressIntervalMs: 0,
+  });
+
+  return {
+    env,
+    forge,
+    forgeToken,
+    dataDir,
+    catalogPath,
+    taskQueue,
+    gateway,
+    activityDeps,
+    async startWorker(scenarios) {
+      const worker = await createChangeRequestWorker({
+        connection: env.nativeConnection,
+        namespace: env.namespace ?? 'default',
+        taskQueue,
+        deps: activityDeps(scenarios),
+        workflowBundle: workflowBundle(),
+      });
+      const done = worker.run();
+      running.push({ worker, done });
+      return {
+        worker,
+        async stop() {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await done;
+        },
+      };
+    },
+    async close() {
+      for (const { worker } of running) if (worker.getState() === 'RUNNING') worker.shutdown();
+      await Promise.allSettled(running.map((r) => r.done));
+      await env.teardown();
+      await forge.close();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls the run's state until `predicate` holds; fails with the last state when it never does. */
+export async function waitForState(gateway: ChangeRequestGateway, runId: string, predicate: (s: RunState) => boolean, timeoutMs = 60_000): Promise<RunState> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RunState | undefined;
+  while (Date.now() < deadline) {
+    last = await gateway.state(runId);
+    if (predicate(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`state never matched; last phase ${last?.phase}, last error ${last?.lastError?.message ?? 'none'}`);
+}
+
+export function waitForPhase(gateway: ChangeRequestGateway, runId: string, phase: RunState['phase'], timeoutMs?: number): Promise<RunState> {
+  return waitForState(gateway, runId, (s) => s.phase === phase || ['failed', 'cancelled', 'done'].includes(s.phase) , timeoutMs).then((s) => {
+    if (s.phase !== phase) throw new Error(`expected phase ${phase}, got ${s.phase}: ${s.outcome?.reason ?? s.lastError?.message ?? ''}`);
+    return s;
+  });
+}
+
+/**
+ * Commit subjects on a branch of the forge that are not on main, read with the real git CLI. Async on
+ * purpose: the forge serves from this same process, so a blocking child would deadlock it.
+ */
+export async function branchCommits(world: World, repo: string, branch: string): Promise<string[]> {
+  const url = new URL(`${world.forge.url}/demo/${repo}.git`);
+  url.username = 'x';
+  url.password = world.forgeToken;
+  const dir = await fs.mkdtemp(path.join(world.dataDir, `inspect-${repo}-`));
+  const git = promisify(execFile);
+  await git('git', ['clone', '--quiet', '--branch', branch, url.toString(), dir], { env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+  await git('git', ['-C', dir, 'fetch', '--quiet', 'origin', 'main']);
+  const { stdout } = await git('git', ['-C', dir, 'log', '--format=%s', 'origin/main..HEAD']);
+  return stdout.trim().split('\n').filter(Boolean);
+}
+
+/** Pull requests on the forge for one demo repository, as GitHub's REST API would list them. */
+export async function forgePulls(world: World, repo: string): Promise<{ number: number; state: string; title: string; body: string; head: { ref: string; sha: string } }[]> {
+  const response = await fetch(`${world.forge.apiUrl}/repos/demo/${repo}/pulls?state=all`, { headers: { authorization: `token ${world.forgeToken}` } });
+  if (response.status !== 200) throw new Error(`listing pulls of ${repo}: HTTP ${response.status}`);
+  return (await response.json()) as never;
+}

@@ -1,0 +1,120 @@
+// The autonomy presets, cancelling, and bad human inputs: each refused with a reason in state while the
+// run carries on as if nothing happened.
+import type { Scenario } from '../activities/agent/scenarios';
+import { RefusedError, UnknownRunError } from '../client/gateway';
+import type { RunState } from '../shared/contracts';
+import { createWorld, demoScenarios, waitForPhase, waitForState, type World } from './helpers/world';
+
+jest.setTimeout(180_000);
+
+let world: World;
+let scenarios: Scenario[];
+let stopWorker: () => Promise<void>;
+const SALE = 'Show a Sale badge with the discount percentage on discounted products';
+
+beforeAll(async () => {
+  world = await createWorld();
+  scenarios = await demoScenarios();
+  ({ stop: stopWorker } = await world.startWorker(scenarios));
+});
+
+afterAll(async () => {
+  await stopWorker?.();
+  await world?.close();
+});
+
+const phasesOf = (state: RunState) => state.phaseHistory.map((p) => p.phase);
+
+test('fixed preset: no proposal and no confirmation wait, only the named repositories', async () => {
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit'] });
+  const state = await waitForPhase(world.gateway, runId, 'awaiting_review');
+  expect(state.proposal).toBeNull();
+  expect(phasesOf(state)).toEqual(['intake', 'editing', 'checking', 'awaiting_review']);
+  expect(Object.keys(state.repos)).toEqual(['ui-kit']);
+  expect(state.repos['ui-kit']!.commits).toHaveLength(1);
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel`, reason: 'test over' });
+});
+
+test('free preset: the proposal is used without waiting, minus what the requester may not target', async () => {
+  // pam (product) may not target bff-api, which the scripted proposal names: code drops it with a note.
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'pam', autonomy: 'free' });
+  const state = await waitForPhase(world.gateway, runId, 'awaiting_review');
+  expect(phasesOf(state)).not.toContain('awaiting_confirmation');
+  expect(state.confirmed).toEqual(['ui-kit', 'web-app']);
+  expect(state.proposal!.notes.join(' ')).toMatch(/Dropped "bff-api": the requester may not target it/);
+  expect(state.repos['web-app']!.checks.at(-1)!.passed).toBe(true);
+  await world.gateway.send(runId, 'cancel', { by: 'pam', key: `${runId}-cancel` });
+});
+
+test('cancel while waiting for confirmation ends the run cleanly', async () => {
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona' });
+  await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'cancel-1', reason: 'wrong requirement' });
+  const state = await waitForPhase(world.gateway, runId, 'cancelled');
+  expect(state.outcome).toMatchObject({ phase: 'cancelled', reason: 'wrong requirement', by: 'fiona' });
+  expect(state.waiting).toBeNull();
+  const description = await world.env.client.workflow.getHandle(runId).describe();
+  expect(description.status.name).toBe('COMPLETED');
+});
+
+test('bad inputs are refused with a reason and change nothing; the run then continues normally', async () => {
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona' });
+  await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+  const handle = world.env.client.workflow.getHandle(runId);
+  const before = await world.gateway.state(runId);
+
+  // Straight to the workflow, past the gateway's own checks: a malformed payload ...
+  await handle.signal('confirmRepos', { by: 'fiona', key: 'bad-1', repos: 'ui-kit' });
+  // ... an unknown repository, approval before review, and someone who may not decide.
+  await handle.signal('confirmRepos', { by: 'fiona', key: 'bad-2', repos: ['ui-kit', 'payments'] });
+  await handle.signal('approve', { by: 'fiona', key: 'bad-3' });
+  await handle.signal('confirmRepos', { by: 'pam', key: 'bad-4', repos: ['ui-kit'] });
+  await handle.signal('feedback', { nonsense: true });
+  const state = await waitForState(world.gateway, runId, (s) => s.inputs.length >= 5);
+  const refused = Object.fromEntries(state.inputs.map((i) => [i.key, i.reason]));
+  expect(refused['bad-1']).toMatch(/malformed confirmRepos: .*repos/);
+  expect(refused['bad-2']).toMatch(/unknown repository: payments/);
+  expect(refused['bad-3']).toMatch(/approval is only possible while awaiting review/);
+  expect(refused['bad-4']).toMatch(/pam may not confirm repositories: only fiona \(the requester\) or an owner/);
+  expect(refused['(none)']).toMatch(/malformed feedback/);
+  expect(state.inputs.every((i) => i.outcome === 'refused')).toBe(true);
+  expect(state.phase).toBe('awaiting_confirmation');
+  expect(state.confirmed).toEqual(before.confirmed);
+
+  // The gateway refuses at the edge too, with the same kind of reason, and says why.
+  await expect(world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'bad-5', repos: [] })).rejects.toThrow(/name at least one repository/);
+  await expect(world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'bad-6', repos: ['nope'] })).rejects.toThrow(RefusedError);
+  await expect(world.gateway.send('cr-does-not-exist', 'approve', { by: 'fiona', key: 'x' })).rejects.toThrow(UnknownRunError);
+
+  // A good confirmation, then the same key again: the second changes nothing.
+  await world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'good-1', repos: ['ui-kit'] });
+  const afterFirst = await world.gateway.state(runId);
+  await handle.signal('confirmRepos', { by: 'fiona', key: 'good-1', repos: ['ui-kit', 'web-app'] });
+  await handle.signal('addContext', { by: 'fiona', key: 'ctx-1', text: 'marker: processed after the repeat' });
+  const afterRepeat = await waitForState(world.gateway, runId, (s) => s.inputs.some((i) => i.key === 'ctx-1'));
+  expect(afterRepeat.inputs.filter((i) => i.key === 'good-1')).toHaveLength(1);
+  expect(afterRepeat.confirmed).toEqual(['ui-kit']);
+  expect(afterRepeat.inputs.length).toBe(afterFirst.inputs.length + 1);
+
+  const review = await waitForPhase(world.gateway, runId, 'awaiting_review');
+  expect(review.repos['ui-kit']!.commits).toHaveLength(1);
+  expect(review.context.map((c) => c.text)).toContain('marker: processed after the repeat');
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel` });
+});
+
+test('starting is refused at the edge for unknown or out-of-scope repositories, and nothing starts', async () => {
+  await expect(world.gateway.start({ requirement: SALE, requester: 'fiona', autonomy: 'fixed', repos: ['payments'] }, 'cr-refused-1')).rejects.toThrow(/unknown repository: payments/);
+  await expect(world.gateway.start({ requirement: SALE, requester: 'pam', autonomy: 'fixed', repos: ['bff-api'] }, 'cr-refused-2')).rejects.toThrow(/pam may not target bff-api/);
+  await expect(world.gateway.start({ requirement: ' ', requester: 'pam' }, 'cr-refused-3')).rejects.toThrow(/requirement/);
+  for (const id of ['cr-refused-1', 'cr-refused-2', 'cr-refused-3']) {
+    await expect(world.gateway.state(id)).rejects.toThrow(UnknownRunError);
+  }
+});
+
+test('a requirement the demo model does not know fails readably, asking for a model key', async () => {
+  const { runId } = await world.gateway.start({ requirement: 'Rewrite the checkout in Svelte', requester: 'fiona' });
+  const state = await waitForPhase(world.gateway, runId, 'failed');
+  expect(state.outcome!.reason).toMatch(/ANTHROPIC_API_KEY/);
+  const description = await world.env.client.workflow.getHandle(runId).describe();
+  expect(description.status.name).toBe('FAILED');
+});

@@ -1,0 +1,59 @@
+// A worker dies (SIGKILL) in the middle of editing; another worker takes over. The run finishes with
+// exactly one commit per round per repository and one pull request per repository.
+import type { Scenario } from '../activities/agent/scenarios';
+import { branchCommits, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
+import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process';
+
+jest.setTimeout(240_000);
+
+let world: World;
+const SALE = 'Show a Sale badge with the discount percentage on discounted products';
+
+beforeAll(async () => {
+  world = await createWorld();
+});
+let first: WorkerProcess | undefined;
+afterAll(async () => {
+  await first?.kill();
+  await world?.close();
+});
+
+/** The sale-badge scenario, with the web-app edit slowed down so the kill lands mid-loop. */
+function slowWebApp(scenarios: Scenario[]): Scenario[] {
+  return scenarios.map((s) => {
+    if (s.id !== 'sale-badge') return s;
+    const webApp = s.edit['web-app']!;
+    return { ...s, edit: { ...s.edit, 'web-app': { ...webApp, initial: webApp.initial.map((turn) => ({ ...turn, delayMs: 1500 })) } } };
+  });
+}
+
+test('a worker killed mid-edit is replaced and nothing is duplicated', async () => {
+  const scenarios = slowWebApp(await demoScenarios());
+  first = await startWorkerProcess(world, scenarios, 'first');
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit', 'bff-api', 'web-app'] });
+
+  // The web-app agent has taken at least one step when the machine "dies".
+  const midEdit = await waitForState(world.gateway, runId, (s) => (s.repos['web-app']?.progress?.turn ?? 0) >= 1);
+  expect(midEdit.phase).toBe('editing');
+  await first.kill();
+
+  const { stop } = await world.startWorker(scenarios);
+  const review = await waitForPhase(world.gateway, runId, 'awaiting_review', 120_000);
+  for (const repo of ['ui-kit', 'bff-api', 'web-app']) {
+    expect(review.repos[repo]!.commits).toHaveLength(1);
+    expect(review.repos[repo]!.checks.at(-1)!.passed).toBe(true);
+  }
+  await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve' });
+  const done = await waitForPhase(world.gateway, runId, 'done');
+  for (const repo of ['ui-kit', 'bff-api', 'web-app']) {
+    const pulls = await forgePulls(world, repo);
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]!.head.sha).toBe(done.repos[repo]!.headSha);
+    expect(await branchCommits(world, repo, `change-request/${runId}`)).toHaveLength(1);
+  }
+  // The interrupted edit was retried by the new worker: a second attempt in history.
+  const history = await world.env.client.workflow.getHandle(runId).fetchHistory();
+  const started = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!);
+  expect(Math.max(...started.map((s) => s.attempt ?? 1))).toBeGreaterThanOrEqual(2);
+  await stop();
+});

@@ -1,0 +1,57 @@
+// Configuration from the environment, validated once, with embedded defaults that run the whole system
+// on one machine (`npm start`). Secrets are read here and passed on explicitly; nothing else reads env.
+import path from 'node:path';
+import { z } from 'zod';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+const ConfigSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('change-requests'),
+  TEMPORAL_UI_PORT: z.coerce.number().int().positive().default(8233),
+  CATALOG_PATH: z.string().default(path.join(PROJECT_ROOT, 'demo', 'catalog.yaml')),
+  DEMO_SCENARIOS_PATH: z.string().default(path.join(PROJECT_ROOT, 'demo', 'scenarios.yaml')),
+  DATA_DIR: z.string().default(path.join(PROJECT_ROOT, '.data')),
+  FORGE_PORT: z.coerce.number().int().min(0).max(65535).default(8740),
+  /** Where the catalog's ${FORGE_URL} points; the embedded forge by default. */
+  FORGE_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
+  /** Token for git and the forge API: a GitHub token in production, the local forge's token otherwise. */
+  FORGE_TOKEN: z.string().optional().transform((v) => v || undefined),
+  GITHUB_TOKEN: z.string().optional().transform((v) => v || undefined),
+  ANTHROPIC_API_KEY: z.string().optional(),
+  PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+});
+
+export interface ServiceConfig {
+  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  catalogPath: string;
+  demoScenariosPath: string;
+  dataDir: string;
+  forge: { port: number; url: string; token: string | undefined };
+  anthropicApiKey: string | undefined;
+  progressIntervalMs: number;
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`Configuration error: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const c = parsed.data;
+  const resolve = (p: string) => path.resolve(PROJECT_ROOT, p);
+  return {
+    temporal: { address: c.TEMPORAL_ADDRESS, namespace: c.TEMPORAL_NAMESPACE, taskQueue: c.TEMPORAL_TASK_QUEUE, uiPort: c.TEMPORAL_UI_PORT },
+    catalogPath: resolve(c.CATALOG_PATH),
+    demoScenariosPath: resolve(c.DEMO_SCENARIOS_PATH),
+    dataDir: resolve(c.DATA_DIR),
+    forge: { port: c.FORGE_PORT, url: c.FORGE_URL ?? `http://127.0.0.1:${c.FORGE_PORT}`, token: c.FORGE_TOKEN ?? c.GITHUB_TOKEN },
+    anthropicApiKey: c.ANTHROPIC_API_KEY || undefined,
+    progressIntervalMs: c.PROGRESS_INTERVAL_MS,
+  };
+}
+
+/** The catalog substitutes ${FORGE_URL}; make sure it is set to what this process uses. */
+export function catalogEnvironment(config: ServiceConfig, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, FORGE_URL: env.FORGE_URL ?? config.forge.url };
+}

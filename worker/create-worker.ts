@@ -1,0 +1,50 @@
+// Builds a worker for the change-request task queue: the workflow bundle plus activities bound to their
+// dependencies. Shared by `npm start`, the standalone worker process and the tests.
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import type { ActivityDeps } from '../activities/deps';
+import { agentProgressSignal } from '../workflows/definitions';
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+export interface WorkerSetup {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** A pre-built bundle (tests build one for all their workers); otherwise the workflows are bundled here. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  identity?: string;
+}
+
+export async function createChangeRequestWorker(setup: WorkerSetup): Promise<Worker> {
+  return Worker.create({
+    connection: setup.connection,
+    namespace: setup.namespace,
+    taskQueue: setup.taskQueue,
+    ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities(setup.deps),
+    ...(setup.identity ? { identity: setup.identity } : {}),
+    // Agent and check activities wait on models and commands, not on this CPU.
+    maxConcurrentActivityTaskExecutions: 20,
+    shutdownGraceTime: '10 seconds',
+  });
+}
+
+/** Progress reports travel as a signal to the run, so the `state` query shows them. */
+export function progressReporterVia(client: Client): ActivityDeps['reportProgress'] {
+  return async (runId, progress) => {
+    await client.workflow.getHandle(runId).signal(agentProgressSignal, progress);
+  };
+}
+
+export async function connectClient(address: string, namespace: string): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace });
+}
+
+/** Warnings and errors only: the SDK's info lines (bundler statistics, state changes) drown what matters. */
+export function quietSdkLogs(): void {
+  Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+}

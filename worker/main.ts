@@ -1,0 +1,45 @@
+// The worker process on its own (production, docker-compose): connects to Temporal, refuses to start on
+// a broken catalog, and serves the change-request task queue until SIGINT/SIGTERM.
+import { NativeConnection } from '@temporalio/worker';
+import { OutboxNotifier } from '../activities/notify';
+import { loadCatalog } from '../shared/catalog-loader';
+import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
+import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from './create-worker';
+import { chooseModelProvider } from './model-provider';
+import type { ActivityDeps } from '../activities/deps';
+import type { Client } from '@temporalio/client';
+
+export async function activityDepsFor(config: ServiceConfig, client: Client): Promise<ActivityDeps> {
+  const env = catalogEnvironment(config);
+  const models = await chooseModelProvider(config);
+  return {
+    loadCatalog: () => loadCatalog(config.catalogPath, env),
+    dataDir: config.dataDir,
+    models,
+    forgeToken: config.forge.token,
+    reportProgress: progressReporterVia(client),
+    notifier: new OutboxNotifier(config.dataDir),
+    progressIntervalMs: config.progressIntervalMs,
+  };
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  quietSdkLogs();
+  await loadCatalog(config.catalogPath, catalogEnvironment(config)); // a broken catalog stops start-up here
+  const client = await connectClient(config.temporal.address, config.temporal.namespace);
+  const deps = await activityDepsFor(config, client);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps });
+  console.log(`worker: serving task queue "${config.temporal.taskQueue}" on ${config.temporal.address}; model: ${deps.models.description}`);
+  await worker.run();
+  await connection.close();
+  await client.connection.close();
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  });
+}

@@ -1,0 +1,35 @@
+// How the workflow calls activities: timeouts and retry policies per kind of step. Options are read from
+// the run's policy (the catalog snapshot) when each step starts.
+import * as wf from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Run } from './run';
+
+/** Failures no retry can fix: the model is unavailable for this requirement, or the catalog is broken. */
+const NON_RETRYABLE = ['ModelUnavailableError', 'CatalogError'];
+
+export function activitiesFor(run: Run) {
+  const retry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE };
+  const proxy = wf.proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 5 } });
+  return {
+    quick: proxy,
+    agent: proxy,
+    checks: proxy,
+    publish: proxy,
+    /** Proposing and editing: long, heartbeating after every step, a few attempts (spending carries over). */
+    get agentOptions(): ActivityOptions {
+      return { startToCloseTimeout: '30 minutes', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } };
+    },
+    get checkOptions(): ActivityOptions {
+      return { startToCloseTimeout: '1 hour', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } };
+    },
+    get publishOptions(): ActivityOptions {
+      return { startToCloseTimeout: '2 minutes', retry: { ...retry, maximumAttempts: 5 } };
+    },
+    get notifyOptions(): ActivityOptions {
+      return { startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 10 } };
+    },
+  };
+}
+
+export type RunActivities = ReturnType<typeof activitiesFor>;

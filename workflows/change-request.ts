@@ -1,0 +1,273 @@
+// The change-request workflow: one requirement from intake to pull requests. The path is fixed; the
+// model's freedom is confined to two activities (proposing repositories, editing one repository).
+import * as wf from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { CatalogRepo } from '../shared/catalog-schema';
+import {
+  ChangeRequestInputSchema,
+  type ChangeRequestInput,
+  type CheckResult,
+  type Round,
+  type RunState,
+} from '../shared/contracts';
+import { dependenciesWithin, dependencyOrder } from '../shared/dependency-order';
+import { mergeOrderOf, oneLine, renderSummaryMarkdown } from '../shared/summary';
+import { activitiesFor, type RunActivities } from './activity-stubs';
+import { inDependencyOrder } from './dependency-scheduler';
+import { repoProblems } from './human-inputs';
+import { Run, type RunSnapshot } from './run';
+import { interruptible, RunStopped, waitForPeople } from './waiting';
+
+export interface RunOutcome {
+  phase: 'done' | 'cancelled' | 'failed';
+  reason: string;
+  pullRequests: { repo: string; url: string }[];
+}
+
+
+export async function changeRequest(input: ChangeRequestInput, resume?: RunSnapshot): Promise<RunOutcome> {
+  const parsed = ChangeRequestInputSchema.safeParse(input);
+  const run = resume
+    ? Run.resume(resume)
+    : Run.begin(parsed.success ? parsed.data : fallbackInput(input), wf.workflowInfo().workflowId);
+  run.listen();
+  const acts = activitiesFor(run);
+  try {
+    if (!resume) {
+      if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid start input: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      await intake(run, acts, parsed.data.repos);
+      await chooseRepositories(run, acts, parsed.data.repos);
+      await editUntilChecksSettle(run, acts, run.beginRound('initial', run.state.confirmed, 'first edit of the confirmed repositories', null));
+      run.summarize();
+    }
+    await reviewUntilApproved(run, acts);
+    await publish(run, acts);
+    return finish(run, 'done', describePublished(run), null);
+  } catch (error) {
+    if (error instanceof RunStopped) return finish(run, 'cancelled', error.reason, error.by);
+    if (wf.isCancellation(error)) {
+      const by = run.inbox.cancellation?.by ?? null;
+      return finish(run, 'cancelled', run.inbox.cancellation?.reason ?? 'cancelled by an operator', by);
+    }
+    if (error instanceof wf.ContinueAsNew) throw error;
+    const reason = describeFailure(error);
+    run.recordError(reason);
+    run.end('failed', reason, null);
+    throw wf.ApplicationFailure.nonRetryable(reason, 'ChangeRequestFailed');
+  }
+}
+
+// ---- the path, step by step ----
+
+async function intake(run: Run, acts: RunActivities, fixedRepos: string[] | undefined): Promise<void> {
+  run.adoptCatalog(await acts.quick.loadCatalog());
+  if (run.state.scope.length === 0) throw wf.ApplicationFailure.nonRetryable(`${run.state.request.requester} may not target any repository in the catalog`);
+  if (run.state.request.autonomy === 'fixed') {
+    const problem = repoProblems(fixedRepos ?? [], run.state, run.catalog!);
+    if (problem) throw wf.ApplicationFailure.nonRetryable(`cannot start: ${problem}`);
+  }
+}
+
+async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: string[] | undefined): Promise<void> {
+  const { autonomy } = run.state.request;
+  if (autonomy === 'fixed') {
+    run.confirm(fixedRepos!); // the user already chose; no proposal, no confirmation wait
+    return;
+  }
+  run.setPhase('proposing');
+  const inScope = run.catalog!.repositories.filter((r) => run.state.scope.includes(r.id));
+  const proposed = await interruptible(run, () =>
+    acts.agent.proposeRepositories.executeWithOptions(
+      { ...acts.agentOptions, summary: 'propose repositories' },
+      [{
+        runId: run.state.runId,
+        requirement: run.state.request.requirement,
+        context: run.state.context.map((c) => c.text),
+        repos: inScope,
+        outOfScope: run.catalog!.repositories.filter((r) => !run.state.scope.includes(r.id)).map((r) => r.id),
+        maxTurns: run.state.budget.maxTurnsPerStep,
+      }],
+    ),
+  );
+  // Code has the last word: only catalog repositories in the requester's scope survive.
+  const repos = proposed.proposal.repos.filter((r) => run.state.scope.includes(r.id));
+  run.state.proposal = { ...proposed.proposal, repos };
+  run.recordUsage(proposed.usage);
+
+  if (autonomy === 'free' && repos.length > 0) {
+    run.confirm(dependencyOrder(repos.map((r) => r.id), (id) => run.catalogRepo(id).dependsOn));
+    return;
+  }
+  run.setPhase('awaiting_confirmation');
+  await waitForPeople(run, acts, 'confirmation', () => run.inbox.confirmation !== null);
+  run.confirm(run.inbox.confirmation!.repos);
+}
+
+/** Edit, check, and while checks fail and fix rounds remain, edit the failing repositories again. */
+async function editUntilChecksSettle(run: Run, acts: RunActivities, first: Round): Promise<void> {
+  let round = first;
+  for (let fixRounds = 0; ; fixRounds++) {
+    await interruptible(run, () => editRound(run, acts, round));
+    await interruptible(run, () => checkRound(run, acts, round));
+    run.endRound(round);
+    const failing = round.repos.filter((id) => run.repo(id).status === 'checks_failed');
+    if (failing.length === 0 || fixRounds >= run.policy.maxFixRounds) return;
+    round = run.beginRound('fix', failing, `checks failed in ${failing.join(', ')}`, null);
+  }
+}
+
+async function editRound(run: Run, acts: RunActivities, round: Round): Promise<void> {
+  run.setPhase('editing');
+  const dependsOn = (id: string) => run.catalogRepo(id).dependsOn;
+  const failuresOf = (id: string): CheckResult[] => (run.repo(id).checks.at(-1)?.results ?? []).filter((c) => c.status !== 'passed');
+  await inDependencyOrder(round.repos, dependsOn, run.policy.editConcurrency, async (id) => {
+    const repo = run.repo(id);
+    repo.status = 'editing';
+    run.touch();
+    const result = await acts.agent.editRepository.executeWithOptions(
+      { ...acts.agentOptions, summary: `edit ${id} · round ${round.n} (${round.kind})` },
+      [{
+        runId: run.state.runId,
+        requester: run.state.request.requester,
+        requirement: run.state.request.requirement,
+        context: run.state.context.map((c) => c.text),
+        repo: run.catalogRepo(id),
+        branch: repo.branch,
+        round: { n: round.n, kind: round.kind, priorFixRounds: run.priorFixRounds(id, round.n) },
+        feedback: round.kind === 'feedback' ? round.reason : null,
+        failures: round.kind === 'fix' ? failuresOf(id) : [],
+        upstream: dependsOn(id)
+          .map((dep) => run.state.repos[dep])
+          .filter((dep) => dep !== undefined && dep.commits.length > 0)
+          .map((dep) => ({ repo: dep!.id, agentNotes: dep!.agentNotes, diffPreview: dep!.diffPreview })),
+        knownCommits: repo.commits.length,
+        maxTurns: run.state.budget.maxTurnsPerStep,
+      }],
+    );
+    run.applyEdit(result);
+  });
+}
+
+async function checkRound(run: Run, acts: RunActivities, round: Round): Promise<void> {
+  run.setPhase('checking');
+  await Promise.all(
+    round.repos.map(async (id) => {
+      const repo = run.repo(id);
+      if (repo.commits.length === 0 || !repo.headSha) return; // nothing pushed, nothing new to check
+      repo.status = 'checking';
+      run.touch();
+      const outcome = await acts.checks.runChecks.executeWithOptions(
+        { ...acts.checkOptions, summary: `checks ${id} · round ${round.n}` },
+        [{ runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, sha: repo.headSha }],
+      );
+      run.applyChecks(id, { round: round.n, sha: outcome.sha, passed: outcome.passed, results: outcome.results });
+    }),
+  );
+}
+
+async function reviewUntilApproved(run: Run, acts: RunActivities): Promise<void> {
+  for (;;) {
+    await continueAsNewIfHistoryIsLong(run);
+    run.setPhase('awaiting_review');
+    await waitForPeople(run, acts, 'review', () => run.inbox.approval !== null || run.inbox.feedback.length > 0);
+    if (run.inbox.feedback.length === 0) return; // approved
+
+    const items = run.inbox.feedback.splice(0);
+    const named = items.some((f) => f.repos === null) ? run.state.confirmed : [...new Set(items.flatMap((f) => f.repos ?? []))];
+    const repos = run.state.confirmed.filter((id) => named.includes(id));
+    const text = items.map((f) => f.text).join('\n\n');
+    const round = run.beginRound('feedback', repos, text, items.map((f) => f.by).join(', '));
+    for (const f of items) run.state.feedback.push({ by: f.by, text: f.text, at: f.at, repos, round: round.n });
+    await editUntilChecksSettle(run, acts, round);
+    run.summarize();
+  }
+}
+
+async function publish(run: Run, acts: RunActivities): Promise<void> {
+  run.setPhase('publishing');
+  const order = mergeOrderOf(run.state).filter((id) => run.repo(id).commits.length > 0);
+  const title = oneLine(run.state.request.requirement, 72);
+  const body = run.state.summary ? renderSummaryMarkdown(run.state.summary) : '';
+  await Promise.all(
+    order.map(async (id) => {
+      const repo = run.repo(id);
+      repo.status = 'publishing';
+      run.touch();
+      const outcome = await acts.publish.openPullRequest.executeWithOptions(
+        { ...acts.publishOptions, summary: `pull request ${id}` },
+        [{ runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, title, body }],
+      );
+      repo.pr = outcome.pr;
+      repo.error = outcome.error;
+      repo.status = outcome.pr ? 'published' : 'failed';
+      if (outcome.error) run.recordError(outcome.error, id);
+      run.touch();
+    }),
+  );
+  run.summarize();
+  const opened = order.filter((id) => run.repo(id).pr).map((id) => ({ repo: run.catalogRepo(id), number: run.repo(id).pr!.number, url: run.repo(id).pr!.url }));
+  if (opened.length > 1) {
+    await acts.publish.linkPullRequests.executeWithOptions({ ...acts.publishOptions, summary: 'link sibling pull requests' }, [
+      { runId: run.state.runId, summary: run.state.summary!, pullRequests: opened },
+    ]);
+  }
+}
+
+/** Between rounds, at a quiet point: hand the whole state and any pending inputs to a fresh run. */
+async function continueAsNewIfHistoryIsLong(run: Run): Promise<void> {
+  const info = wf.workflowInfo();
+  if (!info.continueAsNewSuggested && info.historyLength < run.policy.continueAsNewAfterEvents) return;
+  await wf.condition(wf.allHandlersFinished);
+  const { request, confirmed } = run.state;
+  const input: ChangeRequestInput = {
+    requirement: request.requirement,
+    requester: request.requester,
+    conversation: request.conversation,
+    autonomy: request.autonomy,
+    repos: confirmed,
+  };
+  await wf.continueAsNew<typeof changeRequest>(input, run.snapshot());
+}
+
+// ---- endings ----
+
+function finish(run: Run, phase: 'done' | 'cancelled', reason: string, by: string | null): RunOutcome {
+  run.end(phase, reason, by);
+  const pullRequests = Object.values(run.state.repos).flatMap((r) => (r.pr ? [{ repo: r.id, url: r.pr.url }] : []));
+  return { phase, reason, pullRequests };
+}
+
+function describePublished(run: Run): string {
+  const repos = Object.values(run.state.repos);
+  const opened = repos.filter((r) => r.pr);
+  const failed = repos.filter((r) => r.error);
+  const parts = [`${opened.length} pull request${opened.length === 1 ? '' : 's'} opened or updated`];
+  if (failed.length) parts.push(`${failed.length} could not be opened: ${failed.map((r) => r.error).join('; ')}`);
+  const unchanged = repos.filter((r) => r.commits.length === 0).map((r) => r.id);
+  if (unchanged.length) parts.push(`no changes in ${unchanged.join(', ')}`);
+  return parts.join('; ');
+}
+
+/** The innermost readable message of a failure chain (activity failure → application failure → cause). */
+function describeFailure(error: unknown): string {
+  const messages: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error) {
+    if (current instanceof wf.ActivityFailure) messages.push(`step ${current.activityType} failed`);
+    else if (current.message) messages.push(current.message);
+    current = (current as { cause?: unknown }).cause;
+  }
+  const [first, ...rest] = messages;
+  return [first, rest.at(-1)].filter((m, i, all) => m && all.indexOf(m) === i).join(': ') || 'unknown error';
+}
+
+/** Enough of an invalid start input to record who asked for what before failing the run readably. */
+function fallbackInput(input: ChangeRequestInput): Parameters<typeof Run.begin>[0] {
+  const raw = (input ?? {}) as Partial<Record<string, unknown>>;
+  return {
+    requirement: typeof raw.requirement === 'string' ? raw.requirement : '(invalid)',
+    requester: typeof raw.requester === 'string' ? raw.requester : '(unknown)',
+    conversation: { platform: 'cli', channel: 'unknown' },
+    autonomy: 'guided',
+  };
+}
