@@ -14,7 +14,11 @@ const SALE = 'Show a Sale badge with the discount percentage on discounted produ
 
 beforeAll(async () => {
   world = await createWorld();
-  scenarios = await demoScenarios();
+  const demo = await demoScenarios();
+  // A copy of the sale-badge scenario whose web-app edit takes a while, to cancel it mid-flight.
+  const sale = demo.find((s) => s.id === 'sale-badge')!;
+  const slowWebApp = { ...sale.edit['web-app']!, initial: sale.edit['web-app']!.initial.map((t) => ({ ...t, delayMs: 2000 })) };
+  scenarios = [...demo, { ...sale, id: 'slow', match: ['slow sale badge'], requirement: `slow ${SALE}`, edit: { ...sale.edit, 'web-app': slowWebApp } }];
   ({ stop: stopWorker } = await world.startWorker(scenarios));
 });
 
@@ -55,6 +59,19 @@ test('cancel while waiting for confirmation ends the run cleanly', async () => {
   expect(state.waiting).toBeNull();
   const description = await world.env.client.workflow.getHandle(runId).describe();
   expect(description.status.name).toBe('COMPLETED');
+});
+
+test('cancel while the agent is editing stops it promptly; nothing of that round is pushed', async () => {
+  const { runId } = await world.gateway.start({ requirement: 'A slow sale badge', requester: 'fiona', autonomy: 'fixed', repos: ['web-app'] });
+  await waitForState(world.gateway, runId, (s) => (s.repos['web-app']?.progress?.turn ?? 0) >= 1);
+  const cancelledAt = Date.now();
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel`, reason: 'changed my mind' });
+  const state = await waitForPhase(world.gateway, runId, 'cancelled');
+  expect(Date.now() - cancelledAt).toBeLessThan(5000);
+  expect(state.outcome).toMatchObject({ reason: 'changed my mind', by: 'fiona' });
+  expect(state.repos['web-app']!.commits).toHaveLength(0);
+  const refs = await fetch(`${world.forge.url}/demo/web-app.git/info/refs?service=git-upload-pack`, { headers: { authorization: `token ${world.forgeToken}` } });
+  expect(await refs.text()).not.toContain(`change-request/${runId}`);
 });
 
 test('bad inputs are refused with a reason and change nothing; the run then continues normally', async () => {
