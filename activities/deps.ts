@@ -2,7 +2,9 @@
 // worker wire the same code with different parts.
 import type { Catalog } from '../shared/catalog-schema';
 import type { AgentProgress } from '../shared/contracts';
+import type { PriceTable } from './agent/budget';
 import type { ModelProvider } from './agent/model';
+import type { Redactor } from './agent/redact';
 import type { Remote } from './git/repository';
 import type { Notifier } from './notify';
 
@@ -12,6 +14,12 @@ export interface ActivityDeps {
   /** Scratch space (workspaces) and local records; never the only copy of anything. */
   dataDir: string;
   models: ModelProvider;
+  /** Prices per model name, for money budgets; a model without a price cannot run. */
+  prices: PriceTable;
+  /** Most output tokens one model call may ask for (the budget may allow fewer). */
+  maxTokensPerCall: number;
+  /** Masks the service's secrets (and anything shaped like a token) in prompts, transcripts and logs. */
+  redact: Redactor;
   /** Token for git over HTTPS and for the forge's REST API (GitHub token, or the local forge's). */
   forgeToken?: string;
   /** Sends an activity's progress to its run so the `state` query shows it. Best effort. */

@@ -2,12 +2,13 @@
 // round), let the agent edit inside a bounded loop, commit and push. Safe to retry: a round whose commit is
 // already on the branch is reported, not redone.
 import { Context } from '@temporalio/activity';
-import type { StepUsage } from '../shared/contracts';
 import { oneLine } from '../shared/summary';
-import { runAgentLoop } from './agent/loop';
+import path from 'node:path';
 import { EDIT_SYSTEM_PROMPT, editPrompt } from './agent/prompts';
-import { carriedSpending, stepReporter } from './agent/progress';
+import { carriedSpending } from './agent/progress';
+import { runAgentStep, type StepRun } from './agent/run-step';
 import { editingTools } from './agent/tools/files';
+import { runCommandTool } from './agent/tools/run-command';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
 import { remoteOf, type ActivityDeps } from './deps';
@@ -34,14 +35,19 @@ const ROUND_TRAILER = 'Change-Request-Round';
 export async function editRepository(deps: ActivityDeps, request: EditRequest): Promise<EditResult> {
   const { repo, branch, runId, round } = request;
   const remote = remoteOf(deps, repo.url);
-  return withWorkspace(deps.dataDir, runId, `${repo.id}-r${round.n}`, async (dir) => {
+  return withWorkspace(deps.dataDir, runId, `${repo.id}-r${round.n}`, async (workspace) => {
+    const dir = path.join(workspace, 'repo');
     const branchSha = await remoteBranchSha(remote, branch);
     await shallowClone(remote, dir, branchSha ? branch : repo.defaultBranch, request.knownCommits + 2);
     if (!branchSha) await checkoutNewBranch(dir, branch);
     const baseSha = await findBase(remote, dir, branch, runId);
 
     const done = (await recentCommits(dir, request.knownCommits + 2)).find((c) => trailer(c.message, ROUND_TRAILER) === `${runId}/${round.n}`);
-    if (done) return resultOf(request, dir, baseSha, done, zeroUsage(request), null, bodyOf(done.message));
+    if (done) {
+      // An earlier attempt pushed this round and then died: report its commit and what it spent.
+      const usage = { step: `edit ${repo.id} round ${round.n}`, repo: repo.id, round: round.n, model: '(earlier attempt)', spend: carriedSpending(), stoppedBy: null };
+      return resultOf(request, dir, baseSha, done, { usage, transcript: null }, bodyOf(done.message));
+    }
 
     const sandbox = await RepoSandbox.open(dir);
     const finish = defineTool({
@@ -50,38 +56,27 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
       input: z.object({ summary: z.string().min(1).max(4000) }),
       run: async ({ summary }) => ({ final: summary, text: 'Finished.' }),
     });
-    const tools = new ToolRegistry<string>([...editingTools(sandbox), finish]);
-    const model = deps.models.forTask({
-      kind: 'edit',
-      runId,
-      requirement: request.requirement,
+    const heartbeat = () => Context.current().heartbeat();
+    const tools = new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, [...repo.install, ...repo.checks], heartbeat), finish]);
+    const step = await runAgentStep(deps, runId, {
+      task: { kind: 'edit', runId, requirement: request.requirement, repo: repo.id, round: round.n, roundKind: round.kind, priorFixRounds: round.priorFixRounds, feedback: request.feedback },
+      label: `edit ${repo.id} round ${round.n}`,
       repo: repo.id,
       round: round.n,
-      roundKind: round.kind,
-      priorFixRounds: round.priorFixRounds,
-      feedback: request.feedback,
-    });
-    const report = stepReporter(deps, runId, { step: `edit ${repo.id}`, repo: repo.id, round: round.n });
-    const outcome = await runAgentLoop({
-      model,
       system: EDIT_SYSTEM_PROMPT,
       prompt: editPrompt(request),
       tools,
-      limits: { maxTurns: request.maxTurns },
-      spent: carriedSpending(),
-      maxTokensPerCall: 8192,
-      signal: Context.current().cancellationSignal,
-      onStep: (step, spent) => report(step, spent),
+      limits: request.limits,
     });
-    const notes = outcome.kind === 'final' ? outcome.value : outcome.kind === 'ended' ? outcome.text : `Stopped early: ${outcome.reason}.`;
-    const stoppedBy = outcome.kind === 'limit' ? outcome.reason : null;
-    const usage: StepUsage = { step: `edit ${repo.id} round ${round.n}`, turns: outcome.spent.turns, inputTokens: outcome.spent.inputTokens, outputTokens: outcome.spent.outputTokens };
+    const { outcome } = step;
+    const notes = outcome.kind === 'final' ? outcome.value : outcome.kind === 'ended' ? outcome.text : `Stopped early (${outcome.stop.message}); the work so far is kept.`;
 
-    Context.current().heartbeat({ spent: outcome.spent });
-    const commit = await commitAll(dir, commitMessage(request, notes));
+    // Whatever the agent did is kept, also when a budget stopped it: the requester decides what next.
+    Context.current().cancellationSignal.throwIfAborted();
+    const message = commitMessage(request, notes);
+    const commit = await commitAll(dir, message);
     if (commit) await push(remote, dir, branch);
-    const head: LoggedCommit | null = commit ? { sha: commit.sha, message: commitMessage(request, notes), parents: [] } : null;
-    return resultOf(request, dir, baseSha, head, usage, stoppedBy, notes);
+    return resultOf(request, dir, baseSha, commit ? { sha: commit.sha, message, parents: [] } : null, step, notes);
   });
 }
 
@@ -127,8 +122,7 @@ async function resultOf(
   dir: string,
   baseSha: string,
   commit: LoggedCommit | null,
-  usage: StepUsage,
-  stoppedBy: string | null,
+  step: Pick<StepRun<string>, 'usage'> & { transcript: StepRun<string>['transcript'] | null },
   notes: string,
 ): Promise<EditResult> {
   const headSha = commit?.sha ?? (await recentCommits(dir, 1))[0]!.sha;
@@ -141,11 +135,7 @@ async function resultOf(
     headSha,
     ...report,
     agentNotes: notes,
-    usage,
-    stoppedBy,
+    usage: step.usage,
+    transcript: step.transcript,
   };
-}
-
-function zeroUsage(request: EditRequest): StepUsage {
-  return { step: `edit ${request.repo.id} round ${request.round.n}`, turns: 0, inputTokens: 0, outputTokens: 0 };
 }

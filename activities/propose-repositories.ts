@@ -1,12 +1,10 @@
 // The proposer: a read-only agent loop over the catalog and the repositories in the requester's scope,
 // answering which repositories a requirement touches. Code, not the model, has the last word on ids.
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import type { Proposal } from '../shared/contracts';
-import { runAgentLoop } from './agent/loop';
 import { PROPOSE_SYSTEM_PROMPT, proposePrompt } from './agent/prompts';
-import { carriedSpending, stepReporter } from './agent/progress';
+import { runAgentStep } from './agent/run-step';
 import { exploringTools } from './agent/tools/files';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
@@ -29,8 +27,11 @@ export const ProposalAnswerSchema = z.object({
 });
 export type ProposalAnswer = z.infer<typeof ProposalAnswerSchema>;
 
+type Answer = { valid: true; answer: ProposalAnswer } | { valid: false; error: string };
+
+const NUDGE = 'Please answer by calling propose_repositories; a prose answer cannot be used.';
+
 export async function proposeRepositories(deps: ActivityDeps, request: ProposeRequest): Promise<ProposeResult> {
-  const model = deps.models.forTask({ kind: 'propose', runId: request.runId, requirement: request.requirement });
   return withWorkspace(deps.dataDir, request.runId, 'propose', async (dir) => {
     const opened = new Map<string, Promise<RepoSandbox>>();
     const openRepo = (id: string): Promise<RepoSandbox> => {
@@ -43,35 +44,46 @@ export async function proposeRepositories(deps: ActivityDeps, request: ProposeRe
       }
       return sandbox;
     };
+    // The answer is validated here rather than by the registry, so that a second invalid answer ends the
+    // loop (the person chooses) instead of letting the model try until the budget runs out.
+    let invalidAnswers = 0;
     const answer = defineTool({
       name: 'propose_repositories',
       description: 'Give your final answer: the repositories that must change, each with a reason and a confidence, and open questions.',
-      input: ProposalAnswerSchema,
-      run: async (value) => ({ final: value, text: 'Proposal received.' }),
+      input: z.unknown(),
+      inputShownToModel: ProposalAnswerSchema,
+      run: async (value) => {
+        const parsed = ProposalAnswerSchema.safeParse(value);
+        if (parsed.success) return { final: { valid: true, answer: parsed.data } satisfies Answer, text: 'Proposal received.' };
+        const error = z.prettifyError(parsed.error);
+        invalidAnswers += 1;
+        if (invalidAnswers >= 2) return { final: { valid: false, error } satisfies Answer, text: 'The answer is still invalid.' };
+        return { isError: true, text: `Invalid answer for propose_repositories: ${error}\nCall it again with a valid answer.` };
+      },
     });
-    const tools = new ToolRegistry<ProposalAnswer>([...exploringTools(openRepo, request.repos.map((r) => r.id)), answer]);
-    const report = stepReporter(deps, request.runId, { step: 'propose repositories', round: 0 });
-    const outcome = await runAgentLoop({
-      model,
+    const tools = new ToolRegistry<Answer>([...exploringTools(openRepo, request.repos.map((r) => r.id)), answer]);
+    const step = await runAgentStep(deps, request.runId, {
+      task: { kind: 'propose', runId: request.runId, requirement: request.requirement },
+      label: 'propose repositories',
+      repo: null,
+      round: 0,
       system: PROPOSE_SYSTEM_PROMPT,
       prompt: proposePrompt(request),
       tools,
-      limits: { maxTurns: request.maxTurns },
-      spent: carriedSpending(),
-      maxTokensPerCall: 4096,
-      signal: Context.current().cancellationSignal,
-      onStep: (step, spent) => report(step, spent),
+      limits: request.limits,
+      nudgeIfNoFinal: NUDGE,
     });
-    const usage = { step: 'propose repositories', turns: outcome.spent.turns, inputTokens: outcome.spent.inputTokens, outputTokens: outcome.spent.outputTokens };
+    const { outcome } = step;
+    const askPerson = (why: string): Proposal => ({ repos: [], questions: [], notes: [`${why} Please choose the repositories.`] });
     const proposal: Proposal =
-      outcome.kind === 'final'
-        ? checkProposal(outcome.value, request.repos.map((r) => r.id), request.outOfScope)
-        : {
-            repos: [],
-            questions: [],
-            notes: [outcome.kind === 'limit' ? `The proposer stopped early (${outcome.reason}); please choose the repositories.` : 'The proposer gave no answer; please choose the repositories.'],
-          };
-    return { proposal, usage, model: model.name };
+      outcome.kind === 'limit'
+        ? askPerson(`The proposer stopped early (${outcome.stop.message}).`)
+        : outcome.kind === 'ended'
+          ? askPerson('The proposer did not give a usable answer, even when asked again.')
+          : outcome.value.valid
+            ? checkProposal(outcome.value.answer, request.repos.map((r) => r.id), request.outOfScope)
+            : askPerson(`The proposer's answer was invalid twice (${outcome.value.error.replace(/\n/g, ' ')}).`);
+    return { proposal, usage: step.usage, transcript: step.transcript };
   });
 }
 

@@ -11,7 +11,9 @@ import type {
   PullRequestRef,
   RoundKind,
   StepUsage,
+  Transcript,
 } from '../shared/contracts';
+import type { StepLimits } from './agent/budget';
 
 export interface ProposeRequest {
   runId: string;
@@ -21,13 +23,13 @@ export interface ProposeRequest {
   repos: CatalogRepo[];
   /** Catalog ids outside the requester's scope: never shown to the model, only used to explain a drop. */
   outOfScope: string[];
-  maxTurns: number;
+  limits: StepLimits;
 }
 
 export interface ProposeResult {
   proposal: Proposal;
   usage: StepUsage;
-  model: string;
+  transcript: Transcript;
 }
 
 export interface UpstreamChange {
@@ -44,14 +46,17 @@ export interface EditRequest {
   repo: CatalogRepo;
   branch: string;
   round: { n: number; kind: RoundKind; priorFixRounds: number };
+  /** The feedback that started this round (feedback rounds only). */
   feedback: string | null;
+  /** Feedback on this repository from earlier rounds, which still applies. */
+  earlierFeedback: string[];
   /** Failing checks of the previous round, for fix rounds. */
   failures: CheckResult[];
   /** Changes already made in this run to repositories this one depends on. */
   upstream: UpstreamChange[];
   /** Commits the workflow knows are on the work branch; sizes the shallow clone. */
   knownCommits: number;
-  maxTurns: number;
+  limits: StepLimits;
 }
 
 export interface EditResult {
@@ -64,9 +69,10 @@ export interface EditResult {
   diffStat: DiffStat;
   diffPreview: string;
   agentNotes: string;
+  /** What this step spent (over all its attempts); `usage.stoppedBy` says if a budget stopped it. */
   usage: StepUsage;
-  /** Why the loop stopped early (a limit), or null when the agent finished. */
-  stoppedBy: string | null;
+  /** Null when a retry found the round already pushed by an attempt that then died. */
+  transcript: Transcript | null;
 }
 
 export interface CheckRequest {

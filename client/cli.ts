@@ -6,6 +6,7 @@ import { loadScenarioBook } from '../activities/agent/scenarios';
 import { readOutbox } from '../activities/notify';
 import { loadCatalog } from '../shared/catalog-loader';
 import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } from '../shared/contracts';
+import { DurationMsSchema } from '../shared/duration';
 import { catalogEnvironment, readConfig } from '../worker/config';
 import { connectClient } from '../worker/create-worker';
 import { formatState } from './format';
@@ -161,6 +162,31 @@ program
   .action(async (runId: string, options: { reason?: string; as?: string; key?: string }) => {
     await executeCommand(await gateway(), { kind: 'cancel', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), reason: options.reason } });
     console.log('Cancelled.');
+  });
+
+program
+  .command('extend-budget')
+  .description('after a budget ran out: extend it and let the agent continue (default: double what ran out), or --stop to review the partial work')
+  .argument('<runId>')
+  .option('--stop', 'do not extend; go on to review what was done')
+  .option('--cost <usd>', 'add this many dollars (per step and per run)', Number)
+  .option('--turns <n>', 'add this many turns (per step and per run)', Number)
+  .option('--time <duration>', 'add this much agent time, e.g. 10m (per step and per run)')
+  .addOption(asOption)
+  .addOption(keyOption)
+  .action(async (runId: string, options: { stop?: boolean; cost?: number; turns?: number; time?: string; as?: string; key?: string }) => {
+    const patch = {
+      ...(options.cost !== undefined ? { costUsd: options.cost } : {}),
+      ...(options.turns !== undefined ? { turns: options.turns } : {}),
+      ...(options.time !== undefined ? { wallTime: DurationMsSchema.parse(options.time) } : {}),
+    };
+    const given = Object.keys(patch).length > 0;
+    await executeCommand(await gateway(), {
+      kind: 'extendBudget',
+      runId,
+      payload: { by: person(options), key: options.key ?? newKey('cli'), decision: options.stop ? 'continue' : 'extend', ...(given ? { perStep: patch, perRun: patch } : {}) },
+    });
+    console.log(options.stop ? 'Going on to review the partial work.' : 'Budget extended; the agent continues.');
   });
 
 program

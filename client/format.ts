@@ -1,9 +1,20 @@
 // A run's state as text a person reads in a terminal.
 import type { RunState } from '../shared/contracts';
+import { describeDimension, inputTokensOf, type BudgetLimits, type Spend } from '../shared/budget';
 import { renderSummaryMarkdown } from '../shared/summary';
+
+export function describeSpend(spend: Spend): string {
+  const cache = spend.cacheReadTokens || spend.cacheWriteTokens ? ` (cache: ${spend.cacheReadTokens} read, ${spend.cacheWriteTokens} written)` : '';
+  return `${spend.turns} turns, ${inputTokensOf(spend)} input + ${spend.outputTokens} output tokens${cache}, $${spend.costUsd.toFixed(4)}, ${Math.round(spend.wallTimeMs / 1000)}s`;
+}
+
+function describeLimits(limits: BudgetLimits): string {
+  return (['turns', 'costUsd', 'wallTimeMs'] as const).map((d) => describeDimension(d, limits[d])).join(', ');
+}
 
 const NEXT_STEP: Partial<Record<RunState['phase'], string>> = {
   awaiting_confirmation: 'confirm the repositories:  npm run cli -- confirm <run> [repo ...]',
+  awaiting_budget: 'extend the budget:  npm run cli -- extend-budget <run>   or review the partial work:  npm run cli -- extend-budget <run> --stop',
   awaiting_review: 'give feedback:  npm run cli -- feedback <run> "<text>"   or approve:  npm run cli -- approve <run>',
 };
 
@@ -28,7 +39,7 @@ export function formatState(state: RunState, options: { summary?: boolean } = {}
       const checks = repo.checks.at(-1);
       const checkText = checks ? (checks.passed ? 'checks passed' : `checks FAILED (${checks.results.filter((r) => r.status !== 'passed').map((r) => r.name).join(', ')})`) : 'no checks yet';
       out.push(`  - ${repo.id} [${repo.status}] ${repo.commits.length} commit(s), ${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}`);
-      if (repo.progress) out.push(`      agent: turn ${repo.progress.turn}, ${repo.progress.inputTokens + repo.progress.outputTokens} tokens${repo.progress.lastTool ? `, last tool ${repo.progress.lastTool}` : ''}`);
+      if (repo.progress) out.push(`      agent: turn ${repo.progress.turn}, ${repo.progress.inputTokens + repo.progress.outputTokens} tokens, $${repo.progress.costUsd.toFixed(4)}${repo.progress.lastTool ? `, last tool ${repo.progress.lastTool}` : ''}`);
       if (repo.pr) out.push(`      PR #${repo.pr.number}: ${repo.pr.url}${repo.pr.reused ? ' (updated)' : ''}`);
       if (repo.error) out.push(`      error: ${repo.error}`);
     }
@@ -37,8 +48,12 @@ export function formatState(state: RunState, options: { summary?: boolean } = {}
     out.push('', 'Rounds:');
     for (const round of state.rounds) out.push(`  ${round.n}. ${round.kind} — ${round.repos.join(', ')}${round.kind === 'feedback' ? `: "${round.reason.slice(0, 80)}"` : ''}`);
   }
-  const used = state.budget.used;
-  out.push('', `Budget used: ${used.turns} model turns, ${used.inputTokens} input + ${used.outputTokens} output tokens (at most ${state.budget.maxTurnsPerStep} turns per step)`);
+  out.push('', `Spent: ${describeSpend(state.budget.used)} of the run's ${describeLimits(state.budget.perRun)} (per step at most ${describeLimits(state.budget.perStep)})`);
+  for (const repo of repos) if (repo.spend.turns > 0) out.push(`  ${repo.id}: ${describeSpend(repo.spend)}`);
+  if (state.budget.exhausted) {
+    out.push('', 'A budget ran out:');
+    for (const [i, id] of state.budget.exhausted.repos.entries()) out.push(`  - ${id}: ${state.budget.exhausted.stops[i]!.message}`);
+  }
   if (state.waiting) {
     out.push(`Waiting for ${state.waiting.what} since ${age(state.waiting.since)}; reminder ${state.waiting.remindedAt ? `sent ${age(state.waiting.remindedAt)}` : `at ${age(state.waiting.remindAt)}`}; expires ${age(state.waiting.expiresAt)}`);
   }

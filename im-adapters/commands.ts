@@ -14,6 +14,7 @@ export const CommandSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('addContext'), runId: RunIdSchema, payload: SignalPayloadSchemas.addContext }),
   z.object({ kind: z.literal('approve'), runId: RunIdSchema, payload: SignalPayloadSchemas.approve }),
   z.object({ kind: z.literal('cancel'), runId: RunIdSchema, payload: SignalPayloadSchemas.cancel }),
+  z.object({ kind: z.literal('extendBudget'), runId: RunIdSchema, payload: SignalPayloadSchemas.extendBudget }),
   z.object({ kind: z.literal('state'), runId: RunIdSchema }),
 ]);
 export type Command = z.infer<typeof CommandSchema>;
@@ -42,5 +43,7 @@ export async function executeCommand(gateway: ChangeRequestGateway, command: Com
       return { kind: 'accepted', runId: command.runId, record: await gateway.send(command.runId, 'approve', command.payload) };
     case 'cancel':
       return { kind: 'accepted', runId: command.runId, record: await gateway.send(command.runId, 'cancel', command.payload) };
+    case 'extendBudget':
+      return { kind: 'accepted', runId: command.runId, record: await gateway.send(command.runId, 'extendBudget', command.payload) };
   }
 }

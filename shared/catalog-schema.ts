@@ -1,6 +1,8 @@
 // The repository catalog: written by frontend engineers, read by the workflow as a snapshot.
 // Pure module (no I/O) so the workflow, the worker and the client can all share it.
 import { z } from 'zod';
+import { BudgetLimitsSchema } from './budget';
+import { DurationMsSchema } from './duration';
 
 export const RepoIdSchema = z
   .string()
@@ -53,15 +55,6 @@ export const CatalogRepoSchema = z.object({
 });
 export type CatalogRepo = z.infer<typeof CatalogRepoSchema>;
 
-const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** A duration in milliseconds, written as a number of ms or as "500ms", "90s", "15m", "24h", "7d". */
-export const DurationMsSchema = z.preprocess((value) => {
-  if (typeof value !== 'string') return value;
-  const match = /^\s*(\d+)\s*(ms|s|m|h|d)\s*$/.exec(value);
-  return match ? Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS] : value;
-}, z.number({ error: 'must be a duration such as "90s", "15m", "24h" or "7d"' }).int().positive());
-
 export const PolicySchema = z.object({
   defaultAutonomy: z.enum(['fixed', 'guided', 'free']).default('guided'),
   remindToConfirmAfter: DurationMsSchema.default(4 * 3600_000),
@@ -70,7 +63,16 @@ export const PolicySchema = z.object({
   expireUnreviewedAfter: DurationMsSchema.default(14 * 86_400_000),
   maxFixRounds: z.number().int().min(0).max(10).default(2),
   editConcurrency: z.number().int().min(1).max(32).default(3),
-  maxTurnsPerStep: z.number().int().min(1).max(500).default(40),
+  /** What one step (a proposal, or one repository's edit round) and a whole run may spend. */
+  budget: z
+    .object({
+      perStep: BudgetLimitsSchema.default({ turns: 40, inputTokens: 1_500_000, outputTokens: 60_000, costUsd: 3, wallTime: 20 * 60_000 }),
+      perRun: BudgetLimitsSchema.default({ turns: 300, inputTokens: 8_000_000, outputTokens: 300_000, costUsd: 20, wallTime: 2 * 3_600_000 }),
+    })
+    .default({
+      perStep: { turns: 40, inputTokens: 1_500_000, outputTokens: 60_000, costUsd: 3, wallTime: 20 * 60_000 },
+      perRun: { turns: 300, inputTokens: 8_000_000, outputTokens: 300_000, costUsd: 20, wallTime: 2 * 3_600_000 },
+    }),
   /** A worker that stops heartbeating for this long is presumed dead; its step is retried elsewhere. */
   activityHeartbeatTimeout: DurationMsSchema.default(60_000),
   /** Continue-as-new once history passes this many events (Temporal's own suggestion also counts). */

@@ -1,6 +1,7 @@
 // The public contract of the `changeRequest` workflow: its input, its signals and the state its query
 // returns. Pure module: validated at the edge (gateway, CLI, IM adapters) and again inside the workflow.
 import { z } from 'zod';
+import { BudgetPatchSchema, type BudgetDimension, type BudgetLimits, type Spend } from './budget';
 import { PersonSchema, RepoIdSchema, type Catalog } from './catalog-schema';
 
 export const WORKFLOW_TYPE = 'changeRequest';
@@ -10,6 +11,7 @@ export const PHASES = [
   'proposing',
   'awaiting_confirmation',
   'editing',
+  'awaiting_budget',
   'checking',
   'previewing',
   'awaiting_review',
@@ -41,11 +43,8 @@ export const ConversationRefSchema = z.object({
 });
 export type ConversationRef = z.infer<typeof ConversationRefSchema>;
 
-export const BudgetOverridesSchema = z
-  .object({
-    maxTurnsPerStep: z.number().int().min(1).max(500).optional(),
-  })
-  .strict();
+/** Lower limits than the catalog's for this run (raising them takes an `extendBudget` from a decider). */
+export const BudgetOverridesSchema = z.object({ perStep: BudgetPatchSchema.optional(), perRun: BudgetPatchSchema.optional() }).strict();
 export type BudgetOverrides = z.infer<typeof BudgetOverridesSchema>;
 
 export const ChangeRequestInputSchema = z
@@ -77,6 +76,15 @@ export const SignalPayloadSchemas = {
   addContext: z.object({ ...HumanInput, text: TextSchema }).strict(),
   approve: z.object({ ...HumanInput }).strict(),
   cancel: z.object({ ...HumanInput, reason: z.string().trim().max(2000).optional() }).strict(),
+  /** After a budget ran out: add to it and let the agent continue, or review the partial work. */
+  extendBudget: z
+    .object({
+      ...HumanInput,
+      decision: z.enum(['extend', 'continue']),
+      perStep: BudgetPatchSchema.optional(),
+      perRun: BudgetPatchSchema.optional(),
+    })
+    .strict(),
 } as const;
 export type SignalName = keyof typeof SignalPayloadSchemas;
 export const SIGNAL_NAMES = Object.keys(SignalPayloadSchemas) as SignalName[];
@@ -90,6 +98,7 @@ export const AgentProgressSchema = z.object({
   turn: z.number().int().min(0),
   inputTokens: z.number().int().min(0),
   outputTokens: z.number().int().min(0),
+  costUsd: z.number().min(0),
   lastTool: z.string().max(200).optional(),
   at: z.number().int(),
 });
@@ -188,11 +197,22 @@ export interface RepoProgress {
   /** The agent's own account of its last round. */
   agentNotes: string;
   progress: AgentProgress | null;
+  /** What this repository's agent steps have spent, over all rounds. */
+  spend: Spend;
+  /** Set when the last edit stopped at a budget limit, until someone decides what to do. */
+  stoppedBy: BudgetStop | null;
   pr: PullRequestRef | null;
   error: string | null;
 }
 
-export type RoundKind = 'initial' | 'fix' | 'feedback';
+export interface BudgetStop {
+  scope: 'step' | 'run';
+  dimensions: BudgetDimension[];
+  message: string;
+}
+
+/** `continue` picks up where an edit stopped at its budget, after the budget was extended. */
+export type RoundKind = 'initial' | 'fix' | 'feedback' | 'continue';
 
 export interface Round {
   n: number;
@@ -215,7 +235,7 @@ export interface InputRecord {
 }
 
 export interface WaitingFor {
-  what: 'confirmation' | 'review';
+  what: 'confirmation' | 'review' | 'budget';
   since: number;
   remindAt: number;
   expiresAt: number;
@@ -224,15 +244,50 @@ export interface WaitingFor {
 
 export interface StepUsage {
   step: string;
-  turns: number;
-  inputTokens: number;
-  outputTokens: number;
+  repo: string | null;
+  round: number;
+  model: string;
+  spend: Spend;
+  stoppedBy: BudgetStop | null;
 }
 
 export interface BudgetState {
-  maxTurnsPerStep: number;
-  used: { turns: number; inputTokens: number; outputTokens: number };
+  perStep: BudgetLimits;
+  perRun: BudgetLimits;
+  /** Everything the run's agent steps spent (including attempts that failed). */
+  used: Spend;
   steps: StepUsage[];
+  /** The budget question the run is waiting on, if any. */
+  exhausted: { repos: string[]; stops: BudgetStop[] } | null;
+}
+
+/** One model turn as an operator reads it later: what was asked, what came back, what it cost. */
+export interface TranscriptEntry {
+  turn: number;
+  at: number;
+  request: { messages: number; tools: number };
+  text: string;
+  toolCalls: { name: string; input: string; result: string; isError: boolean }[];
+  usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
+  costUsd: number;
+}
+
+export interface Transcript {
+  id: string;
+  step: string;
+  repo: string | null;
+  round: number;
+  model: string;
+  entries: TranscriptEntry[];
+  outcome: string;
+}
+
+export interface TranscriptRef {
+  id: string;
+  step: string;
+  repo: string | null;
+  round: number;
+  turns: number;
 }
 
 export interface SummaryRepo {
@@ -285,6 +340,8 @@ export interface RunState {
   budget: BudgetState;
   waiting: WaitingFor | null;
   inputs: InputRecord[];
+  /** Agent transcripts of this run, read with the `transcript` query by id. */
+  transcripts: TranscriptRef[];
   lastError: { message: string; at: number; phase: Phase; repo?: string } | null;
   outcome: { phase: 'done' | 'cancelled' | 'failed'; reason: string; by: string | null; at: number } | null;
   /** How many times this run has continued as new. */

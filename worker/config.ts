@@ -19,7 +19,14 @@ const ConfigSchema = z.object({
   /** Token for git and the forge API: a GitHub token in production, the local forge's token otherwise. */
   FORGE_TOKEN: z.string().optional().transform((v) => v || undefined),
   GITHUB_TOKEN: z.string().optional().transform((v) => v || undefined),
-  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_API_KEY: z.string().optional().transform((v) => v || undefined),
+  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  ANTHROPIC_BASE_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
+  MODEL_MAX_TOKENS: z.coerce.number().int().min(256).max(128_000).default(8192),
+  MODEL_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(4),
+  MODEL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** A JSON file of extra or changed prices: { "<model>": { input, output, cacheWrite, cacheRead } } in USD per million tokens. */
+  MODEL_PRICES: z.string().optional().transform((v) => v || undefined),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
 });
 
@@ -29,7 +36,15 @@ export interface ServiceConfig {
   demoScenariosPath: string;
   dataDir: string;
   forge: { port: number; url: string; token: string | undefined };
-  anthropicApiKey: string | undefined;
+  model: {
+    anthropicApiKey: string | undefined;
+    name: string;
+    baseURL: string | undefined;
+    maxTokensPerCall: number;
+    maxRetries: number;
+    timeoutMs: number;
+    pricesFile: string | undefined;
+  };
   progressIntervalMs: number;
 }
 
@@ -46,7 +61,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     demoScenariosPath: resolve(c.DEMO_SCENARIOS_PATH),
     dataDir: resolve(c.DATA_DIR),
     forge: { port: c.FORGE_PORT, url: c.FORGE_URL ?? `http://127.0.0.1:${c.FORGE_PORT}`, token: c.FORGE_TOKEN ?? c.GITHUB_TOKEN },
-    anthropicApiKey: c.ANTHROPIC_API_KEY || undefined,
+    model: {
+      anthropicApiKey: c.ANTHROPIC_API_KEY,
+      name: c.ANTHROPIC_MODEL,
+      baseURL: c.ANTHROPIC_BASE_URL,
+      maxTokensPerCall: c.MODEL_MAX_TOKENS,
+      maxRetries: c.MODEL_MAX_RETRIES,
+      timeoutMs: c.MODEL_TIMEOUT_MS,
+      pricesFile: c.MODEL_PRICES ? resolve(c.MODEL_PRICES) : undefined,
+    },
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,
   };
 }

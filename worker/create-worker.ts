@@ -29,6 +29,9 @@ export async function createChangeRequestWorker(setup: WorkerSetup): Promise<Wor
     // Agent and check activities wait on models and commands, not on this CPU.
     maxConcurrentActivityTaskExecutions: 20,
     shutdownGraceTime: '10 seconds',
+    // Heartbeats carry cancellation back to activities; sending them at least every second lets an agent
+    // stop within a step of a cancel instead of after most of a heartbeat timeout.
+    maxHeartbeatThrottleInterval: '1 second',
   });
 }
 

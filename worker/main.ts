@@ -5,17 +5,22 @@ import { OutboxNotifier } from '../activities/notify';
 import { loadCatalog } from '../shared/catalog-loader';
 import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from './create-worker';
-import { chooseModelProvider } from './model-provider';
+import { assertPriced, chooseModelProvider, loadPrices, secretsRedactor } from './model-provider';
 import type { ActivityDeps } from '../activities/deps';
 import type { Client } from '@temporalio/client';
 
 export async function activityDepsFor(config: ServiceConfig, client: Client): Promise<ActivityDeps> {
   const env = catalogEnvironment(config);
   const models = await chooseModelProvider(config);
+  const prices = await loadPrices(config);
+  assertPriced(models, prices, config);
   return {
     loadCatalog: () => loadCatalog(config.catalogPath, env),
     dataDir: config.dataDir,
     models,
+    prices,
+    maxTokensPerCall: config.model.maxTokensPerCall,
+    redact: secretsRedactor(config),
     forgeToken: config.forge.token,
     reportProgress: progressReporterVia(client),
     notifier: new OutboxNotifier(config.dataDir),

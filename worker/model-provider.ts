@@ -1,10 +1,59 @@
-// Which model serves this worker: the scripted demo model unless a model key is configured.
-import { loadScenarioBook } from '../activities/agent/scenarios';
+// Which model serves this worker (Anthropic when a key is set, the scripted demo model otherwise), what
+// each model costs, and which secrets must never reach a prompt or a transcript.
+import { promises as fs } from 'node:fs';
+import { z } from 'zod';
+import { AnthropicModelProvider } from '../activities/agent/anthropic-model';
+import { DEFAULT_PRICES, type PriceTable } from '../activities/agent/budget';
 import type { ModelProvider } from '../activities/agent/model';
+import { redactorFor, type Redactor } from '../activities/agent/redact';
+import { loadScenarioBook } from '../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../activities/agent/scripted-model';
 import type { ServiceConfig } from './config';
 
 export async function chooseModelProvider(config: ServiceConfig): Promise<ModelProvider> {
-  // The Anthropic adapter arrives with the agent's budgets (issue 3); until then every worker plays the demo.
+  const { model } = config;
+  if (model.anthropicApiKey) {
+    return new AnthropicModelProvider({
+      apiKey: model.anthropicApiKey,
+      model: model.name,
+      baseURL: model.baseURL,
+      maxRetries: model.maxRetries,
+      timeoutMs: model.timeoutMs,
+    });
+  }
   return new ScriptedModelProvider(await loadScenarioBook(config.demoScenariosPath));
+}
+
+const PriceFileSchema = z.record(
+  z.string(),
+  z.object({ input: z.number().nonnegative(), output: z.number().nonnegative(), cacheWrite: z.number().nonnegative(), cacheRead: z.number().nonnegative() }),
+);
+
+/** The default price list, with MODEL_PRICES' entries added or replacing defaults. */
+export async function loadPrices(config: ServiceConfig): Promise<PriceTable> {
+  if (!config.model.pricesFile) return DEFAULT_PRICES;
+  const parsed = PriceFileSchema.safeParse(JSON.parse(await fs.readFile(config.model.pricesFile, 'utf8')));
+  if (!parsed.success) throw new Error(`MODEL_PRICES ${config.model.pricesFile}: ${z.prettifyError(parsed.error)}`);
+  return { ...DEFAULT_PRICES, ...parsed.data };
+}
+
+/** Refuses to start a worker whose model has no price: its money budget could not be enforced. */
+export function assertPriced(provider: ModelProvider, prices: PriceTable, config: ServiceConfig): void {
+  if (!provider.isDemo && !prices[config.model.name]) {
+    throw new Error(`No price is configured for the model "${config.model.name}"; add it to a MODEL_PRICES file so budgets can be enforced.`);
+  }
+}
+
+export function secretsRedactor(config: ServiceConfig, env: NodeJS.ProcessEnv = process.env): Redactor {
+  return redactorFor([
+    config.model.anthropicApiKey,
+    config.forge.token,
+    env.GITHUB_TOKEN,
+    env.FORGE_TOKEN,
+    env.SLACK_BOT_TOKEN,
+    env.SLACK_SIGNING_SECRET,
+    env.LARK_APP_SECRET,
+    env.LARK_ENCRYPT_KEY,
+    env.LARK_VERIFICATION_TOKEN,
+  ]);
 }

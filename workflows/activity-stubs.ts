@@ -18,7 +18,13 @@ export function activitiesFor(run: Run) {
     publish: proxy,
     /** Proposing and editing: long, heartbeating after every step, a few attempts (spending carries over). */
     get agentOptions(): ActivityOptions {
-      return { startToCloseTimeout: '30 minutes', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } };
+      return {
+        startToCloseTimeout: '30 minutes',
+        heartbeatTimeout: run.policy.activityHeartbeatTimeout,
+        retry: { ...retry, maximumAttempts: 3 },
+        // A cancelled run reports "cancelled" only once its agent has really stopped (nothing pushed after).
+        cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      };
     },
     get checkOptions(): ActivityOptions {
       return { startToCloseTimeout: '1 hour', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } };

@@ -16,6 +16,7 @@ import { activitiesFor, type RunActivities } from './activity-stubs';
 import { inDependencyOrder } from './dependency-scheduler';
 import { repoProblems } from './human-inputs';
 import { Run, type RunSnapshot } from './run';
+import { budgetedStep } from './budgeted-step';
 import { interruptible, RunStopped, waitForPeople } from './waiting';
 
 export interface RunOutcome {
@@ -77,22 +78,24 @@ async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: str
   run.setPhase('proposing');
   const inScope = run.catalog!.repositories.filter((r) => run.state.scope.includes(r.id));
   const proposed = await interruptible(run, () =>
-    acts.agent.proposeRepositories.executeWithOptions(
-      { ...acts.agentOptions, summary: 'propose repositories' },
-      [{
-        runId: run.state.runId,
-        requirement: run.state.request.requirement,
-        context: run.state.context.map((c) => c.text),
-        repos: inScope,
-        outOfScope: run.catalog!.repositories.filter((r) => !run.state.scope.includes(r.id)).map((r) => r.id),
-        maxTurns: run.state.budget.maxTurnsPerStep,
-      }],
+    budgetedStep(run, { key: 'propose', label: 'propose repositories', repo: null, round: 0 }, (limits) =>
+      acts.agent.proposeRepositories.executeWithOptions(
+        { ...acts.agentOptions, summary: 'propose repositories' },
+        [{
+          runId: run.state.runId,
+          requirement: run.state.request.requirement,
+          context: run.state.context.map((c) => c.text),
+          repos: inScope,
+          outOfScope: run.catalog!.repositories.filter((r) => !run.state.scope.includes(r.id)).map((r) => r.id),
+          limits,
+        }],
+      ),
     ),
   );
   // Code has the last word: only catalog repositories in the requester's scope survive.
   const repos = proposed.proposal.repos.filter((r) => run.state.scope.includes(r.id));
   run.state.proposal = { ...proposed.proposal, repos };
-  run.recordUsage(proposed.usage);
+  run.recordTranscript(proposed.transcript);
 
   if (autonomy === 'free' && repos.length > 0) {
     run.confirm(dependencyOrder(repos.map((r) => r.id), (id) => run.catalogRepo(id).dependsOn));
@@ -108,6 +111,7 @@ async function editUntilChecksSettle(run: Run, acts: RunActivities, first: Round
   let round = first;
   for (let fixRounds = 0; ; fixRounds++) {
     await interruptible(run, () => editRound(run, acts, round));
+    await settleExhaustedBudgets(run, acts);
     await interruptible(run, () => checkRound(run, acts, round));
     run.endRound(round);
     const failing = round.repos.filter((id) => run.repo(id).status === 'checks_failed');
@@ -124,7 +128,8 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
     const repo = run.repo(id);
     repo.status = 'editing';
     run.touch();
-    const result = await acts.agent.editRepository.executeWithOptions(
+    const step = { key: `edit ${id} r${round.n}`, label: `edit ${id} round ${round.n}`, repo: id, round: round.n };
+    const result = await budgetedStep(run, step, (limits) => acts.agent.editRepository.executeWithOptions(
       { ...acts.agentOptions, summary: `edit ${id} · round ${round.n} (${round.kind})` },
       [{
         runId: run.state.runId,
@@ -135,17 +140,43 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
         branch: repo.branch,
         round: { n: round.n, kind: round.kind, priorFixRounds: run.priorFixRounds(id, round.n) },
         feedback: round.kind === 'feedback' ? round.reason : null,
+        earlierFeedback: run.state.feedback.filter((f) => f.repos.includes(id) && f.round !== round.n).map((f) => f.text),
         failures: round.kind === 'fix' ? failuresOf(id) : [],
         upstream: dependsOn(id)
           .map((dep) => run.state.repos[dep])
           .filter((dep) => dep !== undefined && dep.commits.length > 0)
           .map((dep) => ({ repo: dep!.id, agentNotes: dep!.agentNotes, diffPreview: dep!.diffPreview })),
         knownCommits: repo.commits.length,
-        maxTurns: run.state.budget.maxTurnsPerStep,
+        limits,
       }],
-    );
+    ));
     run.applyEdit(result);
   });
+}
+
+/**
+ * When edits stopped at a budget limit, the requester decides: extend the budget and let the agent
+ * continue (a `continue` round for those repositories), or go on to review the partial work.
+ */
+async function settleExhaustedBudgets(run: Run, acts: RunActivities): Promise<void> {
+  for (;;) {
+    const stopped = run.state.confirmed.filter((id) => run.repo(id).stoppedBy !== null);
+    if (stopped.length === 0) return;
+    const stops = stopped.map((id) => run.repo(id).stoppedBy!);
+    run.state.budget.exhausted = { repos: stopped, stops };
+    run.setPhase('awaiting_budget');
+    const answered = await waitForPeople(run, acts, 'budget', () => run.inbox.budgetDecision !== null, { onExpiry: 'proceed' });
+    const decision = run.inbox.budgetDecision;
+    run.inbox.budgetDecision = null;
+    run.state.budget.exhausted = null;
+    for (const id of stopped) run.repo(id).stoppedBy = null;
+    run.touch();
+    if (!answered || !decision || decision.decision === 'continue') return; // review the partial work
+    run.extendBudget(decision, stops);
+    const round = run.beginRound('continue', stopped, `budget extended by ${decision.by}`, decision.by);
+    await interruptible(run, () => editRound(run, acts, round));
+    run.endRound(round);
+  }
 }
 
 async function checkRound(run: Run, acts: RunActivities, round: Round): Promise<void> {

@@ -1,13 +1,14 @@
 // Signals and the query of the `changeRequest` workflow. Payloads arrive as `unknown` on purpose: the
 // workflow validates every one, so a malformed signal is refused and recorded instead of failing a task.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { RunState, SignalName } from '../shared/contracts';
+import type { RunState, SignalName, Transcript } from '../shared/contracts';
 
 export const confirmReposSignal = defineSignal<[unknown]>('confirmRepos');
 export const feedbackSignal = defineSignal<[unknown]>('feedback');
 export const addContextSignal = defineSignal<[unknown]>('addContext');
 export const approveSignal = defineSignal<[unknown]>('approve');
 export const cancelSignal = defineSignal<[unknown]>('cancel');
+export const extendBudgetSignal = defineSignal<[unknown]>('extendBudget');
 
 export const HUMAN_SIGNALS: Record<SignalName, ReturnType<typeof defineSignal<[unknown]>>> = {
   confirmRepos: confirmReposSignal,
@@ -15,9 +16,13 @@ export const HUMAN_SIGNALS: Record<SignalName, ReturnType<typeof defineSignal<[u
   addContext: addContextSignal,
   approve: approveSignal,
   cancel: cancelSignal,
+  extendBudget: extendBudgetSignal,
 };
 
 /** Sent by the run's own agent activities: turn, tokens and last tool, for the `state` query. */
 export const agentProgressSignal = defineSignal<[unknown]>('agentProgress');
 
 export const stateQuery = defineQuery<RunState>('state');
+
+/** One agent transcript by id (ids are listed in `state.transcripts`); null when unknown. */
+export const transcriptQuery = defineQuery<Transcript | null, [string]>('transcript');

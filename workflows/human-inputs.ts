@@ -13,10 +13,11 @@ export interface PendingInputs {
   feedback: { by: string; text: string; repos: string[] | null; at: number }[];
   approval: { by: string } | null;
   cancellation: { by: string; reason: string } | null;
+  budgetDecision: SignalPayload<'extendBudget'> | null;
 }
 
 export function emptyInbox(): PendingInputs {
-  return { confirmation: null, feedback: [], approval: null, cancellation: null };
+  return { confirmation: null, feedback: [], approval: null, cancellation: null, budgetDecision: null };
 }
 
 /** Who may confirm, give feedback, approve and cancel: the requester, and (by policy) the repositories' owners. */
@@ -70,6 +71,11 @@ export function judgeInput(signal: SignalName, raw: unknown, state: RunState, ca
       if (phase === 'publishing') return refuse('pull requests are being opened; close them on the forge instead');
       return { outcome: 'accepted', input };
     }
+    case 'extendBudget': {
+      if (phase !== 'awaiting_budget') return refuse(`the budget can be extended when a budget has run out (the run is ${phase})`);
+      if (inbox.budgetDecision) return refuse('a budget decision was already made');
+      return { outcome: 'accepted', input };
+    }
   }
 }
 
@@ -78,7 +84,7 @@ function refuse(reason: string): Judgement {
 }
 
 function verb(signal: SignalName): string {
-  return { confirmRepos: 'confirm repositories', feedback: 'give feedback', addContext: 'add context', approve: 'approve', cancel: 'cancel' }[signal];
+  return { confirmRepos: 'confirm repositories', feedback: 'give feedback', addContext: 'add context', approve: 'approve', cancel: 'cancel', extendBudget: 'decide on the budget' }[signal];
 }
 
 /** Unknown ids and ids outside the requester's scope, said plainly; undefined when all are fine. */

@@ -12,15 +12,33 @@ import {
   type RoundKind,
   type RunState,
   type SignalName,
+  type SignalPayload,
   type StepUsage,
+  type Transcript,
 } from '../shared/contracts';
-import { SA_AUTONOMY, SA_PHASE, SA_REPOS, SA_REQUESTER } from '../shared/search-attributes';
+import { SA_AUTONOMY, SA_COST_USD, SA_PHASE, SA_REPOS, SA_REQUESTER } from '../shared/search-attributes';
+import {
+  addSpend,
+  extend,
+  limitsFrom,
+  minLimits,
+  noSpend,
+  remaining,
+  subtractLimits,
+  sumLimits,
+  tighten,
+  type BudgetDimension,
+  type BudgetLimits,
+} from '../shared/budget';
+import type { StepLimits } from '../activities/agent/budget';
 import { buildSummary } from '../shared/summary';
 import type { EditResult } from '../activities/types';
-import { agentProgressSignal, HUMAN_SIGNALS, stateQuery } from './definitions';
+import { agentProgressSignal, HUMAN_SIGNALS, stateQuery, transcriptQuery } from './definitions';
 import { emptyInbox, judgeInput, type AcceptedInput, type PendingInputs } from './human-inputs';
 
 const KEPT_INPUT_RECORDS = 200;
+/** Transcripts are kept for the latest rounds only; older ones remain in earlier histories. */
+const KEPT_TRANSCRIPTS = 30;
 
 /** Everything a run needs to continue as new without losing anything. */
 export interface RunSnapshot {
@@ -28,14 +46,20 @@ export interface RunSnapshot {
   catalog: Catalog;
   processedKeys: string[];
   inbox: PendingInputs;
+  transcripts: Transcript[];
 }
 
 export class Run {
+  /** Budget set aside for steps that are running now, so parallel steps cannot overspend the run together. */
+  private readonly reservations = new Map<string, BudgetLimits>();
+  private budgetOverrides: ParsedChangeRequestInput['budget'];
+
   private constructor(
     readonly state: RunState,
     public catalog: Catalog | null,
     private readonly processedKeys: Set<string>,
     readonly inbox: PendingInputs,
+    private readonly transcripts: Transcript[],
   ) {}
 
   static begin(input: ParsedChangeRequestInput, runId: string): Run {
@@ -61,25 +85,29 @@ export class Run {
       context: [],
       feedback: [],
       summary: null,
-      budget: { maxTurnsPerStep: input.budget?.maxTurnsPerStep ?? 0, used: { turns: 0, inputTokens: 0, outputTokens: 0 }, steps: [] },
+      // Real limits arrive with the catalog snapshot (adoptCatalog); nothing is spent before that.
+      budget: { perStep: zeroLimits(), perRun: zeroLimits(), used: noSpend(), steps: [], exhausted: null },
       waiting: null,
       inputs: [],
+      transcripts: [],
       lastError: null,
       outcome: null,
       generation: 0,
     };
-    return new Run(state, null, new Set(), emptyInbox());
+    const run = new Run(state, null, new Set(), emptyInbox(), []);
+    run.budgetOverrides = input.budget;
+    return run;
   }
 
   static resume(snapshot: RunSnapshot): Run {
-    const run = new Run(snapshot.state, snapshot.catalog, new Set(snapshot.processedKeys), snapshot.inbox);
+    const run = new Run(snapshot.state, snapshot.catalog, new Set(snapshot.processedKeys), snapshot.inbox, snapshot.transcripts);
     run.state.generation += 1;
     run.touch();
     return run;
   }
 
   snapshot(): RunSnapshot {
-    return { state: this.state, catalog: this.catalog!, processedKeys: [...this.processedKeys], inbox: this.inbox };
+    return { state: this.state, catalog: this.catalog!, processedKeys: [...this.processedKeys], inbox: this.inbox, transcripts: this.transcripts };
   }
 
   get policy(): Policy {
@@ -100,6 +128,7 @@ export class Run {
 
   listen(): void {
     wf.setHandler(stateQuery, () => this.state);
+    wf.setHandler(transcriptQuery, (id: string) => this.transcripts.find((t) => t.id === id) ?? null);
     for (const [name, definition] of Object.entries(HUMAN_SIGNALS)) {
       wf.setHandler(definition, (payload: unknown) => this.receive(name as SignalName, payload));
     }
@@ -152,6 +181,9 @@ export class Run {
       case 'cancel':
         this.inbox.cancellation = { by: input.payload.by, reason: input.payload.reason ?? 'cancelled by a person' };
         break;
+      case 'extendBudget':
+        this.inbox.budgetDecision = input.payload;
+        break;
     }
   }
 
@@ -175,7 +207,8 @@ export class Run {
     this.catalog = catalog;
     this.state.scope = reposInScope(catalog, this.state.request.requester);
     this.state.catalogRepos = catalog.repositories.map((r) => ({ id: r.id, role: r.role, description: r.description, dependsOn: r.dependsOn }));
-    if (!this.state.budget.maxTurnsPerStep) this.state.budget.maxTurnsPerStep = catalog.policy.maxTurnsPerStep;
+    this.state.budget.perStep = tighten(limitsFrom(catalog.policy.budget.perStep), this.budgetOverrides?.perStep);
+    this.state.budget.perRun = tighten(limitsFrom(catalog.policy.budget.perRun), this.budgetOverrides?.perRun);
     wf.upsertSearchAttributes([
       { key: SA_REQUESTER, value: this.state.request.requester },
       { key: SA_AUTONOMY, value: this.state.request.autonomy },
@@ -201,6 +234,8 @@ export class Run {
         checks: [],
         agentNotes: '',
         progress: null,
+        spend: noSpend(),
+        stoppedBy: null,
         pr: null,
         error: null,
       };
@@ -225,12 +260,46 @@ export class Run {
     return this.state.rounds.filter((r) => r.kind === 'fix' && r.n < before && r.repos.includes(repo)).length;
   }
 
-  recordUsage(usage: StepUsage): void {
-    const used = this.state.budget.used;
-    used.turns += usage.turns;
-    used.inputTokens += usage.inputTokens;
-    used.outputTokens += usage.outputTokens;
+  // ---- budget: reserve before a step, settle after it ----
+
+  /** The limits a step may use: its own, and a share of the run's remainder set aside for it. */
+  reserveBudget(key: string): StepLimits {
+    const budget = this.state.budget;
+    const runLeft = remaining(budget.perRun, budget.used);
+    const alreadyReserved = sumLimits([...this.reservations.values()]);
+    const reserved = minLimits(budget.perStep, subtractLimits(runLeft, alreadyReserved));
+    this.reservations.set(key, reserved);
+    return { step: budget.perStep, run: reserved };
+  }
+
+  /** Records what a step spent (all its attempts) and frees what it had reserved. */
+  settleBudget(key: string, usage: StepUsage): void {
+    this.reservations.delete(key);
+    this.state.budget.used = addSpend(this.state.budget.used, usage.spend);
     this.state.budget.steps.push(usage);
+    if (usage.repo && this.state.repos[usage.repo]) {
+      const repo = this.repo(usage.repo);
+      repo.spend = addSpend(repo.spend, usage.spend);
+    }
+    wf.upsertSearchAttributes([{ key: SA_COST_USD, value: this.state.budget.used.costUsd }]);
+    this.touch();
+  }
+
+  extendBudget(decision: SignalPayload<'extendBudget'>, stops: NonNullable<RunState['budget']['exhausted']>['stops']): void {
+    const budget = this.state.budget;
+    const exhausted = (scope: 'step' | 'run'): BudgetDimension[] => [...new Set(stops.filter((s) => s.scope === scope).flatMap((s) => s.dimensions))];
+    budget.perStep = extend(budget.perStep, decision.perStep ?? {}, decision.perStep ? [] : exhausted('step'));
+    budget.perRun = extend(budget.perRun, decision.perRun ?? {}, decision.perRun ? [] : exhausted('run'));
+    this.touch();
+  }
+
+  recordTranscript(transcript: Transcript | null): void {
+    if (!transcript) return;
+    const existing = this.transcripts.findIndex((t) => t.id === transcript.id);
+    if (existing >= 0) this.transcripts.splice(existing, 1);
+    this.transcripts.push(transcript);
+    if (this.transcripts.length > KEPT_TRANSCRIPTS) this.transcripts.splice(0, this.transcripts.length - KEPT_TRANSCRIPTS);
+    this.state.transcripts = this.transcripts.map((t) => ({ id: t.id, step: t.step, repo: t.repo, round: t.round, turns: t.entries.length }));
     this.touch();
   }
 
@@ -245,7 +314,8 @@ export class Run {
     repo.agentNotes = result.agentNotes;
     repo.status = 'edited';
     repo.progress = null;
-    this.recordUsage(result.usage);
+    repo.stoppedBy = result.usage.stoppedBy;
+    this.recordTranscript(result.transcript);
   }
 
   applyChecks(id: string, run: CheckRun): void {
@@ -282,4 +352,8 @@ export class Run {
     if (s.lastError) lines.push(`Last error: ${s.lastError.message}`);
     return lines.join('\n');
   }
+}
+
+function zeroLimits(): BudgetLimits {
+  return { turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, wallTimeMs: 0 };
 }

@@ -13,14 +13,22 @@ export class RunStopped extends Error {
 }
 
 /**
- * Waits until `ready()`; reminds the conversation once when the reminder time passes and cancels the run
- * when the expiry passes. Deadlines are kept in state, so a run that continued as new keeps its clock.
+ * Waits until `ready()`; reminds the conversation once when the reminder time passes, and at the expiry
+ * either cancels the run or (onExpiry 'proceed') returns false so the run goes on without an answer.
+ * Deadlines are kept in state, so a run that continued as new keeps its clock.
  */
-export async function waitForPeople(run: Run, acts: RunActivities, what: WaitingFor['what'], ready: () => boolean): Promise<void> {
+export async function waitForPeople(
+  run: Run,
+  acts: RunActivities,
+  what: WaitingFor['what'],
+  ready: () => boolean,
+  options: { onExpiry: 'cancel' | 'proceed' } = { onExpiry: 'cancel' },
+): Promise<boolean> {
   const policy = run.policy;
-  const [remindAfter, expireAfter] = what === 'confirmation'
-    ? [policy.remindToConfirmAfter, policy.expireUnconfirmedAfter]
-    : [policy.remindToReviewAfter, policy.expireUnreviewedAfter];
+  // A budget question is as urgent as a confirmation: the work is paused until someone answers.
+  const [remindAfter, expireAfter] = what === 'review'
+    ? [policy.remindToReviewAfter, policy.expireUnreviewedAfter]
+    : [policy.remindToConfirmAfter, policy.expireUnconfirmedAfter];
   if (run.state.waiting?.what !== what) {
     const since = Date.now();
     run.state.waiting = { what, since, remindAt: since + remindAfter, expiresAt: since + expireAfter, remindedAt: null };
@@ -41,12 +49,12 @@ export async function waitForPeople(run: Run, acts: RunActivities, what: Waiting
       }]);
     }
   }
-  if (!(await wf.condition(settled, Math.max(1, waiting.expiresAt - Date.now())))) {
-    throw new RunStopped(`expired: nobody responded to the ${what} request in time`, null);
-  }
+  const answered = await wf.condition(settled, Math.max(1, waiting.expiresAt - Date.now()));
   run.state.waiting = null;
   run.touch();
+  if (!answered && options.onExpiry === 'cancel') throw new RunStopped(`expired: nobody responded to the ${what} request in time`, null);
   throwIfCancelled(run);
+  return answered;
 }
 
 function throwIfCancelled(run: Run): void {

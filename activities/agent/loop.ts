@@ -1,69 +1,103 @@
 // The one bounded agent loop, used for proposing repositories and for editing one repository:
-// check limits, ask the model, run the tools it asked for, record the step. Nothing else.
-import type { ContentBlock, Message, Model, Usage } from './model';
+// check the budget, ask the model, run the tools it asked for, record the step. Nothing else.
+import { addSpend, type Spend } from '../../shared/budget';
+import type { BudgetStop, TranscriptEntry } from '../../shared/contracts';
+import { planCall, spendOf, type ModelPrice, type StepLimits } from './budget';
+import type { ContentBlock, Message, Model } from './model';
+import type { Redactor } from './redact';
 import type { ToolRegistry } from './tools/registry';
-import { addUsage, limitReachedBeforeCall, type Limits, type Spending } from './budget';
-
-export interface LoopStep {
-  turn: number;
-  usage: Usage;
-  text: string;
-  toolCalls: { name: string; input: unknown; result: string; isError: boolean }[];
-}
 
 export type LoopOutcome<Final> =
-  | { kind: 'final'; value: Final; spent: Spending }
-  | { kind: 'ended'; text: string; spent: Spending }
-  | { kind: 'limit'; reason: string; spent: Spending };
+  | { kind: 'final'; value: Final; spent: Spend }
+  | { kind: 'ended'; text: string; spent: Spend }
+  | { kind: 'limit'; stop: BudgetStop; spent: Spend };
 
 export interface LoopOptions<Final> {
   model: Model;
+  price: ModelPrice;
   system: string;
   prompt: string;
   tools: ToolRegistry<Final>;
-  limits: Limits;
+  limits: StepLimits;
   /** Spending carried over from an earlier attempt of the same step, so a retry cannot reset it. */
-  spent: Spending;
+  spent: Spend;
   maxTokensPerCall: number;
+  redact: Redactor;
+  /** Said once when the model stops without calling a final tool (e.g. the proposer answering in prose). */
+  nudgeIfNoFinal?: string;
   signal?: AbortSignal;
-  onStep(step: LoopStep, spent: Spending): Promise<void>;
+  onStep(entry: TranscriptEntry, spent: Spend): Promise<void>;
 }
 
 export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<LoopOutcome<Final>> {
-  const { model, tools, limits, signal } = options;
+  const { model, tools, limits, signal, redact } = options;
   const messages: Message[] = [{ role: 'user', content: [{ type: 'text', text: options.prompt }] }];
-  let spent = options.spent;
+  const startedAt = Date.now();
+  const carriedWallTime = options.spent.wallTimeMs;
+  const clock = (spend: Spend): Spend => ({ ...spend, wallTimeMs: carriedWallTime + (Date.now() - startedAt) });
+  let spent = clock(options.spent);
+  let nudge = options.nudgeIfNoFinal;
+  let estimatedInput = tokensIn(options.system + JSON.stringify(tools.specs()) + options.prompt);
+
   for (let turn = spent.turns + 1; ; turn++) {
-    const reason = limitReachedBeforeCall(spent, limits);
-    if (reason) return { kind: 'limit', reason, spent };
+    const plan = planCall(spent, limits, options.price, estimatedInput, options.maxTokensPerCall);
+    if (plan.kind === 'stop') return { kind: 'limit', stop: plan.stop, spent };
     signal?.throwIfAborted();
 
-    const response = await model.complete(
-      { system: options.system, messages, tools: tools.specs(), maxTokens: options.maxTokensPerCall },
-      signal,
-    );
-    spent = addUsage(spent, response.usage);
+    const request = { system: options.system, messages, tools: tools.specs(), maxTokens: plan.maxTokens };
+    const callSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(plan.timeoutMs)]) : AbortSignal.timeout(plan.timeoutMs);
+    let response;
+    try {
+      response = await model.complete(request, callSignal);
+    } catch (error) {
+      signal?.throwIfAborted(); // a cancel is a cancel, not a budget stop
+      if (callSignal.aborted) return { kind: 'limit', stop: { scope: 'step', dimensions: ['wallTimeMs'], message: 'wall time ran out during a model call' }, spent: clock(spent) };
+      throw error;
+    }
+    const turnSpend = spendOf(response.usage, options.price);
+    spent = clock(addSpend(spent, turnSpend));
     messages.push({ role: 'assistant', content: response.content });
 
-    const step: LoopStep = { turn, usage: response.usage, text: textOf(response.content), toolCalls: [] };
+    const entry: TranscriptEntry = {
+      turn,
+      at: Date.now(),
+      request: { messages: request.messages.length, tools: request.tools.length },
+      text: redact(textOf(response.content)),
+      toolCalls: [],
+      usage: response.usage,
+      costUsd: turnSpend.costUsd,
+    };
     const results: ContentBlock[] = [];
     let final: { value: Final } | undefined;
     for (const call of response.content) {
       if (call.type !== 'tool_use') continue;
       signal?.throwIfAborted();
       const result = await tools.call(call.name, call.input, signal);
-      step.toolCalls.push({ name: call.name, input: call.input, result: result.text, isError: result.isError });
-      results.push({ type: 'tool_result', toolUseId: call.id, content: result.text, isError: result.isError });
+      const text = redact(result.text);
+      entry.toolCalls.push({ name: call.name, input: redact(JSON.stringify(call.input)), result: text, isError: result.isError });
+      results.push({ type: 'tool_result', toolUseId: call.id, content: text, isError: result.isError });
       final ??= result.final;
     }
-    await options.onStep(step, spent);
+    spent = clock(spent);
+    await options.onStep(entry, spent);
 
     if (final) return { kind: 'final', value: final.value, spent };
-    if (results.length === 0) return { kind: 'ended', text: step.text, spent };
+    if (results.length === 0) {
+      if (!nudge) return { kind: 'ended', text: entry.text, spent };
+      results.push({ type: 'text', text: nudge });
+      nudge = undefined;
+    }
     messages.push({ role: 'user', content: results });
+    const readSoFar = response.usage.inputTokens + response.usage.cacheReadTokens + response.usage.cacheWriteTokens;
+    estimatedInput = readSoFar + response.usage.outputTokens + tokensIn(JSON.stringify(results));
   }
 }
 
 function textOf(content: ContentBlock[]): string {
   return content.flatMap((c) => (c.type === 'text' ? [c.text] : [])).join('\n');
+}
+
+/** A rough count (about four characters a token), only used to plan the next call. */
+function tokensIn(text: string): number {
+  return Math.ceil(text.length / 4);
 }

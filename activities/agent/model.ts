@@ -1,5 +1,6 @@
 // What the agent loop needs from a language model, and nothing more. The Messages-API shape is used
 // because it maps one-to-one onto Anthropic's and is easy to script.
+import type { RoundKind } from '../../shared/contracts';
 
 export type ContentBlock =
   | { type: 'text'; text: string }
@@ -53,7 +54,7 @@ export type AgentTask =
       requirement: string;
       repo: string;
       round: number;
-      roundKind: 'initial' | 'fix' | 'feedback';
+      roundKind: RoundKind;
       /** How many fix rounds this repository had before this one, in this run. */
       priorFixRounds: number;
       feedback: string | null;

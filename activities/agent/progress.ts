@@ -1,37 +1,41 @@
-// After every agent step: heartbeat (carrying what was spent, so a retry cannot reset it) and, at most
-// every progressIntervalMs, a progress report to the run so people see the agent working.
+// After every agent step: heartbeat (carrying what was spent, so a retry cannot reset it), keep the
+// transcript entry, and, at most every progressIntervalMs, tell the run how far the agent is.
 import { Context } from '@temporalio/activity';
+import { noSpend, type Spend } from '../../shared/budget';
+import type { TranscriptEntry } from '../../shared/contracts';
 import type { ActivityDeps } from '../deps';
-import { noSpending, type Spending } from './budget';
-import type { LoopStep } from './loop';
 
 export interface AgentHeartbeat {
-  spent: Spending;
+  spent: Spend;
 }
 
 /** Spending recorded by an earlier attempt of this activity, if any. */
-export function carriedSpending(): Spending {
+export function carriedSpending(): Spend {
   const details = Context.current().info.heartbeatDetails as AgentHeartbeat | undefined;
-  return details?.spent ?? noSpending();
+  return details?.spent ? { ...noSpend(), ...details.spent } : noSpend();
 }
 
-export function stepReporter(deps: ActivityDeps, runId: string, what: { step: string; repo?: string; round: number }) {
+export function stepRecorder(deps: ActivityDeps, runId: string, what: { step: string; repo?: string; round: number }) {
   let lastReport = 0;
-  return async (step: LoopStep, spent: Spending, force = false): Promise<void> => {
+  const entries: TranscriptEntry[] = [];
+  const onStep = async (entry: TranscriptEntry, spent: Spend): Promise<void> => {
+    entries.push(entry);
     Context.current().heartbeat({ spent } satisfies AgentHeartbeat);
     const now = Date.now();
-    if (!force && now - lastReport < deps.progressIntervalMs) return;
+    if (now - lastReport < deps.progressIntervalMs) return;
     lastReport = now;
-    const lastTool = step.toolCalls[step.toolCalls.length - 1];
+    const lastTool = entry.toolCalls[entry.toolCalls.length - 1];
     await deps
       .reportProgress(runId, {
         ...what,
         turn: spent.turns,
-        inputTokens: spent.inputTokens,
+        inputTokens: spent.inputTokens + spent.cacheReadTokens + spent.cacheWriteTokens,
         outputTokens: spent.outputTokens,
+        costUsd: spent.costUsd,
         lastTool: lastTool ? `${lastTool.name}${lastTool.isError ? ' (refused)' : ''}` : undefined,
         at: now,
       })
       .catch((error: unknown) => Context.current().log.warn('progress report failed', { error: String(error) }));
   };
+  return { onStep, entries };
 }

@@ -60,8 +60,14 @@ export function editPrompt(request: EditRequest): string {
       parts.push(`Check "${failure.name}" (\`${failure.command}\`) ${failure.status}, exit code ${failure.exitCode ?? 'none'}. Output (end):\n${failure.outputTail}`);
     }
   }
+  if (request.earlierFeedback.length) {
+    parts.push(`Reviewer feedback from earlier rounds (already worked on, still to respect):\n${request.earlierFeedback.map((f) => `- ${f}`).join('\n')}`);
+  }
   if (round.kind === 'feedback' && request.feedback) {
     parts.push(`Round ${round.n}: the reviewer's feedback on the previous rounds:\n${request.feedback}`);
+  }
+  if (round.kind === 'continue') {
+    parts.push(`Round ${round.n}: your previous round stopped at its budget before you called finish. The budget was extended; continue from the current state of the files and finish the change.`);
   }
   return parts.filter(Boolean).join('\n\n');
 }

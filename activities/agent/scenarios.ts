@@ -30,6 +30,8 @@ export const RepoScriptSchema = z.object({
   /** Played in the n-th fix round (first entry for round kind "fix" the first time, and so on). */
   fix: z.array(TurnsSchema).default([]),
   feedback: z.array(FeedbackScriptSchema).default([]),
+  /** Played when a round that stopped at its budget continues after the budget was extended. */
+  continue: TurnsSchema.default([]),
 });
 export type RepoScript = z.infer<typeof RepoScriptSchema>;
 

@@ -43,6 +43,8 @@ export class ScriptedModelProvider implements ModelProvider {
         return script.fix[task.priorFixRounds] ?? [];
       case 'feedback':
         return script.feedback.find((f) => matchesAll(task.feedback ?? '', f.when))?.turns ?? [];
+      case 'continue':
+        return script.continue;
     }
   }
 }

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { ScenarioSchema } from '../../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
+import { DEFAULT_PRICES } from '../../activities/agent/budget';
+import { redactorFor } from '../../activities/agent/redact';
 import { OutboxNotifier } from '../../activities/notify';
 import { loadCatalog } from '../../shared/catalog-loader';
 import { connectClient, createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
@@ -29,6 +31,9 @@ async function main(): Promise<void> {
       loadCatalog: () => loadCatalog(env('CR_CATALOG')),
       dataDir,
       models: new ScriptedModelProvider(scenarios, 'test scenarios'),
+      prices: DEFAULT_PRICES,
+      maxTokensPerCall: 4096,
+      redact: redactorFor([env('CR_FORGE_TOKEN')]),
       forgeToken: env('CR_FORGE_TOKEN'),
       reportProgress: progressReporterVia(client),
       notifier: new OutboxNotifier(dataDir),

@@ -12,6 +12,8 @@ import YAML from 'yaml';
 import type { ActivityDeps } from '../../activities/deps';
 import { loadScenarioBook, type Scenario } from '../../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
+import { DEFAULT_PRICES } from '../../activities/agent/budget';
+import { redactorFor } from '../../activities/agent/redact';
 import { OutboxNotifier } from '../../activities/notify';
 import { ChangeRequestGateway } from '../../client/gateway';
 import { startForge, type Forge } from '../../forge/server';
@@ -37,8 +39,9 @@ export interface World {
   catalogPath: string;
   taskQueue: string;
   gateway: ChangeRequestGateway;
-  activityDeps(scenarios: Scenario[]): ActivityDeps;
-  startWorker(scenarios: Scenario[]): Promise<{ worker: Worker; stop(): Promise<void> }>;
+  /** Activity dependencies as a worker here would have them; `extra` replaces parts (model, prices …). */
+  activityDeps(scenarios: Scenario[], extra?: Partial<ActivityDeps>): ActivityDeps;
+  startWorker(scenarios: Scenario[], extra?: Partial<ActivityDeps>): Promise<{ worker: Worker; stop(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -91,14 +94,18 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const gateway = new ChangeRequestGateway(env.client, { taskQueue, catalog: () => loadCatalog(catalogPath) });
   const running: { worker: Worker; done: Promise<void> }[] = [];
 
-  const activityDeps = (scenarios: Scenario[]): ActivityDeps => ({
+  const activityDeps = (scenarios: Scenario[], extra: Partial<ActivityDeps> = {}): ActivityDeps => ({
     loadCatalog: () => loadCatalog(catalogPath),
     dataDir: path.join(dataDir, 'worker'),
     models: new ScriptedModelProvider(scenarios, 'test scenarios'),
+    prices: DEFAULT_PRICES,
+    maxTokensPerCall: 4096,
+    redact: redactorFor([forgeToken]),
     forgeToken,
     reportProgress: progressReporterVia(env.client),
     notifier: new OutboxNotifier(path.join(dataDir, 'worker')),
     progressIntervalMs: 0,
+    ...extra,
   });
 
   return {
@@ -110,12 +117,12 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     taskQueue,
     gateway,
     activityDeps,
-    async startWorker(scenarios) {
+    async startWorker(scenarios, extra) {
       const worker = await createChangeRequestWorker({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
         taskQueue,
-        deps: activityDeps(scenarios),
+        deps: activityDeps(scenarios, extra),
         workflowBundle: workflowBundle(),
       });
       const done = worker.run();

@@ -9,6 +9,8 @@ export interface Tool<Input = unknown, Final = unknown> {
   name: string;
   description: string;
   input: z.ZodType<Input>;
+  /** The schema shown to the model, when the tool validates its input itself (see the proposal tool). */
+  inputShownToModel?: z.ZodType;
   run(input: Input, signal?: AbortSignal): Promise<ToolOutcome<Final>>;
 }
 
@@ -21,6 +23,7 @@ export function defineTool<Schema extends z.ZodType, Final = never>(tool: {
   name: string;
   description: string;
   input: Schema;
+  inputShownToModel?: z.ZodType;
   run(input: z.output<Schema>, signal?: AbortSignal): Promise<ToolOutcome<Final>>;
 }): Tool<z.output<Schema>, Final> {
   return tool as unknown as Tool<z.output<Schema>, Final>;
@@ -47,7 +50,7 @@ export class ToolRegistry<Final = unknown> {
     return [...this.tools.values()].map((tool) => ({
       name: tool.name,
       description: tool.description,
-      inputSchema: z.toJSONSchema(tool.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+      inputSchema: z.toJSONSchema(tool.inputShownToModel ?? tool.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
     }));
   }
 

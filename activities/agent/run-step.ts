@@ -1,0 +1,88 @@
+// What proposing and editing share around the loop: the model and its price, carried spending,
+// the transcript, and failures that still report what the attempt spent.
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { Spend } from '../../shared/budget';
+import type { StepUsage, Transcript } from '../../shared/contracts';
+import type { ActivityDeps } from '../deps';
+import type { StepLimits } from './budget';
+import { runAgentLoop, type LoopOutcome } from './loop';
+import { ModelUnavailableError, type AgentTask } from './model';
+import { carriedSpending, stepRecorder } from './progress';
+import type { ToolRegistry } from './tools/registry';
+
+export interface StepRun<Final> {
+  outcome: LoopOutcome<Final>;
+  usage: StepUsage;
+  transcript: Transcript;
+}
+
+export interface StepSpec<Final> {
+  task: AgentTask;
+  label: string;
+  repo: string | null;
+  round: number;
+  system: string;
+  prompt: string;
+  tools: ToolRegistry<Final>;
+  limits: StepLimits;
+  nudgeIfNoFinal?: string;
+}
+
+/** Spending an attempt reports when it fails, so the run's total stays true (see spendingOfFailure). */
+export interface FailureDetails {
+  spent: Spend;
+}
+
+export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spec: StepSpec<Final>): Promise<StepRun<Final>> {
+  const model = deps.models.forTask(spec.task);
+  const price = deps.prices[model.name];
+  if (!price) {
+    throw new ModelUnavailableError(`No price is configured for the model "${model.name}", so its budget cannot be enforced; add it to MODEL_PRICES.`);
+  }
+  const recorder = stepRecorder(deps, runId, { step: spec.label, ...(spec.repo ? { repo: spec.repo } : {}), round: spec.round });
+  let spent = carriedSpending();
+  try {
+    const outcome = await runAgentLoop({
+      model,
+      price,
+      system: spec.system,
+      prompt: deps.redact(spec.prompt),
+      tools: spec.tools,
+      limits: spec.limits,
+      spent,
+      maxTokensPerCall: deps.maxTokensPerCall,
+      redact: deps.redact,
+      nudgeIfNoFinal: spec.nudgeIfNoFinal,
+      signal: Context.current().cancellationSignal,
+      onStep: async (entry, nowSpent) => {
+        spent = nowSpent;
+        await recorder.onStep(entry, nowSpent);
+      },
+    });
+    Context.current().heartbeat({ spent: outcome.spent });
+    const stoppedBy = outcome.kind === 'limit' ? outcome.stop : null;
+    return {
+      outcome,
+      usage: { step: spec.label, repo: spec.repo, round: spec.round, model: model.name, spend: outcome.spent, stoppedBy },
+      transcript: {
+        id: `${spec.repo ?? 'proposal'}-r${spec.round}`,
+        step: spec.label,
+        repo: spec.repo,
+        round: spec.round,
+        model: model.name,
+        entries: recorder.entries,
+        outcome: outcome.kind === 'limit' ? `stopped: ${outcome.stop.message}` : outcome.kind === 'final' ? 'finished' : 'ended without a final answer',
+      },
+    };
+  } catch (error) {
+    throw failureWithSpending(error, spent, deps.redact);
+  }
+}
+
+function failureWithSpending(error: unknown, spent: Spend, redact: (text: string) => string): unknown {
+  if (error instanceof CancelledFailure || Context.current().cancellationSignal.aborted) return error;
+  const nonRetryable = error instanceof ModelUnavailableError || (error instanceof ApplicationFailure && error.nonRetryable === true);
+  const message = redact(error instanceof Error ? error.message : String(error));
+  const type = error instanceof ApplicationFailure ? (error.type ?? 'Error') : error instanceof Error ? error.name : 'Error';
+  return ApplicationFailure.create({ message, type, nonRetryable, details: [{ spent } satisfies FailureDetails] });
+}
