@@ -9,7 +9,7 @@ import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } fr
 import { DurationMsSchema } from '../shared/duration';
 import { catalogEnvironment, readConfig } from '../worker/config';
 import { connectClient } from '../worker/create-worker';
-import { formatState } from './format';
+import { formatState, formatTranscript } from './format';
 import { executeCommand } from '../im-adapters/commands';
 import { ChangeRequestGateway, newKey, RefusedError, UnknownRunError, UnreachableError } from './gateway';
 
@@ -82,6 +82,24 @@ program
     console.log(formatState(state, { summary: options.summary }));
     const messages = await readOutbox(config.dataDir, runId);
     for (const message of messages) console.log(`message ${new Date(message.at).toISOString()}: ${message.text}`);
+  });
+
+program
+  .command('transcript')
+  .description("what an agent step did, turn by turn: the model's words, tool calls and results, usage and cost")
+  .argument('<runId>')
+  .argument('[id]', 'transcript id, e.g. web-app-r1 (omit to list them)')
+  .action(async (runId: string, id: string | undefined) => {
+    const gw = await gateway();
+    if (!id) {
+      const { transcripts } = await gw.state(runId);
+      if (transcripts.length === 0) return console.log('No transcripts yet.');
+      for (const t of transcripts) console.log(`${t.id.padEnd(18)} ${t.step} (${t.turns} turns)`);
+      return;
+    }
+    const transcript = await gw.transcript(runId, id);
+    if (!transcript) throw new UnknownRunError(`run ${runId} has no transcript ${id}`);
+    console.log(formatTranscript(transcript));
   });
 
 program

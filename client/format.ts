@@ -1,5 +1,5 @@
 // A run's state as text a person reads in a terminal.
-import type { RunState } from '../shared/contracts';
+import type { RunState, Transcript } from '../shared/contracts';
 import { describeDimension, inputTokensOf, type BudgetLimits, type Spend } from '../shared/budget';
 import { renderSummaryMarkdown } from '../shared/summary';
 
@@ -64,5 +64,19 @@ export function formatState(state: RunState, options: { summary?: boolean } = {}
   const next = NEXT_STEP[state.phase];
   if (next) out.push('', `Next: ${next.replaceAll('<run>', state.runId)}`);
   if (options.summary && state.summary) out.push('', renderSummaryMarkdown(state.summary));
+  return out.join('\n');
+}
+
+export function formatTranscript(transcript: Transcript): string {
+  const out = [`${transcript.step} — model ${transcript.model} — ${transcript.outcome}`];
+  for (const entry of transcript.entries) {
+    const cache = entry.usage.cacheReadTokens || entry.usage.cacheWriteTokens ? `, cache ${entry.usage.cacheReadTokens} read / ${entry.usage.cacheWriteTokens} written` : '';
+    out.push('', `Turn ${entry.turn} (${entry.request.messages} messages; ${entry.usage.inputTokens} in + ${entry.usage.outputTokens} out tokens${cache}; $${entry.costUsd.toFixed(4)})`);
+    if (entry.text) out.push(`  says: ${entry.text.replace(/\n/g, '\n        ')}`);
+    for (const call of entry.toolCalls) {
+      out.push(`  ${call.isError ? '✗' : '→'} ${call.name} ${call.input.slice(0, 300)}`);
+      out.push(`    ${call.result.slice(0, 600).replace(/\n/g, '\n    ')}`);
+    }
+  }
   return out.join('\n');
 }

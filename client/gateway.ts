@@ -15,6 +15,7 @@ import {
   type RunState,
   type SignalName,
   type SignalPayload,
+  type Transcript,
 } from '../shared/contracts';
 import { SA_AUTONOMY, SA_PHASE, SA_REQUESTER } from '../shared/search-attributes';
 import { oneLine } from '../shared/summary';
@@ -129,6 +130,11 @@ export class ChangeRequestGateway {
 
   async state(runId: string): Promise<RunState> {
     return this.guard(() => this.client.workflow.getHandle(runId).query<RunState>('state'), runId);
+  }
+
+  /** One agent transcript of the run (ids are in `state.transcripts`). */
+  async transcript(runId: string, id: string): Promise<Transcript | null> {
+    return this.guard(() => this.client.workflow.getHandle(runId).query<Transcript | null, [string]>('transcript', id), runId);
   }
 
   async list(filter: ListFilter = {}): Promise<RunListItem[]> {

@@ -57,6 +57,8 @@ export function buildSummary(state: RunState): CombinedSummary {
     }
     if (repo.checksPassed === null) risks.push(`${repo.id}: no checks ran`);
     if (repo.files.length === 0) risks.push(`${repo.id}: the agent changed nothing here`);
+    const lastStep = state.budget.steps.filter((step) => step.repo === repo.id).at(-1);
+    if (lastStep?.stoppedBy) risks.push(`${repo.id}: the agent stopped at its budget (${lastStep.stoppedBy.message}); the change may be incomplete`);
     risks.push(...testRisks(repo.id, repo.files));
   }
   const round = state.rounds[state.rounds.length - 1]?.n ?? 0;

@@ -62,7 +62,7 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
       turn,
       at: Date.now(),
       request: { messages: request.messages.length, tools: request.tools.length },
-      text: redact(textOf(response.content)),
+      text: clip(redact(textOf(response.content)), 4000),
       toolCalls: [],
       usage: response.usage,
       costUsd: turnSpend.costUsd,
@@ -74,7 +74,7 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
       signal?.throwIfAborted();
       const result = await tools.call(call.name, call.input, signal);
       const text = redact(result.text);
-      entry.toolCalls.push({ name: call.name, input: redact(JSON.stringify(call.input)), result: text, isError: result.isError });
+      entry.toolCalls.push({ name: call.name, input: clip(redact(JSON.stringify(call.input)), 2000), result: clip(text, 2000), isError: result.isError });
       results.push({ type: 'tool_result', toolUseId: call.id, content: text, isError: result.isError });
       final ??= result.final;
     }
@@ -91,6 +91,11 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
     const readSoFar = response.usage.inputTokens + response.usage.cacheReadTokens + response.usage.cacheWriteTokens;
     estimatedInput = readSoFar + response.usage.outputTokens + tokensIn(JSON.stringify(results));
   }
+}
+
+/** Transcripts live in workflow history: keep each field short, saying what was cut. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`;
 }
 
 function textOf(content: ContentBlock[]): string {

@@ -186,3 +186,21 @@ export async function forgePulls(world: World, repo: string): Promise<{ number: 
   if (response.status !== 200) throw new Error(`listing pulls of ${repo}: HTTP ${response.status}`);
   return (await response.json()) as never;
 }
+
+/** Commits files straight onto a demo repository's main branch on the forge, as a person would. */
+export async function commitToForge(world: World, repo: string, files: Record<string, string>, message: string): Promise<void> {
+  const url = new URL(`${world.forge.url}/demo/${repo}.git`);
+  url.username = 'x';
+  url.password = world.forgeToken;
+  const dir = await fs.mkdtemp(path.join(world.dataDir, `commit-${repo}-`));
+  const git = promisify(execFile);
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 't@example.com' };
+  await git('git', ['clone', '--quiet', url.toString(), dir], { env });
+  for (const [file, content] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await fs.writeFile(path.join(dir, file), content);
+  }
+  await git('git', ['-C', dir, 'add', '-A'], { env });
+  await git('git', ['-C', dir, 'commit', '--quiet', '-m', message], { env });
+  await git('git', ['-C', dir, 'push', '--quiet', 'origin', 'HEAD:main'], { env });
+}
