@@ -1,11 +1,13 @@
 // Everything activities need from the process that runs them, passed in explicitly so tests and the
 // worker wire the same code with different parts.
+import path from 'node:path';
 import type { Catalog } from '../shared/catalog-schema';
 import type { AgentProgress } from '../shared/contracts';
 import type { PriceTable } from './agent/budget';
 import type { ModelProvider } from './agent/model';
 import type { Redactor } from './agent/redact';
 import type { Remote } from './git/repository';
+import type { ForgeAccess } from './forge-access';
 import type { Notifier } from './notify';
 
 export interface ActivityDeps {
@@ -20,15 +22,37 @@ export interface ActivityDeps {
   maxTokensPerCall: number;
   /** Masks the service's secrets (and anything shaped like a token) in prompts, transcripts and logs. */
   redact: Redactor;
-  /** Token for git over HTTPS and for the forge's REST API (GitHub token, or the local forge's). */
-  forgeToken?: string;
+  /** Credentials for git and the forge's REST API, and pull-request settings. */
+  forge: ForgeAccess;
   /** Sends an activity's progress to its run so the `state` query shows it. Best effort. */
   reportProgress(runId: string, progress: AgentProgress): Promise<void>;
   notifier: Notifier;
+  previews: PreviewSettings;
   /** Minimum time between two progress reports of one activity (the last step is always reported). */
   progressIntervalMs: number;
 }
 
-export function remoteOf(deps: ActivityDeps, url: string): Remote {
-  return { url, token: deps.forgeToken };
+export interface PreviewSettings {
+  /** Where static previews and screenshots are stored; the preview server serves this folder. */
+  dir: string;
+  /** The preview server's public address, e.g. http://127.0.0.1:8741 (stable per run and repository below it). */
+  baseUrl: string;
+  /** Chromium for screenshots (Debian's /usr/bin/chromium); null turns screenshots off. */
+  chromiumPath: string | null;
+  viewport: { width: number; height: number };
+}
+
+export async function remoteFor(deps: ActivityDeps, url: string): Promise<Remote> {
+  return { url, token: await deps.forge.gitToken(url) };
+}
+
+/** Per-worker install cache (see install-cache.ts). */
+export function installCacheDir(deps: ActivityDeps): string {
+  return path.join(deps.dataDir, 'install-cache');
+}
+
+/** Package managers' download caches live beside it, so even a cache miss downloads little. */
+export function packageManagerCaches(deps: ActivityDeps): Record<string, string> {
+  const root = path.join(deps.dataDir, 'package-caches');
+  return { npm_config_cache: path.join(root, 'npm'), YARN_CACHE_FOLDER: path.join(root, 'yarn'), npm_config_store_dir: path.join(root, 'pnpm') };
 }

@@ -11,7 +11,7 @@ import { editingTools } from './agent/tools/files';
 import { runCommandTool } from './agent/tools/run-command';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
-import { remoteOf, type ActivityDeps } from './deps';
+import { packageManagerCaches, remoteFor, type ActivityDeps } from './deps';
 import { describeChanges } from './git/diff';
 import {
   changedPaths,
@@ -24,6 +24,7 @@ import {
   remoteBranchSha,
   shallowClone,
   type LoggedCommit,
+  type Remote,
 } from './git/repository';
 import { withWorkspace } from './git/workspace';
 import type { EditRequest, EditResult } from './types';
@@ -34,7 +35,7 @@ const ROUND_TRAILER = 'Change-Request-Round';
 
 export async function editRepository(deps: ActivityDeps, request: EditRequest): Promise<EditResult> {
   const { repo, branch, runId, round } = request;
-  const remote = remoteOf(deps, repo.url);
+  const remote = await remoteFor(deps, repo.url);
   return withWorkspace(deps.dataDir, runId, `${repo.id}-r${round.n}`, async (workspace) => {
     const dir = path.join(workspace, 'repo');
     const branchSha = await remoteBranchSha(remote, branch);
@@ -57,7 +58,7 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
       run: async ({ summary }) => ({ final: summary, text: 'Finished.' }),
     });
     const heartbeat = () => Context.current().heartbeat();
-    const tools = new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, [...repo.install, ...repo.checks], heartbeat), finish]);
+    const tools = new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, [...repo.install, ...repo.checks], heartbeat, packageManagerCaches(deps)), finish]);
     const step = await runAgentStep(deps, runId, {
       task: { kind: 'edit', runId, requirement: request.requirement, repo: repo.id, round: round.n, roundKind: round.kind, priorFixRounds: round.priorFixRounds, feedback: request.feedback },
       label: `edit ${repo.id} round ${round.n}`,
@@ -104,7 +105,7 @@ function bodyOf(message: string): string {
 }
 
 /** The commit the work branch started from: the newest commit not made by this run. */
-async function findBase(remote: ReturnType<typeof remoteOf>, dir: string, branch: string, runId: string): Promise<string> {
+async function findBase(remote: Remote, dir: string, branch: string, runId: string): Promise<string> {
   for (let attempt = 0; attempt < 2; attempt++) {
     const commits = await recentCommits(dir, 10_000);
     const base = commits.find((c) => trailer(c.message, RUN_TRAILER) !== runId);

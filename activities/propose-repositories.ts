@@ -8,7 +8,7 @@ import { runAgentStep } from './agent/run-step';
 import { exploringTools } from './agent/tools/files';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
-import { remoteOf, type ActivityDeps } from './deps';
+import { remoteFor, type ActivityDeps } from './deps';
 import { shallowClone } from './git/repository';
 import { withWorkspace } from './git/workspace';
 import type { ProposeRequest, ProposeResult } from './types';
@@ -39,7 +39,9 @@ export async function proposeRepositories(deps: ActivityDeps, request: ProposeRe
       if (!sandbox) {
         const repo = request.repos.find((r) => r.id === id)!;
         const checkout = path.join(dir, id);
-        sandbox = shallowClone(remoteOf(deps, repo.url), checkout, repo.defaultBranch, 1).then(() => RepoSandbox.open(checkout));
+        sandbox = remoteFor(deps, repo.url)
+          .then((remote) => shallowClone(remote, checkout, repo.defaultBranch, 1))
+          .then(() => RepoSandbox.open(checkout));
         opened.set(id, sandbox);
       }
       return sandbox;

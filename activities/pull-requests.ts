@@ -24,7 +24,7 @@ export function forgeCoordinates(cloneUrl: string): ForgeCoordinates {
 }
 
 function octokitFor(deps: ActivityDeps, apiUrl: string): Octokit {
-  return new Octokit({ baseUrl: apiUrl, auth: deps.forgeToken, userAgent: 'change-request-service', request: { retries: 0 } });
+  return deps.forge.octokit(apiUrl);
 }
 
 export async function openPullRequest(deps: ActivityDeps, request: PullRequestRequest): Promise<PullRequestOutcome> {

@@ -8,6 +8,7 @@ import type {
   DiffStat,
   FileChange,
   Proposal,
+  PreviewRecord,
   PullRequestRef,
   RoundKind,
   StepUsage,
@@ -115,6 +116,21 @@ export interface NotifyRequest {
   /** Idempotency key: a retried activity posts nothing twice. */
   key: string;
   text: string;
+}
+
+export interface PreviewRequest {
+  runId: string;
+  repo: CatalogRepo;
+  branch: string;
+  sha: string;
+  round: number;
+  /** How long the preview should live; the run removes it earlier when it ends. */
+  lifetimeMs: number;
+}
+
+export interface RemovePreviewsRequest {
+  runId: string;
+  previews: { repo: CatalogRepo; record: PreviewRecord }[];
 }
 
 export type CatalogSnapshot = Catalog;

@@ -35,6 +35,8 @@ export const PreviewSchema = z.union([
     kind: z.literal('command'),
     /** Deploys the checkout; must print the preview URL as its last line of output. */
     deploy: CommandSchema,
+    /** Takes a preview down (PREVIEW_URL in its environment); optional for platforms that expire them. */
+    remove: CommandSchema.optional(),
   }),
 ]);
 export type PreviewSpec = z.infer<typeof PreviewSchema>;
@@ -47,6 +49,17 @@ export const CatalogRepoSchema = z.object({
   description: z.string().trim().min(1, 'say in a sentence what lives in this repository'),
   dependsOn: z.array(RepoIdSchema).default([]),
   install: z.array(CommandSchema).default([]),
+  /**
+   * What install produces and what decides whether it is still valid: after a successful install the
+   * `paths` are kept per worker, keyed by the install commands and the `keyFiles`' contents, and restored
+   * instead of installing again.
+   */
+  installCache: z
+    .object({
+      keyFiles: z.array(z.string().min(1)).default(['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml']),
+      paths: z.array(z.string().min(1)).default(['node_modules']),
+    })
+    .default({ keyFiles: ['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml'], paths: ['node_modules'] }),
   checks: z.array(CommandSchema).default([]),
   preview: PreviewSchema.optional(),
   owners: z.array(PrincipalSchema).min(1, 'name at least one owner'),
@@ -73,6 +86,8 @@ export const PolicySchema = z.object({
       perStep: { turns: 40, inputTokens: 1_500_000, outputTokens: 60_000, costUsd: 3, wallTime: 20 * 60_000 },
       perRun: { turns: 300, inputTokens: 8_000_000, outputTokens: 300_000, costUsd: 20, wallTime: 2 * 3_600_000 },
     }),
+  /** How long a preview deployment lives; previews also go when the run ends. */
+  previewLifetime: DurationMsSchema.default(3 * 86_400_000),
   /** A worker that stops heartbeating for this long is presumed dead; its step is retried elsewhere. */
   activityHeartbeatTimeout: DurationMsSchema.default(60_000),
   /** Continue-as-new once history passes this many events (Temporal's own suggestion also counts). */

@@ -130,6 +130,8 @@ export interface CheckResult {
   durationMs: number;
   /** Last part of the combined output, enough to see why it failed. */
   outputTail: string;
+  /** Install only: restored from this worker's install cache instead of run. */
+  fromCache?: boolean;
 }
 
 export interface CheckRun {
@@ -165,6 +167,27 @@ export interface PullRequestRef {
   state: 'open' | 'closed' | 'merged';
   /** True when this run found it already open and updated it. */
   reused: boolean;
+}
+
+export interface Screenshot {
+  url: string;
+  width: number;
+  height: number;
+  bytes: number;
+}
+
+export interface PreviewRecord {
+  repo: string;
+  round: number;
+  sha: string;
+  kind: 'static' | 'command';
+  status: 'ready' | 'failed' | 'removed';
+  url: string | null;
+  screenshot: Screenshot | null;
+  /** Build or deploy output (its end), most useful when it failed. */
+  output: string;
+  deployedAt: number;
+  expiresAt: number;
 }
 
 export type RepoStatus =

@@ -27,6 +27,11 @@ const ConfigSchema = z.object({
   MODEL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   /** A JSON file of extra or changed prices: { "<model>": { input, output, cacheWrite, cacheRead } } in USD per million tokens. */
   MODEL_PRICES: z.string().optional().transform((v) => v || undefined),
+  PREVIEW_PORT: z.coerce.number().int().min(0).max(65535).default(8741),
+  /** Where people reach the preview server (defaults to this machine's preview port). */
+  PREVIEW_BASE_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
+  /** Chromium for preview screenshots; "none" turns screenshots off. */
+  CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
 });
 
@@ -45,6 +50,7 @@ export interface ServiceConfig {
     timeoutMs: number;
     pricesFile: string | undefined;
   };
+  previews: { port: number; baseUrl: string; dir: string; chromiumPath: string | null };
   progressIntervalMs: number;
 }
 
@@ -69,6 +75,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       maxRetries: c.MODEL_MAX_RETRIES,
       timeoutMs: c.MODEL_TIMEOUT_MS,
       pricesFile: c.MODEL_PRICES ? resolve(c.MODEL_PRICES) : undefined,
+    },
+    previews: {
+      port: c.PREVIEW_PORT,
+      baseUrl: c.PREVIEW_BASE_URL ?? `http://127.0.0.1:${c.PREVIEW_PORT}`,
+      dir: path.join(resolve(c.DATA_DIR), 'previews'),
+      chromiumPath: c.CHROMIUM_PATH === 'none' ? null : c.CHROMIUM_PATH,
     },
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,
   };

@@ -7,6 +7,7 @@ import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from './create-worker';
 import { assertPriced, chooseModelProvider, loadPrices, secretsRedactor } from './model-provider';
 import type { ActivityDeps } from '../activities/deps';
+import { tokenForgeAccess } from '../activities/forge-access';
 import type { Client } from '@temporalio/client';
 
 export async function activityDepsFor(config: ServiceConfig, client: Client): Promise<ActivityDeps> {
@@ -21,9 +22,10 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     prices,
     maxTokensPerCall: config.model.maxTokensPerCall,
     redact: secretsRedactor(config),
-    forgeToken: config.forge.token,
+    forge: tokenForgeAccess(config.forge.token),
     reportProgress: progressReporterVia(client),
     notifier: new OutboxNotifier(config.dataDir),
+    previews: { dir: config.previews.dir, baseUrl: config.previews.baseUrl, chromiumPath: config.previews.chromiumPath, viewport: { width: 1280, height: 800 } },
     progressIntervalMs: config.progressIntervalMs,
   };
 }

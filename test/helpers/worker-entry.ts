@@ -7,6 +7,7 @@ import { ScenarioSchema } from '../../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
 import { DEFAULT_PRICES } from '../../activities/agent/budget';
 import { redactorFor } from '../../activities/agent/redact';
+import { tokenForgeAccess } from '../../activities/forge-access';
 import { OutboxNotifier } from '../../activities/notify';
 import { loadCatalog } from '../../shared/catalog-loader';
 import { connectClient, createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
@@ -34,9 +35,10 @@ async function main(): Promise<void> {
       prices: DEFAULT_PRICES,
       maxTokensPerCall: 4096,
       redact: redactorFor([env('CR_FORGE_TOKEN')]),
-      forgeToken: env('CR_FORGE_TOKEN'),
+      forge: tokenForgeAccess(env('CR_FORGE_TOKEN')),
       reportProgress: progressReporterVia(client),
       notifier: new OutboxNotifier(dataDir),
+      previews: { dir: path.join(dataDir, 'previews'), baseUrl: 'http://127.0.0.1:1', chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
       progressIntervalMs: 0,
     },
   });

@@ -14,6 +14,7 @@ import { loadScenarioBook, type Scenario } from '../../activities/agent/scenario
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
 import { DEFAULT_PRICES } from '../../activities/agent/budget';
 import { redactorFor } from '../../activities/agent/redact';
+import { tokenForgeAccess } from '../../activities/forge-access';
 import { OutboxNotifier } from '../../activities/notify';
 import { ChangeRequestGateway } from '../../client/gateway';
 import { startForge, type Forge } from '../../forge/server';
@@ -101,9 +102,10 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     prices: DEFAULT_PRICES,
     maxTokensPerCall: 4096,
     redact: redactorFor([forgeToken]),
-    forgeToken,
+    forge: tokenForgeAccess(forgeToken),
     reportProgress: progressReporterVia(env.client),
     notifier: new OutboxNotifier(path.join(dataDir, 'worker')),
+    previews: { dir: path.join(dataDir, 'previews'), baseUrl: 'http://127.0.0.1:1', chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
     progressIntervalMs: 0,
     ...extra,
   });

@@ -8,7 +8,7 @@ import type { CatalogCommand } from '../../../shared/catalog-schema';
 import { commandEnvironment, runCommand } from '../../commands';
 import { defineTool, type Tool } from './registry';
 
-export function runCommandTool(checkout: string, allowed: readonly CatalogCommand[], onOutput: () => void): Tool<any, any> {
+export function runCommandTool(checkout: string, allowed: readonly CatalogCommand[], onOutput: () => void, extraEnv: Record<string, string> = {}): Tool<any, any> {
   const names = allowed.map((c) => c.name);
   return defineTool({
     name: 'run_command',
@@ -23,7 +23,7 @@ export function runCommandTool(checkout: string, allowed: readonly CatalogComman
       }
       const home = path.join(path.dirname(checkout), '.home');
       await fs.mkdir(home, { recursive: true });
-      const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: commandEnvironment(home), signal, onOutput });
+      const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: commandEnvironment(home, extraEnv), signal, onOutput });
       const status = result.timedOut ? `killed after ${command.timeoutSeconds}s (timeout)` : `exit code ${result.exitCode}`;
       return { isError: result.exitCode !== 0, text: `${command.name} (\`${command.run}\`): ${status} in ${(result.durationMs / 1000).toFixed(1)}s\n${result.outputTail.slice(-8000)}` };
     },

@@ -1,0 +1,91 @@
+// Installs a repository's dependencies in a checkout, reusing this worker's earlier install when the
+// install commands and the lock files are unchanged, so a second round does not install from scratch.
+// The cache is a speed-up only: a miss, or a corrupt entry, just installs again.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { CatalogRepo } from '../shared/catalog-schema';
+import type { CheckResult } from '../shared/contracts';
+import { runCommand } from './commands';
+
+export interface InstallContext {
+  /** Root of the per-worker install cache (under the data folder). */
+  cacheDir: string;
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  onOutput?: () => void;
+}
+
+const OUTPUT_TAIL_CHARS = 4000;
+
+/** Results of the install step (empty when the repository has no install commands). */
+export async function install(repo: CatalogRepo, checkout: string, context: InstallContext): Promise<CheckResult[]> {
+  if (repo.install.length === 0) return [];
+  const key = await cacheKey(repo, checkout);
+  const entry = path.join(context.cacheDir, safe(repo.id), key);
+  const started = Date.now();
+  if (await restore(entry, checkout, repo.installCache.paths)) {
+    return [{ name: 'install', command: repo.install.map((c) => c.run).join(' && '), kind: 'install', status: 'passed', exitCode: 0, durationMs: Date.now() - started, outputTail: `restored ${repo.installCache.paths.join(', ')} from this worker's install cache (key ${key.slice(0, 12)})`, fromCache: true }];
+  }
+  const results: CheckResult[] = [];
+  for (const command of repo.install) {
+    const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: context.env, signal: context.signal, onOutput: context.onOutput });
+    context.signal?.throwIfAborted();
+    const status: CheckResult['status'] = ran.timedOut ? 'timed_out' : ran.exitCode === 0 ? 'passed' : 'failed';
+    results.push({ name: command.name, command: command.run, kind: 'install', status, exitCode: ran.exitCode, durationMs: ran.durationMs, outputTail: (ran.timedOut ? `[killed after ${command.timeoutSeconds}s]\n` : '') + ran.outputTail.slice(-OUTPUT_TAIL_CHARS) });
+    if (status !== 'passed') return results;
+  }
+  await save(entry, checkout, repo.installCache.paths);
+  return results;
+}
+
+async function cacheKey(repo: CatalogRepo, checkout: string): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(repo.install.map((c) => c.run)));
+  for (const file of repo.installCache.keyFiles) {
+    const content = await fs.readFile(path.join(checkout, file)).catch(() => null);
+    hash.update(`\0${file}\0`);
+    if (content) hash.update(content);
+  }
+  return hash.digest('hex');
+}
+
+/** Copies the cached paths into the checkout; false (and the entry dropped) when anything is missing. */
+async function restore(entry: string, checkout: string, paths: readonly string[]): Promise<boolean> {
+  const complete = await fs.readFile(path.join(entry, '.complete'), 'utf8').catch(() => null);
+  if (complete === null) return false;
+  try {
+    for (const item of paths) {
+      const source = path.join(entry, 'files', item);
+      if (!(await fs.stat(source).then(() => true, () => false))) continue; // install produced nothing there
+      await fs.cp(source, path.join(checkout, item), { recursive: true, verbatimSymlinks: true, force: true });
+    }
+    return true;
+  } catch {
+    await fs.rm(entry, { recursive: true, force: true });
+    return false;
+  }
+}
+
+/** Written to a temporary folder and renamed, so a half-written entry is never used. */
+async function save(entry: string, checkout: string, paths: readonly string[]): Promise<void> {
+  const temporary = `${entry}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    for (const item of paths) {
+      const source = path.join(checkout, item);
+      if (!(await fs.stat(source).then(() => true, () => false))) continue;
+      await fs.cp(source, path.join(temporary, 'files', item), { recursive: true, verbatimSymlinks: true });
+    }
+    await fs.mkdir(temporary, { recursive: true });
+    await fs.writeFile(path.join(temporary, '.complete'), new Date().toISOString());
+    await fs.rm(entry, { recursive: true, force: true });
+    await fs.mkdir(path.dirname(entry), { recursive: true });
+    await fs.rename(temporary, entry);
+  } catch {
+    await fs.rm(temporary, { recursive: true, force: true }); // a cache that cannot be written is only slower
+  }
+}
+
+function safe(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]/g, '_');
+}

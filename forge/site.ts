@@ -1,0 +1,10 @@
+import type { PullStore } from './pulls-store';
+
+/** The running forge, as the request handlers see it. */
+export interface Site {
+  url: string;
+  apiUrl: string;
+  reposDir: string;
+  token: string | undefined;
+  pulls: PullStore;
+}
