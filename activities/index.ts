@@ -9,7 +9,8 @@ import { notifyConversation } from './notify';
 import { proposeRepositories } from './propose-repositories';
 import { linkPullRequests, openPullRequest } from './pull-requests';
 import { runChecks } from './run-checks';
-import type { CheckRequest, EditRequest, LinkRequest, NotifyRequest, ProposeRequest, PullRequestRequest } from './types';
+import type { CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, ProposeRequest, PullRequestRequest } from './types';
+import { writeNarrative } from './write-narrative';
 
 /** Errors that no retry can fix become non-retryable failures with the same readable message. */
 async function unretryable<T>(work: () => Promise<T>): Promise<T> {
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     runChecks: (request: CheckRequest) => runChecks(deps, request),
     openPullRequest: (request: PullRequestRequest) => openPullRequest(deps, request),
     linkPullRequests: (request: LinkRequest) => linkPullRequests(deps, request),
+    writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),
     notifyConversation: (request: NotifyRequest) => notifyConversation(deps.notifier, request),
   };
 }

@@ -69,6 +69,8 @@ export interface EditResult {
   files: FileChange[];
   diffStat: DiffStat;
   diffPreview: string;
+  keyHunks: string[];
+  testRisks: string[];
   agentNotes: string;
   /** What this step spent (over all its attempts); `usage.stoppedBy` says if a budget stopped it. */
   usage: StepUsage;
@@ -116,6 +118,22 @@ export interface NotifyRequest {
   /** Idempotency key: a retried activity posts nothing twice. */
   key: string;
   text: string;
+}
+
+export interface NarrativeRequest {
+  runId: string;
+  round: number;
+  requirement: string;
+  feedback: string[];
+  repos: { id: string; role: string; files: string[]; checksPassed: boolean | null; agentNotes: string }[];
+  limits: StepLimits;
+}
+
+export interface NarrativeResult {
+  /** Null when no narrative was written (no model, no budget, or the call failed: see note). */
+  text: string | null;
+  note: string | null;
+  usage: StepUsage;
 }
 
 export interface PreviewRequest {

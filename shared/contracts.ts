@@ -216,6 +216,10 @@ export interface RepoProgress {
   diffStat: DiffStat;
   /** A shortened unified diff against the base, for people and for dependent repositories' prompts. */
   diffPreview: string;
+  /** The few hunks that say the most about the change (no lock files, no tests). */
+  keyHunks: string[];
+  /** Deleted, skipped or weakened tests: always shown to the reviewer. */
+  testRisks: string[];
   checks: CheckRun[];
   /** The agent's own account of its last round. */
   agentNotes: string;
@@ -320,15 +324,22 @@ export interface SummaryRepo {
   files: FileChange[];
   diffStat: DiffStat;
   diffPreview: string;
+  keyHunks: string[];
   checksPassed: boolean | null;
   checks: CheckResult[];
   agentNotes: string;
+  preview: PreviewRecord | null;
+  spend: Spend;
   pr: PullRequestRef | null;
 }
 
 export interface CombinedSummary {
   round: number;
   requirement: string;
+  /** What changed and why, in a few sentences: written by one bounded model call, or plainly assembled. */
+  narrative: string;
+  narrativeBy: 'model' | 'plain';
+  spent: Spend;
   repos: SummaryRepo[];
   /** Packages before the apps that depend on them. */
   mergeOrder: string[];
@@ -360,6 +371,8 @@ export interface RunState {
   context: { by: string; text: string; at: number }[];
   feedback: { by: string; text: string; at: number; repos: string[]; round: number | null }[];
   summary: CombinedSummary | null;
+  /** The latest preview of each repository that has one. */
+  previews: PreviewRecord[];
   budget: BudgetState;
   waiting: WaitingFor | null;
   inputs: InputRecord[];

@@ -1,6 +1,8 @@
 // One combined change summary across every repository of a run: built from the run's state (pure, so
-// the workflow computes it deterministically) and rendered as Markdown for PR bodies and the CLI.
-import type { CheckRun, CombinedSummary, FileChange, RunState, SummaryRepo } from './contracts';
+// the workflow computes it deterministically) and rendered as Markdown for PR bodies and the CLI; the
+// structured form feeds IM cards.
+import { describeDimension, type Spend } from './budget';
+import type { CombinedSummary, RunState, SummaryRepo } from './contracts';
 import { dependencyOrder } from './dependency-order';
 
 const TEST_FILE = /(^|\/)(test|tests|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$/;
@@ -14,28 +16,26 @@ export function mergeOrderOf(state: Pick<RunState, 'confirmed' | 'catalogRepos'>
   return dependencyOrder(state.confirmed, deps);
 }
 
-function latestChecks(checks: readonly CheckRun[]): CheckRun | undefined {
-  return checks[checks.length - 1];
+export interface Narrative {
+  text: string;
+  by: 'model' | 'plain';
 }
 
-/** Changes to tests that a reviewer must look at: deleted test files and tests that lost more than they gained. */
-export function testRisks(repo: string, files: readonly FileChange[]): string[] {
-  return files
-    .filter((f) => isTestFile(f.path))
-    .flatMap((f) => {
-      if (f.change === 'deleted') return [`${repo}: test file ${f.path} was deleted`];
-      if (f.change === 'modified' && f.deletions > f.insertions) {
-        return [`${repo}: ${f.path} lost more test lines than it gained (-${f.deletions} +${f.insertions})`];
-      }
-      return [];
-    });
+/** Without a model: the requirement and each repository's own account, one line each. */
+export function plainNarrative(state: RunState): string {
+  const lines = mergeOrderOf(state).map((id) => {
+    const repo = state.repos[id]!;
+    const note = firstSentence(repo.agentNotes) || 'no notes from the agent';
+    return `${id} (${repo.role}, ${repo.diffStat.files} file${repo.diffStat.files === 1 ? '' : 's'}): ${note}`;
+  });
+  return [`To "${oneLine(state.request.requirement, 160)}", ${lines.length} repositor${lines.length === 1 ? 'y was' : 'ies were'} changed.`, ...lines].join('\n');
 }
 
-export function buildSummary(state: RunState): CombinedSummary {
+export function buildSummary(state: RunState, narrative: Narrative): CombinedSummary {
   const mergeOrder = mergeOrderOf(state);
   const repos: SummaryRepo[] = mergeOrder.map((id) => {
     const repo = state.repos[id]!;
-    const checks = latestChecks(repo.checks);
+    const checks = repo.checks.at(-1);
     return {
       id,
       role: repo.role,
@@ -43,33 +43,48 @@ export function buildSummary(state: RunState): CombinedSummary {
       files: repo.files,
       diffStat: repo.diffStat,
       diffPreview: repo.diffPreview,
+      keyHunks: repo.keyHunks,
       checksPassed: checks ? checks.passed : null,
       checks: checks?.results ?? [],
       agentNotes: repo.agentNotes,
+      preview: state.previews.find((p) => p.repo === id) ?? null,
+      spend: repo.spend,
       pr: repo.pr,
     };
   });
   const risks: string[] = [];
   for (const repo of repos) {
+    const progress = state.repos[repo.id]!;
     if (repo.checksPassed === false) {
       const failing = repo.checks.filter((c) => c.status !== 'passed').map((c) => c.name);
       risks.push(`${repo.id}: checks failing after the last round (${failing.join(', ')})`);
     }
     if (repo.checksPassed === null) risks.push(`${repo.id}: no checks ran`);
     if (repo.files.length === 0) risks.push(`${repo.id}: the agent changed nothing here`);
+    risks.push(...progress.testRisks.map((r) => `${repo.id}: ${r}`));
+    if (repo.preview?.status === 'failed') risks.push(`${repo.id}: the preview could not be built or deployed (see its output)`);
     const lastStep = state.budget.steps.filter((step) => step.repo === repo.id).at(-1);
     if (lastStep?.stoppedBy) risks.push(`${repo.id}: the agent stopped at its budget (${lastStep.stoppedBy.message}); the change may be incomplete`);
-    risks.push(...testRisks(repo.id, repo.files));
   }
   const round = state.rounds[state.rounds.length - 1]?.n ?? 0;
-  return { round, requirement: state.request.requirement, repos, mergeOrder, risks, sincePrevious: changesSince(state, state.summary) };
+  return {
+    round,
+    requirement: state.request.requirement,
+    narrative: narrative.text,
+    narrativeBy: narrative.by,
+    spent: state.budget.used,
+    repos,
+    mergeOrder,
+    risks,
+    sincePrevious: changesSince(state, state.summary),
+  };
 }
 
 function changesSince(state: RunState, previous: CombinedSummary | null): string[] {
   if (!previous) return [];
   const lines: string[] = [];
   for (const round of state.rounds.filter((r) => r.n > previous.round)) {
-    const label = round.kind === 'feedback' ? `feedback from ${round.by ?? 'someone'}: "${oneLine(round.reason, 100)}"` : 'fixing failing checks';
+    const label = round.kind === 'feedback' ? `feedback from ${round.by ?? 'someone'}: "${oneLine(round.reason, 100)}"` : round.kind === 'continue' ? 'continuing after a budget extension' : 'fixing failing checks';
     lines.push(`Round ${round.n} (${label}) edited ${round.repos.join(', ')}.`);
     for (const id of round.repos) {
       const commit = state.repos[id]?.commits.find((c) => c.round === round.n);
@@ -79,7 +94,7 @@ function changesSince(state: RunState, previous: CombinedSummary | null): string
   for (const repo of previous.repos) {
     const now = state.repos[repo.id];
     const before = repo.checksPassed;
-    const after = now ? (latestChecks(now.checks)?.passed ?? null) : null;
+    const after = now ? (now.checks.at(-1)?.passed ?? null) : null;
     if (before !== after) lines.push(`${repo.id}: checks ${describeCheckState(before)} → ${describeCheckState(after)}`);
   }
   return lines;
@@ -94,6 +109,16 @@ export function oneLine(text: string, max: number): string {
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
 
+function firstSentence(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  const end = flat.search(/[.!?](\s|$)/);
+  return oneLine(end >= 0 ? flat.slice(0, end + 1) : flat, 200);
+}
+
+export function describeSpend(spend: Spend): string {
+  return `${spend.turns} model turns, ${describeDimension('costUsd', spend.costUsd)}, ${describeDimension('wallTimeMs', spend.wallTimeMs)}`;
+}
+
 export interface SiblingLink {
   repo: string;
   url: string;
@@ -103,28 +128,37 @@ export interface SiblingLink {
 export function renderSummaryMarkdown(summary: CombinedSummary, options: { siblings?: SiblingLink[]; forRepo?: string } = {}): string {
   const out: string[] = [];
   out.push(`## Change request: ${oneLine(summary.requirement, 200)}`, '');
+  out.push(summary.narrative, '');
   if (options.siblings && options.siblings.length > 0) {
     out.push('### Pull requests in this change', '');
     for (const s of options.siblings) {
-      out.push(`- ${s.repo === options.forRepo ? '**this PR**' : `[${s.repo} #${s.number}](${s.url})`} (${s.repo})`);
+      out.push(`- ${s.repo === options.forRepo ? `**this pull request** (${s.repo})` : `[${s.repo} #${s.number}](${s.url})`}`);
     }
     out.push('');
   }
   out.push('### Merge order', '', summary.mergeOrder.map((id, i) => `${i + 1}. ${id}`).join('\n'), '');
   if (summary.sincePrevious.length > 0) out.push('### Since the previous summary', '', ...summary.sincePrevious.map((l) => `- ${l}`), '');
   out.push(summary.risks.length > 0 ? '### Risks' : '### Risks: none found', '');
-  out.push(...summary.risks.map((r) => `- ${r}`));
-  if (summary.risks.length > 0) out.push('');
+  if (summary.risks.length > 0) out.push(...summary.risks.map((r) => `- ${r}`), '');
   for (const repo of summary.repos) {
     const checks = repo.checksPassed === null ? 'not run' : repo.checksPassed ? 'passing' : 'FAILING';
     out.push(`### ${repo.id} (${repo.role}) — checks ${checks}`, '');
-    out.push(`Branch \`${repo.branch}\`: ${repo.diffStat.files} file(s), +${repo.diffStat.insertions} −${repo.diffStat.deletions}`, '');
+    out.push(`Branch \`${repo.branch}\`: ${repo.diffStat.files} file(s), +${repo.diffStat.insertions} −${repo.diffStat.deletions}; agent: ${describeSpend(repo.spend)}`, '');
     if (repo.agentNotes) out.push(repo.agentNotes, '');
     for (const f of repo.files) out.push(`- \`${f.path}\` ${f.change} (+${f.insertions} −${f.deletions})`);
     if (repo.files.length > 0) out.push('');
-    for (const c of repo.checks) out.push(`- check \`${c.name}\`: ${c.status} in ${(c.durationMs / 1000).toFixed(1)}s`);
+    for (const c of repo.checks) out.push(`- ${c.kind} \`${c.name}\`: ${c.status}${c.fromCache ? ' (from the install cache)' : ''} in ${(c.durationMs / 1000).toFixed(1)}s`);
     if (repo.checks.length > 0) out.push('');
-    if (repo.diffPreview) out.push('<details><summary>Diff</summary>', '', '```diff', repo.diffPreview, '```', '</details>', '');
+    if (repo.preview) {
+      if (repo.preview.status === 'ready' && repo.preview.url) {
+        out.push(`Preview: ${repo.preview.url}`, '');
+        if (repo.preview.screenshot) out.push(`![${repo.id} preview](${repo.preview.screenshot.url})`, '');
+      } else if (repo.preview.status === 'failed') {
+        out.push('Preview failed:', '', '```', repo.preview.output.slice(-1500), '```', '');
+      }
+    }
+    if (repo.keyHunks.length > 0) out.push('<details><summary>Key changes</summary>', '', '```diff', repo.keyHunks.join('\n'), '```', '</details>', '');
   }
+  out.push(`---`, `Agent spending for the whole change: ${describeSpend(summary.spent)}.`);
   return out.join('\n');
 }

@@ -11,7 +11,7 @@ import {
   type RunState,
 } from '../shared/contracts';
 import { dependenciesWithin, dependencyOrder } from '../shared/dependency-order';
-import { mergeOrderOf, oneLine, renderSummaryMarkdown } from '../shared/summary';
+import { mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../shared/summary';
 import { activitiesFor, type RunActivities } from './activity-stubs';
 import { inDependencyOrder } from './dependency-scheduler';
 import { repoProblems } from './human-inputs';
@@ -39,7 +39,7 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
       await intake(run, acts, parsed.data.repos);
       await chooseRepositories(run, acts, parsed.data.repos);
       await editUntilChecksSettle(run, acts, run.beginRound('initial', run.state.confirmed, 'first edit of the confirmed repositories', null));
-      run.summarize();
+      await presentChanges(run, acts);
     }
     await reviewUntilApproved(run, acts);
     await publish(run, acts);
@@ -210,8 +210,27 @@ async function reviewUntilApproved(run: Run, acts: RunActivities): Promise<void>
     const round = run.beginRound('feedback', repos, text, items.map((f) => f.by).join(', '));
     for (const f of items) run.state.feedback.push({ by: f.by, text: f.text, at: f.at, repos, round: round.n });
     await editUntilChecksSettle(run, acts, round);
-    run.summarize();
+    await presentChanges(run, acts);
   }
+}
+
+/** After a cycle of edits and checks: the combined summary, with a narrative from one bounded model call. */
+async function presentChanges(run: Run, acts: RunActivities): Promise<void> {
+  const round = run.state.rounds.at(-1)?.n ?? 0;
+  const result = await budgetedStep(run, { key: `summarize r${round}`, label: 'write the summary', repo: null, round }, (limits) =>
+    acts.agent.writeNarrative.executeWithOptions({ ...acts.agentOptions, summary: `write the summary · round ${round}` }, [{
+      runId: run.state.runId,
+      round,
+      requirement: run.state.request.requirement,
+      feedback: run.state.feedback.map((f) => f.text),
+      repos: mergeOrderOf(run.state).map((id) => {
+        const repo = run.repo(id);
+        return { id, role: repo.role, files: repo.files.map((f) => f.path), checksPassed: repo.checks.at(-1)?.passed ?? null, agentNotes: repo.agentNotes };
+      }),
+      limits,
+    }]),
+  );
+  run.summarize(result.text ? { text: result.text, by: 'model' } : { text: plainNarrative(run.state), by: 'plain' });
 }
 
 async function publish(run: Run, acts: RunActivities): Promise<void> {
@@ -224,10 +243,10 @@ async function publish(run: Run, acts: RunActivities): Promise<void> {
       const repo = run.repo(id);
       repo.status = 'publishing';
       run.touch();
-      const outcome = await acts.publish.openPullRequest.executeWithOptions(
-        { ...acts.publishOptions, summary: `pull request ${id}` },
-        [{ runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, title, body }],
-      );
+      const outcome = await acts.publish.openPullRequest
+        .executeWithOptions({ ...acts.publishOptions, summary: `pull request ${id}` }, [{ runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, title, body }])
+        // Retries are spent (rate limits that did not lift): report it for this repository, open the others.
+        .catch((error: unknown) => ({ repo: id, pr: null, error: `${id}: ${describeFailure(error)}; try again later (approve once more after the limit resets)` }));
       repo.pr = outcome.pr;
       repo.error = outcome.error;
       repo.status = outcome.pr ? 'published' : 'failed';
@@ -235,12 +254,12 @@ async function publish(run: Run, acts: RunActivities): Promise<void> {
       run.touch();
     }),
   );
-  run.summarize();
+  run.refreshSummary();
   const opened = order.filter((id) => run.repo(id).pr).map((id) => ({ repo: run.catalogRepo(id), number: run.repo(id).pr!.number, url: run.repo(id).pr!.url }));
   if (opened.length > 1) {
-    await acts.publish.linkPullRequests.executeWithOptions({ ...acts.publishOptions, summary: 'link sibling pull requests' }, [
-      { runId: run.state.runId, summary: run.state.summary!, pullRequests: opened },
-    ]);
+    await acts.publish.linkPullRequests
+      .executeWithOptions({ ...acts.publishOptions, summary: 'link sibling pull requests' }, [{ runId: run.state.runId, summary: run.state.summary!, pullRequests: opened }])
+      .catch((error: unknown) => run.recordError(`the pull requests were opened but not all could be linked to each other: ${describeFailure(error)}`));
   }
 }
 

@@ -31,7 +31,7 @@ import {
   type BudgetLimits,
 } from '../shared/budget';
 import type { StepLimits } from '../activities/agent/budget';
-import { buildSummary } from '../shared/summary';
+import { buildSummary, type Narrative } from '../shared/summary';
 import type { EditResult } from '../activities/types';
 import { agentProgressSignal, HUMAN_SIGNALS, stateQuery, transcriptQuery } from './definitions';
 import { emptyInbox, judgeInput, type AcceptedInput, type PendingInputs } from './human-inputs';
@@ -85,6 +85,7 @@ export class Run {
       context: [],
       feedback: [],
       summary: null,
+      previews: [],
       // Real limits arrive with the catalog snapshot (adoptCatalog); nothing is spent before that.
       budget: { perStep: zeroLimits(), perRun: zeroLimits(), used: noSpend(), steps: [], exhausted: null },
       waiting: null,
@@ -231,6 +232,8 @@ export class Run {
         files: [],
         diffStat: { files: 0, insertions: 0, deletions: 0 },
         diffPreview: '',
+        keyHunks: [],
+        testRisks: [],
         checks: [],
         agentNotes: '',
         progress: null,
@@ -311,6 +314,8 @@ export class Run {
     repo.files = result.files;
     repo.diffStat = result.diffStat;
     repo.diffPreview = result.diffPreview;
+    repo.keyHunks = result.keyHunks;
+    repo.testRisks = result.testRisks;
     repo.agentNotes = result.agentNotes;
     repo.status = 'edited';
     repo.progress = null;
@@ -325,8 +330,16 @@ export class Run {
     this.touch();
   }
 
-  summarize(): void {
-    this.state.summary = buildSummary(this.state);
+  summarize(narrative: Narrative): void {
+    this.state.summary = buildSummary(this.state, narrative);
+    this.touch();
+  }
+
+  /** Rebuilds the summary from the current state (e.g. with PR links), keeping its narrative. */
+  refreshSummary(): void {
+    const previous = this.state.summary;
+    if (!previous) return;
+    this.state.summary = { ...buildSummary(this.state, { text: previous.narrative, by: previous.narrativeBy }), sincePrevious: previous.sincePrevious };
     this.touch();
   }
 

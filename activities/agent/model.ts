@@ -48,6 +48,7 @@ export interface Model {
 /** What a loop is for; a scripted model picks its script from it, a real model ignores it. */
 export type AgentTask =
   | { kind: 'propose'; runId: string; requirement: string }
+  | { kind: 'summarize'; runId: string; requirement: string }
   | {
       kind: 'edit';
       runId: string;

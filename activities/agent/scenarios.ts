@@ -43,6 +43,8 @@ export const ScenarioSchema = z.object({
   match: z.array(z.string().min(1)).min(1),
   propose: TurnsSchema.default([]),
   edit: z.record(z.string(), RepoScriptSchema).default({}),
+  /** What the scripted model says when asked for the combined summary's narrative. */
+  narrative: z.string().optional(),
 });
 export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;

@@ -29,10 +29,14 @@ export class ScriptedModelProvider implements ModelProvider {
           '(list them with `npm run cli -- demos`). Set ANTHROPIC_API_KEY to work on any requirement.',
       );
     }
+    if (task.kind === 'summarize') {
+      if (!scenario.narrative) throw new ModelUnavailableError('The demo scenario has no narrative; the summary is assembled plainly.');
+      return new ScriptedModel([{ say: scenario.narrative, calls: [], expect: [], delayMs: 0 }], 'propose');
+    }
     return new ScriptedModel(this.turnsFor(scenario, task), task.kind === 'propose' ? 'propose' : 'edit');
   }
 
-  private turnsFor(scenario: Scenario, task: AgentTask): ScriptTurn[] {
+  private turnsFor(scenario: Scenario, task: Exclude<AgentTask, { kind: 'summarize' }>): ScriptTurn[] {
     if (task.kind === 'propose') return scenario.propose;
     const script = scenario.edit[task.repo];
     if (!script) return [];

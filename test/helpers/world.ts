@@ -30,6 +30,8 @@ export const DEMO_REPOS = ['ui-kit', 'bff-api', 'web-app'];
 export interface WorldOptions {
   /** Policy values for the test catalog (short timers, few fix rounds ...). */
   policy?: Record<string, unknown>;
+  /** Fields to change in the demo catalog's repositories, by id (e.g. install commands). */
+  repos?: Record<string, Record<string, unknown>>;
 }
 
 export interface World {
@@ -75,10 +77,13 @@ export async function startTemporal(options: { dbFilename?: string; port?: numbe
 }
 
 /** Writes the demo catalog with the forge's URL and the given policy, into the test's data folder. */
-export async function writeTestCatalog(dir: string, forgeUrl: string, policy: Record<string, unknown> = {}): Promise<string> {
-  const demo = YAML.parse(await fs.readFile(path.join(PROJECT_ROOT, 'demo', 'catalog.yaml'), 'utf8')) as { policy: Record<string, unknown>; repositories: { url: string }[] };
+export async function writeTestCatalog(dir: string, forgeUrl: string, policy: Record<string, unknown> = {}, repos: WorldOptions['repos'] = {}): Promise<string> {
+  const demo = YAML.parse(await fs.readFile(path.join(PROJECT_ROOT, 'demo', 'catalog.yaml'), 'utf8')) as { policy: Record<string, unknown>; repositories: { id: string; url: string }[] };
   demo.policy = { ...demo.policy, activityHeartbeatTimeout: '5s', ...policy };
-  for (const repo of demo.repositories) repo.url = repo.url.replace('${FORGE_URL}', forgeUrl);
+  for (const repo of demo.repositories) {
+    repo.url = repo.url.replace('${FORGE_URL}', forgeUrl);
+    Object.assign(repo, repos[repo.id] ?? {});
+  }
   const file = path.join(dir, 'catalog.yaml');
   await fs.writeFile(file, YAML.stringify(demo));
   return file;
@@ -89,7 +94,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const forgeToken = randomBytes(16).toString('hex');
   const forge = await startForge({ dataDir: path.join(dataDir, 'forge'), token: forgeToken });
   await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
-  const catalogPath = await writeTestCatalog(dataDir, forge.url, options.policy);
+  const catalogPath = await writeTestCatalog(dataDir, forge.url, options.policy, options.repos);
   const env = await startTemporal();
   const taskQueue = `change-requests-${randomBytes(3).toString('hex')}`;
   const gateway = new ChangeRequestGateway(env.client, { taskQueue, catalog: () => loadCatalog(catalogPath) });
