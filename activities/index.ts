@@ -9,7 +9,8 @@ import { notifyConversation } from './notify';
 import { proposeRepositories } from './propose-repositories';
 import { linkPullRequests, openPullRequest } from './pull-requests';
 import { runChecks } from './run-checks';
-import type { CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, ProposeRequest, PullRequestRequest } from './types';
+import type { CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, ProposeRequest, PullRequestRequest, RemovePreviewsRequest } from './types';
+import { deployPreview, removePreviews } from './previews';
 import { writeNarrative } from './write-narrative';
 
 /** Errors that no retry can fix become non-retryable failures with the same readable message. */
@@ -33,6 +34,8 @@ export function createActivities(deps: ActivityDeps) {
     openPullRequest: (request: PullRequestRequest) => openPullRequest(deps, request),
     linkPullRequests: (request: LinkRequest) => linkPullRequests(deps, request),
     writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),
+    deployPreview: (request: PreviewRequest) => deployPreview(deps, request),
+    removePreviews: (request: RemovePreviewsRequest) => removePreviews(deps, request),
     notifyConversation: (request: NotifyRequest) => notifyConversation(deps.notifier, request),
   };
 }

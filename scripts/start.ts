@@ -10,6 +10,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { NativeConnection } from '@temporalio/worker';
 import { startForge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
+import { startPreviewServer } from '../previews/server';
 import { loadCatalog } from '../shared/catalog-loader';
 import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { activityDepsFor } from '../worker/main';
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   await refuseBusyPort(temporalPort, `Temporal (${config.temporal.address})`, 'TEMPORAL_ADDRESS');
   await refuseBusyPort(config.temporal.uiPort, `the Temporal Web UI (port ${config.temporal.uiPort})`, 'TEMPORAL_UI_PORT');
   await refuseBusyPort(config.forge.port, `the git forge (port ${config.forge.port})`, 'FORGE_PORT');
+  await refuseBusyPort(config.previews.port, `the preview server (port ${config.previews.port})`, 'PREVIEW_PORT');
   const temporal = startDevServer(temporalCli, host ?? '127.0.0.1', temporalPort, config.temporal.uiPort, path.join(config.dataDir, 'temporal.sqlite'));
   const stopAll: (() => Promise<void>)[] = [async () => void temporal.kill('SIGTERM')];
 
@@ -40,6 +42,8 @@ async function main(): Promise<void> {
     const forgeToken = config.forge.token ?? (await localForgeToken(config.dataDir));
     const forge = await startForge({ dataDir: path.join(config.dataDir, 'forge'), port: config.forge.port, token: forgeToken });
     stopAll.unshift(() => forge.close());
+    const previews = await startPreviewServer({ dir: config.previews.dir, port: config.previews.port });
+    stopAll.unshift(() => previews.close());
     const seeded = await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
 
     const connection = await connectWithRetry(config.temporal.address);
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
         `  Temporal server   ${config.temporal.address} (namespace ${config.temporal.namespace}, data ${path.relative(PROJECT_ROOT, config.dataDir)}/temporal.sqlite)`,
         `  Temporal Web UI   http://localhost:${config.temporal.uiPort}`,
         `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
+        `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'})`,
         `  Worker            task queue "${config.temporal.taskQueue}"`,
         `  Model             ${deps.models.description}`,
         `  Catalog           ${path.relative(PROJECT_ROOT, config.catalogPath)}`,

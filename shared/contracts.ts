@@ -68,7 +68,12 @@ export type ParsedChangeRequestInput = z.output<typeof ChangeRequestInputSchema>
 
 // ---- signals: every human input names who sent it and carries an idempotency key ----
 
-const HumanInput = { by: PersonSchema, key: IdempotencyKeySchema };
+const HumanInput = {
+  by: PersonSchema,
+  key: IdempotencyKeySchema,
+  /** Sent by IM cards: the card's version; an input from an outdated card is refused. */
+  cardVersion: z.number().int().min(0).optional(),
+};
 
 export const SignalPayloadSchemas = {
   confirmRepos: z.object({ ...HumanInput, repos: RepoListSchema }).strict(),
@@ -159,6 +164,13 @@ export interface FileChange {
   change: 'added' | 'modified' | 'deleted';
   insertions: number;
   deletions: number;
+}
+
+export interface CardRef {
+  channel: string;
+  messageId: string;
+  /** The card version this message shows. */
+  shows: number;
 }
 
 export interface PullRequestRef {
@@ -350,8 +362,13 @@ export interface CombinedSummary {
 
 export interface RunState {
   runId: string;
-  /** Increases on every change; cards and clients use it to spot stale views. */
+  /** Increases on every change; clients use it to notice that something moved. */
   version: number;
+  /** Increases when what a person decides on changes (phase, proposal, summary): cards carry it, and an
+   * input from a card with an older one is refused as out of date. */
+  cardVersion: number;
+  /** Where the run's card lives on the conversation's platform (Slack, Lark), once posted. */
+  card: CardRef | null;
   phase: Phase;
   phaseHistory: { phase: Phase; at: number }[];
   request: {

@@ -61,6 +61,14 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(uiKit.commits.map((c) => c.round)).toEqual([1, 2]);
   expect(state.repos['web-app']!.checks.every((c) => c.passed)).toBe(true);
   expect(state.summary!.mergeOrder).toEqual(['ui-kit', 'web-app']);
+  expect(state.phaseHistory.map((p) => p.phase)).toContain('previewing');
+  // The web app's preview: built from the work branch, served, screenshotted in Chromium.
+  const preview = state.previews.find((p) => p.repo === 'web-app')!;
+  expect(preview).toMatchObject({ status: 'ready', sha: state.repos['web-app']!.headSha, screenshot: { width: 1024, height: 640 } });
+  const page = await fetch(preview.url!);
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain('USD ');
+  expect((await fetch(preview.screenshot!.url)).headers.get('content-type')).toBe('image/png');
   expect(state.summary!.repos.find((r) => r.id === 'ui-kit')!.files.map((f) => f.path)).toContain('src/price.js');
   expect(state.budget.used.turns).toBeGreaterThan(0);
 
@@ -75,6 +83,9 @@ test('a guided run goes from requirement to one PR per repository', async () => 
 
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve-1' });
   state = await waitForPhase(world.gateway, runId, 'done');
+  // The run took its preview down when it ended.
+  expect(state.previews.every((p) => p.status === 'removed')).toBe(true);
+  expect((await fetch(preview.url!)).status).toBe(404);
 
   // One PR per repository on the forge, from the run's branch, each body naming its sibling.
   const branch = `change-request/${runId}`;

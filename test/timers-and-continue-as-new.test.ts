@@ -13,7 +13,7 @@ let stopWorker: () => Promise<void>;
 const SALE = 'Show a Sale badge with the discount percentage on discounted products';
 
 beforeAll(async () => {
-  world = await createWorld({ policy: { remindToConfirmAfter: '1s', expireUnconfirmedAfter: '4s', continueAsNewAfterEvents: 50 } });
+  world = await createWorld({ policy: { remindToConfirmAfter: '1s', expireUnconfirmedAfter: '4s', continueAsNewAfterEvents: 50, previewLifetime: '4s' } });
   scenarios = await demoScenarios();
   ({ stop: stopWorker } = await world.startWorker(scenarios));
 });
@@ -54,4 +54,15 @@ test('a long run continues as new and keeps its state, its inputs and their idem
   expect(done.rounds).toHaveLength(2);
   expect(done.inputs.filter((i) => i.key === 'fb-after-can')).toHaveLength(1);
   expect(Object.values(done.repos).every((r) => r.pr !== null)).toBe(true);
+});
+
+test('a preview past its lifetime is taken down while the run waits for review', async () => {
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona', autonomy: 'fixed', repos: ['web-app'] });
+  const review = await waitForPhase(world.gateway, runId, 'awaiting_review');
+  const preview = review.previews.find((p) => p.repo === 'web-app')!;
+  expect(preview.status).toBe('ready');
+  const expired = await waitForState(world.gateway, runId, (s) => s.previews.some((p) => p.repo === 'web-app' && p.status === 'removed'), 20_000);
+  expect(expired.phase).toBe('awaiting_review');
+  expect((await fetch(preview.url!)).status).toBe(404);
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
 });

@@ -16,6 +16,7 @@ export function activitiesFor(run: Run) {
     agent: proxy,
     checks: proxy,
     publish: proxy,
+    previews: proxy,
     /** Proposing and editing: long, heartbeating after every step, a few attempts (spending carries over). */
     get agentOptions(): ActivityOptions {
       return {
@@ -31,6 +32,10 @@ export function activitiesFor(run: Run) {
     },
     get publishOptions(): ActivityOptions {
       return { startToCloseTimeout: '2 minutes', retry: { ...retry, maximumAttempts: 5 } };
+    },
+    /** Builds and deploys can be long and silent; they heartbeat on a timer. */
+    get previewOptions(): ActivityOptions {
+      return { startToCloseTimeout: '30 minutes', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } };
     },
     get notifyOptions(): ActivityOptions {
       return { startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 10 } };

@@ -7,6 +7,7 @@ import {
   ChangeRequestInputSchema,
   type ChangeRequestInput,
   type CheckResult,
+  type PreviewRecord,
   type Round,
   type RunState,
 } from '../shared/contracts';
@@ -33,6 +34,8 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     : Run.begin(parsed.success ? parsed.data : fallbackInput(input), wf.workflowInfo().workflowId);
   run.listen();
   const acts = activitiesFor(run);
+  // Beside the main path; it ends with the run (a cancelled workflow cancels its timer, which is fine).
+  expirePreviews(run, acts).catch(() => undefined);
   try {
     if (!resume) {
       if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid start input: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -43,16 +46,17 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     }
     await reviewUntilApproved(run, acts);
     await publish(run, acts);
-    return finish(run, 'done', describePublished(run), null);
+    return await finish(run, acts, 'done', describePublished(run), null);
   } catch (error) {
-    if (error instanceof RunStopped) return finish(run, 'cancelled', error.reason, error.by);
+    if (error instanceof RunStopped) return finish(run, acts, 'cancelled', error.reason, error.by);
     if (wf.isCancellation(error)) {
       const by = run.inbox.cancellation?.by ?? null;
-      return finish(run, 'cancelled', run.inbox.cancellation?.reason ?? 'cancelled by an operator', by);
+      return finish(run, acts, 'cancelled', run.inbox.cancellation?.reason ?? 'cancelled by an operator', by);
     }
     if (error instanceof wf.ContinueAsNew) throw error;
     const reason = describeFailure(error);
     run.recordError(reason);
+    await cleanUp(run, acts);
     run.end('failed', reason, null);
     throw wf.ApplicationFailure.nonRetryable(reason, 'ChangeRequestFailed');
   }
@@ -179,6 +183,64 @@ async function settleExhaustedBudgets(run: Run, acts: RunActivities): Promise<vo
   }
 }
 
+/** Previews of every repository that has one and whose work branch moved since its last preview. */
+async function deployPreviews(run: Run, acts: RunActivities): Promise<void> {
+  const due = run.state.confirmed.filter((id) => {
+    const repo = run.repo(id);
+    const latest = run.state.previews.find((p) => p.repo === id);
+    return run.catalogRepo(id).preview && repo.commits.length > 0 && repo.headSha && (!latest || latest.sha !== repo.headSha || latest.status === 'removed');
+  });
+  if (due.length === 0) return;
+  run.setPhase('previewing');
+  const round = run.state.rounds.at(-1)?.n ?? 0;
+  await Promise.all(
+    due.map(async (id) => {
+      const repo = run.repo(id);
+      const request = { runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, sha: repo.headSha!, round, lifetimeMs: run.policy.previewLifetime };
+      const record = await acts.previews.deployPreview
+        .executeWithOptions({ ...acts.previewOptions, summary: `preview ${id} · round ${round}` }, [request])
+        // A preview that cannot be made is reported, never a reason to hold up the review.
+        .catch((error: unknown): PreviewRecord => {
+          if (wf.isCancellation(error)) throw error;
+          const now = Date.now();
+          return { repo: id, round, sha: repo.headSha!, kind: request.repo.preview!.kind, status: 'failed', url: null, screenshot: null, output: describeFailure(error), deployedAt: now, expiresAt: now };
+        });
+      run.recordPreview(record);
+    }),
+  );
+}
+
+/** Takes previews down: when the run ends, and when one outlives the policy's lifetime. */
+async function removePreviews(run: Run, acts: RunActivities, repos: readonly string[]): Promise<void> {
+  const live = run.state.previews.filter((p) => repos.includes(p.repo) && p.status !== 'removed');
+  if (live.length === 0) return;
+  await acts.previews.removePreviews
+    .executeWithOptions({ ...acts.previewOptions, summary: `remove previews of ${live.map((p) => p.repo).join(', ')}` }, [
+      { runId: run.state.runId, previews: live.map((record) => ({ repo: run.catalogRepo(record.repo), record })) },
+    ])
+    .then(
+      () => run.markPreviewsRemoved(live.map((p) => p.repo)),
+      (error: unknown) => run.recordError(`previews could not all be removed: ${describeFailure(error)}`),
+    );
+}
+
+/** Runs beside the main path for the whole run: removes each preview when its lifetime is over. */
+async function expirePreviews(run: Run, acts: RunActivities): Promise<never> {
+  for (;;) {
+    const live = run.state.previews.filter((p) => p.status !== 'removed');
+    const next = live.length ? Math.min(...live.map((p) => p.expiresAt)) : null;
+    if (next === null) {
+      await wf.condition(() => run.state.previews.some((p) => p.status !== 'removed'));
+      continue;
+    }
+    const changed = await wf.condition(() => {
+      const nowLive = run.state.previews.filter((p) => p.status !== 'removed');
+      return nowLive.length !== live.length || Math.min(...nowLive.map((p) => p.expiresAt)) !== next;
+    }, Math.max(1, next - Date.now()));
+    if (!changed) await removePreviews(run, acts, live.filter((p) => p.expiresAt <= Date.now()).map((p) => p.repo));
+  }
+}
+
 async function checkRound(run: Run, acts: RunActivities, round: Round): Promise<void> {
   run.setPhase('checking');
   await Promise.all(
@@ -214,8 +276,9 @@ async function reviewUntilApproved(run: Run, acts: RunActivities): Promise<void>
   }
 }
 
-/** After a cycle of edits and checks: the combined summary, with a narrative from one bounded model call. */
+/** After a cycle of edits and checks: previews, then the combined summary with its narrative. */
 async function presentChanges(run: Run, acts: RunActivities): Promise<void> {
+  await interruptible(run, () => deployPreviews(run, acts));
   const round = run.state.rounds.at(-1)?.n ?? 0;
   const result = await budgetedStep(run, { key: `summarize r${round}`, label: 'write the summary', repo: null, round }, (limits) =>
     acts.agent.writeNarrative.executeWithOptions({ ...acts.agentOptions, summary: `write the summary · round ${round}` }, [{
@@ -281,10 +344,16 @@ async function continueAsNewIfHistoryIsLong(run: Run): Promise<void> {
 
 // ---- endings ----
 
-function finish(run: Run, phase: 'done' | 'cancelled', reason: string, by: string | null): RunOutcome {
+async function finish(run: Run, acts: RunActivities, phase: 'done' | 'cancelled', reason: string, by: string | null): Promise<RunOutcome> {
+  await cleanUp(run, acts);
   run.end(phase, reason, by);
   const pullRequests = Object.values(run.state.repos).flatMap((r) => (r.pr ? [{ repo: r.id, url: r.pr.url }] : []));
   return { phase, reason, pullRequests };
+}
+
+/** What a run leaves behind when it ends, however it ends (even when an operator cancelled it). */
+async function cleanUp(run: Run, acts: RunActivities): Promise<void> {
+  await wf.CancellationScope.nonCancellable(() => removePreviews(run, acts, run.state.previews.map((p) => p.repo)));
 }
 
 function describePublished(run: Run): string {

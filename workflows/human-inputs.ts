@@ -35,6 +35,9 @@ export function judgeInput(signal: SignalName, raw: unknown, state: RunState, ca
   const by = input.payload.by;
   const phase = state.phase;
   if (TERMINAL_PHASES.includes(phase)) return refuse(`the run is already ${phase}`);
+  if (input.payload.cardVersion !== undefined && input.payload.cardVersion !== state.cardVersion) {
+    return refuse('this card is out of date; here is the current one');
+  }
 
   const needsDecider = signal !== 'addContext';
   if (needsDecider && !mayDecide(by, state, catalog)) {

@@ -7,6 +7,7 @@ import {
   type CheckRun,
   type ParsedChangeRequestInput,
   type Phase,
+  type PreviewRecord,
   type RepoProgress,
   type Round,
   type RoundKind,
@@ -67,6 +68,8 @@ export class Run {
     const state: RunState = {
       runId,
       version: 1,
+      cardVersion: 1,
+      card: null,
       phase: 'intake',
       phaseHistory: [{ phase: 'intake', at: now }],
       request: {
@@ -201,6 +204,12 @@ export class Run {
     this.state.phase = phase;
     this.state.phaseHistory.push({ phase, at: Date.now() });
     wf.upsertSearchAttributes([{ key: SA_PHASE, value: phase }]);
+    this.decisionChanged();
+  }
+
+  /** What people decide on changed: cards showing the old version are now out of date. */
+  decisionChanged(): void {
+    this.state.cardVersion += 1;
     this.touch();
   }
 
@@ -332,7 +341,7 @@ export class Run {
 
   summarize(narrative: Narrative): void {
     this.state.summary = buildSummary(this.state, narrative);
-    this.touch();
+    this.decisionChanged();
   }
 
   /** Rebuilds the summary from the current state (e.g. with PR links), keeping its narrative. */
@@ -340,6 +349,16 @@ export class Run {
     const previous = this.state.summary;
     if (!previous) return;
     this.state.summary = { ...buildSummary(this.state, { text: previous.narrative, by: previous.narrativeBy }), sincePrevious: previous.sincePrevious };
+    this.touch();
+  }
+
+  recordPreview(record: PreviewRecord): void {
+    this.state.previews = [...this.state.previews.filter((p) => p.repo !== record.repo), record];
+    this.decisionChanged();
+  }
+
+  markPreviewsRemoved(repos: readonly string[]): void {
+    this.state.previews = this.state.previews.map((p) => (repos.includes(p.repo) ? { ...p, status: 'removed', url: null } : p));
     this.touch();
   }
 

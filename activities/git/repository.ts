@@ -47,6 +47,14 @@ async function hasObject(dir: string, oid: string): Promise<boolean> {
   }
 }
 
+/** A shallow checkout of `branch` at `sha`, which may be behind the branch's head if it moved on. */
+export async function checkoutBranchAt(remote: Remote, dir: string, branch: string, sha: string): Promise<void> {
+  const head = await shallowClone(remote, dir, branch, 1);
+  if (head === sha) return;
+  if (!(await ensureCommit(remote, dir, branch, sha))) throw new Error(`commit ${sha} is not on ${branch}`);
+  await git.checkout({ fs, dir, ref: sha, force: true });
+}
+
 export async function checkoutNewBranch(dir: string, branch: string): Promise<void> {
   await git.branch({ fs, dir, ref: branch, checkout: true, force: true });
 }

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
       forge: tokenForgeAccess(env('CR_FORGE_TOKEN')),
       reportProgress: progressReporterVia(client),
       notifier: new OutboxNotifier(dataDir),
-      previews: { dir: path.join(dataDir, 'previews'), baseUrl: 'http://127.0.0.1:1', chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
+      previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
       progressIntervalMs: 0,
     },
   });

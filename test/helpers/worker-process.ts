@@ -28,6 +28,8 @@ export async function startWorkerProcess(world: World, scenarios: Scenario[], na
       CR_DATA_DIR: path.join(world.dataDir, 'worker'),
       CR_CATALOG: world.catalogPath,
       CR_FORGE_TOKEN: world.forgeToken,
+      CR_PREVIEW_DIR: world.previewServer.dir,
+      CR_PREVIEW_URL: world.previewServer.url,
       CR_TEST_WORKFLOW_BUNDLE: workflowBundle().codePath,
       CR_READY_FILE: readyFile,
     },

@@ -19,6 +19,7 @@ import { OutboxNotifier } from '../../activities/notify';
 import { ChangeRequestGateway } from '../../client/gateway';
 import { startForge, type Forge } from '../../forge/server';
 import { seedRepositories } from '../../forge/seed';
+import { startPreviewServer } from '../../previews/server';
 import { loadCatalog } from '../../shared/catalog-loader';
 import type { RunState } from '../../shared/contracts';
 import { ALL_SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
@@ -38,6 +39,7 @@ export interface World {
   env: TestWorkflowEnvironment;
   forge: Forge;
   forgeToken: string;
+  previewServer: { url: string; dir: string };
   dataDir: string;
   catalogPath: string;
   taskQueue: string;
@@ -95,6 +97,8 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const forge = await startForge({ dataDir: path.join(dataDir, 'forge'), token: forgeToken });
   await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
   const catalogPath = await writeTestCatalog(dataDir, forge.url, options.policy, options.repos);
+  const previewDir = path.join(dataDir, 'previews');
+  const previewServer = await startPreviewServer({ dir: previewDir });
   const env = await startTemporal();
   const taskQueue = `change-requests-${randomBytes(3).toString('hex')}`;
   const gateway = new ChangeRequestGateway(env.client, { taskQueue, catalog: () => loadCatalog(catalogPath) });
@@ -110,7 +114,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     forge: tokenForgeAccess(forgeToken),
     reportProgress: progressReporterVia(env.client),
     notifier: new OutboxNotifier(path.join(dataDir, 'worker')),
-    previews: { dir: path.join(dataDir, 'previews'), baseUrl: 'http://127.0.0.1:1', chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
+    previews: { dir: previewDir, baseUrl: previewServer.url, chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
     progressIntervalMs: 0,
     ...extra,
   });
@@ -119,6 +123,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     env,
     forge,
     forgeToken,
+    previewServer: { url: previewServer.url, dir: previewDir },
     dataDir,
     catalogPath,
     taskQueue,
@@ -147,6 +152,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
       await Promise.allSettled(running.map((r) => r.done));
       await env.teardown();
       await forge.close();
+      await previewServer.close();
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,197 @@
+// A run's state as one card with the buttons that make sense in its phase. Platform-neutral: the web chat,
+// Slack (Block Kit) and Lark (interactive cards) each draw this model their own way. Pure.
+import { z } from 'zod';
+import { describeSpend, oneLine } from './summary';
+import type { RunState } from './contracts';
+
+export const CARD_ACTIONS = ['toggle', 'confirm', 'approve', 'feedback', 'cancel', 'extend', 'review_partial'] as const;
+export type CardAction = (typeof CARD_ACTIONS)[number];
+
+/** What a button carries back: enough to act without any state kept by the adapter. */
+export const ButtonValueSchema = z.object({
+  runId: z.string().min(1).max(200),
+  action: z.enum(CARD_ACTIONS),
+  cardVersion: z.number().int().min(0),
+  /** For confirm: the selected repositories; for toggle: the selection before the toggle. */
+  selection: z.array(z.string()).max(50).optional(),
+  /** For toggle: the repository to add or remove. */
+  repo: z.string().optional(),
+});
+export type ButtonValue = z.infer<typeof ButtonValueSchema>;
+
+export interface CardButton {
+  label: string;
+  style: 'primary' | 'danger' | 'default';
+  value: ButtonValue;
+}
+
+export interface CardChoice {
+  repo: string;
+  role: string;
+  reason: string;
+  confidence: number | null;
+  selected: boolean;
+  toggle: CardButton;
+}
+
+export interface CardSection {
+  heading: string;
+  lines: string[];
+  image?: { url: string; alt: string };
+}
+
+export interface Card {
+  runId: string;
+  cardVersion: number;
+  title: string;
+  status: string;
+  sections: CardSection[];
+  choices: CardChoice[];
+  buttons: CardButton[];
+  links: { label: string; url: string }[];
+  /** Shown under the buttons: how to give feedback or add context by replying in the thread. */
+  hint: string | null;
+}
+
+const STATUS: Record<RunState['phase'], string> = {
+  intake: 'Starting…',
+  proposing: 'Looking for the repositories this touches…',
+  awaiting_confirmation: 'Please confirm which repositories to change.',
+  editing: 'Editing…',
+  awaiting_budget: 'The agent ran out of budget. Extend it, or review what was done?',
+  checking: 'Running checks…',
+  previewing: 'Deploying previews…',
+  awaiting_review: 'Ready for review.',
+  publishing: 'Opening pull requests…',
+  done: 'Done: pull requests are open.',
+  cancelled: 'Cancelled.',
+  failed: 'Failed.',
+};
+
+/** The repositories ticked on a confirmation card: the proposal's, unless someone toggled them. */
+export function defaultSelection(state: RunState): string[] {
+  return state.proposal?.repos.map((r) => r.id) ?? [];
+}
+
+export function cardFor(state: RunState, selection: readonly string[] = defaultSelection(state)): Card {
+  const button = (label: string, action: CardAction, style: CardButton['style'] = 'default', extra: Partial<ButtonValue> = {}): CardButton => ({
+    label,
+    style,
+    value: { runId: state.runId, action, cardVersion: state.cardVersion, ...extra },
+  });
+  const sections: CardSection[] = [];
+  const choices: CardChoice[] = [];
+  const buttons: CardButton[] = [];
+  const links: Card['links'] = [];
+  let hint: string | null = null;
+  const cancel = button('Cancel', 'cancel', 'danger');
+
+  switch (state.phase) {
+    case 'awaiting_confirmation': {
+      const proposed = new Map(state.proposal?.repos.map((r) => [r.id, r]) ?? []);
+      for (const repo of state.catalogRepos.filter((r) => state.scope.includes(r.id))) {
+        const proposal = proposed.get(repo.id);
+        const selected = selection.includes(repo.id);
+        const next = selected ? selection.filter((id) => id !== repo.id) : [...selection, repo.id];
+        choices.push({
+          repo: repo.id,
+          role: repo.role,
+          reason: proposal?.reason ?? `Not proposed. ${repo.description}`,
+          confidence: proposal?.confidence ?? null,
+          selected,
+          toggle: button(selected ? 'Remove' : 'Add', 'toggle', 'default', { repo: repo.id, selection: next }),
+        });
+      }
+      const questions = [...(state.proposal?.questions ?? []), ...(state.proposal?.notes ?? [])];
+      if (questions.length) sections.push({ heading: 'Questions and notes', lines: questions });
+      buttons.push(button(`Confirm ${selection.length} repositor${selection.length === 1 ? 'y' : 'ies'}`, 'confirm', 'primary', { selection: [...selection] }), cancel);
+      hint = 'Reply in this thread to add context for the agent.';
+      break;
+    }
+    case 'awaiting_budget': {
+      const exhausted = state.budget.exhausted;
+      if (exhausted) sections.push({ heading: 'Budget', lines: exhausted.repos.map((id, i) => `${id}: ${exhausted.stops[i]?.message ?? ''}`) });
+      buttons.push(button('Extend the budget', 'extend', 'primary'), button('Review what was done', 'review_partial'), cancel);
+      break;
+    }
+    case 'awaiting_review':
+      buttons.push(button('Approve and open pull requests', 'approve', 'primary'), button('Give feedback', 'feedback'), cancel);
+      hint = 'Reply in this thread with feedback: the agent works on it in a new round.';
+      break;
+    case 'intake':
+    case 'proposing':
+    case 'editing':
+    case 'checking':
+    case 'previewing':
+      buttons.push(cancel);
+      hint = 'Reply in this thread to add context for the next round.';
+      break;
+    case 'publishing':
+    case 'done':
+    case 'cancelled':
+    case 'failed':
+      break;
+  }
+
+  const repos = Object.values(state.repos);
+  if (repos.length && state.phase !== 'awaiting_confirmation') {
+    sections.push({
+      heading: 'Repositories',
+      lines: repos.map((repo) => {
+        const checks = repo.checks.at(-1);
+        const checkText = checks ? (checks.passed ? 'checks pass' : 'checks FAIL') : 'no checks yet';
+        const progress = repo.progress ? ` · agent turn ${repo.progress.turn}${repo.progress.lastTool ? ` (${repo.progress.lastTool})` : ''}` : '';
+        return `${repo.id}: ${repo.status.replace(/_/g, ' ')}, ${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}${progress}`;
+      }),
+    });
+  }
+  if (state.summary && ['awaiting_review', 'publishing', 'done'].includes(state.phase)) {
+    sections.push({ heading: 'What changed', lines: [state.summary.narrative, `Merge order: ${state.summary.mergeOrder.join(' → ')}`] });
+    if (state.summary.sincePrevious.length) sections.push({ heading: 'Since the previous round', lines: state.summary.sincePrevious });
+    sections.push({ heading: 'Risks', lines: state.summary.risks.length ? state.summary.risks : ['none found'] });
+    for (const preview of state.previews.filter((p) => p.status === 'ready' && p.screenshot)) {
+      sections.push({ heading: `${preview.repo} preview`, lines: [preview.url ?? ''], image: { url: preview.screenshot!.url, alt: `${preview.repo} preview` } });
+    }
+  }
+  for (const preview of state.previews.filter((p) => p.status === 'ready' && p.url)) links.push({ label: `${preview.repo} preview`, url: preview.url! });
+  for (const repo of repos.filter((r) => r.pr)) links.push({ label: `${repo.id} PR #${repo.pr!.number}`, url: repo.pr!.url });
+  if (state.budget.used.turns > 0) sections.push({ heading: 'Spent', lines: [describeSpend(state.budget.used)] });
+  if (state.outcome) sections.push({ heading: 'Outcome', lines: [state.outcome.reason] });
+  else if (state.lastError) sections.push({ heading: 'Last error', lines: [state.lastError.message] });
+
+  return {
+    runId: state.runId,
+    cardVersion: state.cardVersion,
+    title: oneLine(state.request.requirement, 150),
+    status: `${STATUS[state.phase]} (requested by ${state.request.requester})`,
+    sections,
+    choices,
+    buttons,
+    links,
+    hint,
+  };
+}
+
+/** The signal a button sends, or null for buttons the adapter handles itself (toggle, feedback). */
+export function signalForButton(value: ButtonValue):
+  | { signal: 'confirmRepos'; repos: string[] }
+  | { signal: 'approve' }
+  | { signal: 'cancel' }
+  | { signal: 'extendBudget'; decision: 'extend' | 'continue' }
+  | null {
+  switch (value.action) {
+    case 'confirm':
+      return { signal: 'confirmRepos', repos: value.selection ?? [] };
+    case 'approve':
+      return { signal: 'approve' };
+    case 'cancel':
+      return { signal: 'cancel' };
+    case 'extend':
+      return { signal: 'extendBudget', decision: 'extend' };
+    case 'review_partial':
+      return { signal: 'extendBudget', decision: 'continue' };
+    case 'toggle':
+    case 'feedback':
+      return null;
+  }
+}

@@ -1,0 +1,264 @@
+// Previews with real parts only: the forge and git, the repository's own build, real shell commands for
+// deploy hooks, headless Chromium for the screenshot and the preview server reviewers open. The activity
+// runs in the SDK's MockActivityEnvironment, which gives it an activity Context (heartbeats, cancellation).
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import type { ActivityDeps } from '../activities/deps';
+import { deployPreview, removePreviews } from '../activities/previews';
+import { startPreviewServer, type PreviewServer } from '../previews/server';
+import { findRepo, type CatalogRepo, type PreviewSpec } from '../shared/catalog-schema';
+import type { PreviewRecord } from '../shared/contracts';
+import { createWorld, PROJECT_ROOT, type World } from './helpers/world';
+
+const VIEWPORT = { width: 1024, height: 640 };
+const LIFETIME_MS = 3_600_000;
+const ARTIFACTS = path.join(PROJECT_ROOT, 'test-artifacts', 'previews');
+const git = promisify(execFile);
+
+let world: World;
+let server: PreviewServer;
+let storeDir: string;
+let deps: ActivityDeps;
+let depsWithoutScreenshots: ActivityDeps;
+let webApp: CatalogRepo;
+const timings: string[] = [];
+
+beforeAll(async () => {
+  world = await createWorld();
+  storeDir = path.join(world.dataDir, 'previews');
+  server = await startPreviewServer({ dir: storeDir });
+  const previews = { dir: storeDir, baseUrl: server.url, chromiumPath: '/usr/bin/chromium', viewport: VIEWPORT };
+  deps = world.activityDeps([], { previews });
+  depsWithoutScreenshots = world.activityDeps([], { previews: { ...previews, chromiumPath: null } });
+  webApp = findRepo(await deps.loadCatalog(), 'web-app')!;
+});
+
+afterAll(async () => {
+  if (timings.length > 0) process.stdout.write(`\npreview timings:\n${timings.join('\n')}\n`);
+  await server?.close();
+  await world?.close();
+});
+
+/**
+ * Pushes commits onto a new work branch of a demo repository (one commit per entry of `commits`) and
+ * returns their shas, oldest first. Async git only: the forge serves from this process.
+ */
+async function pushWorkBranch(repo: string, branch: string, commits: Record<string, string>[]): Promise<string[]> {
+  const url = new URL(`${world.forge.url}/demo/${repo}.git`);
+  url.username = 'x';
+  url.password = world.forgeToken;
+  const dir = await fs.mkdtemp(path.join(world.dataDir, `branch-${repo}-`));
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 't@example.com' };
+  await git('git', ['clone', '--quiet', url.toString(), dir], { env });
+  await git('git', ['-C', dir, 'checkout', '--quiet', '-b', branch], { env });
+  const shas: string[] = [];
+  for (const [index, files] of commits.entries()) {
+    for (const [file, content] of Object.entries(files)) await fs.writeFile(path.join(dir, file), content);
+    await git('git', ['-C', dir, 'commit', '--quiet', '-am', `preview test change ${index + 1}`], { env });
+    shas.push((await git('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim());
+  }
+  await git('git', ['-C', dir, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`], { env });
+  return shas;
+}
+
+async function webAppSource(file: string): Promise<string> {
+  return fs.readFile(path.join(PROJECT_ROOT, 'demo', 'repos', 'web-app', file), 'utf8');
+}
+
+async function renderWithTitle(title: string): Promise<Record<string, string>> {
+  return { 'src/render.js': (await webAppSource('src/render.js')).replace('All products', title) };
+}
+
+function deploy(activityDeps: ActivityDeps, repo: CatalogRepo, runId: string, branch: string, sha: string, round = 1): Promise<PreviewRecord> {
+  return new MockActivityEnvironment().run(deployPreview, activityDeps, { runId, repo, branch, sha, round, lifetimeMs: LIFETIME_MS });
+}
+
+async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const result = await work();
+  timings.push(`  ${label}: ${Date.now() - started} ms`);
+  return result;
+}
+
+/** A request with the path exactly as written, which fetch and URL would normalise. */
+function rawRequest(method: string, requestPath: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const { hostname, port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: hostname, port, method, path: requestPath }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+function commandPreviewOf(preview: PreviewSpec): CatalogRepo {
+  // An install step too, so the command kind is shown to install before it deploys.
+  return { ...webApp, install: [{ name: 'install', run: 'echo installing', timeoutSeconds: 30 }], preview };
+}
+
+test('a static preview is built from the work branch, served, and screenshotted', async () => {
+  const runId = 'cr-preview-static';
+  const branch = `change-request/${runId}`;
+  const [sha] = await pushWorkBranch('web-app', branch, [await renderWithTitle('Spring collection, fresh in')]);
+
+  const record = await timed('static deploy (clone, build, publish, screenshot)', () => deploy(deps, webApp, runId, branch, sha!));
+
+  expect(record).toMatchObject({ repo: 'web-app', round: 1, sha, kind: 'static', status: 'ready', url: `${server.url}/${runId}/web-app/` });
+  expect(record.output).toContain('wrote dist/index.html');
+  expect(record.expiresAt - record.deployedAt).toBe(LIFETIME_MS);
+
+  const page = await fetch(record.url!);
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  expect(page.headers.get('cache-control')).toBe('no-store');
+  const html = await page.text();
+  expect(html).toContain('Spring collection, fresh in');
+  expect(html).not.toContain('All products');
+  // Without the trailing slash, relative links would resolve one folder up: the server redirects.
+  const bare = await fetch(record.url!.replace(/\/$/, ''), { redirect: 'manual' });
+  expect(bare.status).toBe(301);
+  expect(bare.headers.get('location')).toBe(`/${runId}/web-app/`);
+
+  const shot = record.screenshot!;
+  expect(shot).toMatchObject({ url: `${server.url}/${runId}/_screenshots/web-app-r1.png`, width: VIEWPORT.width, height: VIEWPORT.height });
+  const png = await fs.readFile(path.join(storeDir, runId, '_screenshots', 'web-app-r1.png'));
+  expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  expect(png.toString('latin1', 12, 16)).toBe('IHDR');
+  expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([VIEWPORT.width, VIEWPORT.height]);
+  expect(png.length).toBe(shot.bytes);
+  expect(png.length).toBeGreaterThan(5 * 1024);
+  await fs.mkdir(ARTIFACTS, { recursive: true });
+  await fs.writeFile(path.join(ARTIFACTS, 'web-app.png'), png);
+
+  const served = await fetch(shot.url);
+  expect(served.status).toBe(200);
+  expect(served.headers.get('content-type')).toBe('image/png');
+  expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
+});
+
+test('a build that fails gives a failed preview with the build output, and does not throw', async () => {
+  const runId = 'cr-preview-broken';
+  const branch = `change-request/${runId}`;
+  const broken = `${await webAppSource('build.mjs')}\nthrow new Error('fixtures/products.json has no prices');\n`;
+  const [sha] = await pushWorkBranch('web-app', branch, [{ 'build.mjs': broken }]);
+
+  const record = await deploy(deps, webApp, runId, branch, sha!);
+
+  expect(record).toMatchObject({ repo: 'web-app', sha, kind: 'static', status: 'failed', url: null, screenshot: null });
+  expect(record.output).toContain('the build "node build.mjs" exited with code 1');
+  expect(record.output).toContain('fixtures/products.json has no prices');
+  expect((await fetch(`${server.url}/${runId}/web-app/`)).status).toBe(404);
+});
+
+test('a command preview records the URL its deploy prints last, and remove gets that URL', async () => {
+  const runId = 'cr-preview-command';
+  const branch = `change-request/${runId}`;
+  const [sha] = await pushWorkBranch('web-app', branch, [await renderWithTitle('Deployed elsewhere')]);
+  const removed = path.join(world.dataDir, 'removed-preview.txt');
+  const repo = commandPreviewOf({
+    kind: 'command',
+    deploy: {
+      name: 'deploy',
+      run: [
+        'echo "deploying $PREVIEW_REPO at $PREVIEW_SHA from $PREVIEW_BRANCH for $PREVIEW_RUN_ID"',
+        'grep -q "Deployed elsewhere" src/render.js && echo "the checkout has the change"',
+        'echo "uploading 3 files" >&2',
+        'echo http://preview.example/abc',
+        'echo "done" >&2', // progress on stderr after the URL: the contract is about stdout
+      ].join('\n'),
+      timeoutSeconds: 30,
+    },
+    remove: { name: 'remove', run: `printf '%s\\n' "$PREVIEW_URL" "$PREVIEW_RUN_ID" "$PREVIEW_REPO" "$(ls -A | wc -l)" > '${removed}'`, timeoutSeconds: 30 },
+  });
+
+  const record = await timed('command deploy (clone, install, deploy hook, failed screenshot)', () => deploy(deps, repo, runId, branch, sha!));
+
+  expect(record).toMatchObject({ kind: 'command', status: 'ready', url: 'http://preview.example/abc', sha });
+  expect(record.output).toContain(`deploying web-app at ${sha} from ${branch} for ${runId}`);
+  expect(record.output).toContain('the checkout has the change');
+  expect(record.output).toContain('uploading 3 files');
+  // preview.example never resolves: the screenshot fails, the preview stands, and the output says why.
+  expect(record.screenshot).toBeNull();
+  expect(record.output).toMatch(/no screenshot: .*preview\.example/);
+
+  await new MockActivityEnvironment().run(removePreviews, deps, { runId, previews: [{ repo, record }] });
+  // The URL, the run, the repository, and an empty working folder.
+  expect((await fs.readFile(removed, 'utf8')).trim().split('\n')).toEqual(['http://preview.example/abc', runId, 'web-app', '0']);
+});
+
+test('a deploy command that prints no URL last gives a failed preview that names the contract', async () => {
+  const runId = 'cr-preview-no-url';
+  const branch = `change-request/${runId}`;
+  const [sha] = await pushWorkBranch('web-app', branch, [await renderWithTitle('Nowhere to be seen')]);
+  const repo = commandPreviewOf({ kind: 'command', deploy: { name: 'deploy', run: 'echo "deployed, have a look"; echo http://preview.example/abc >&2', timeoutSeconds: 30 } });
+
+  const record = await deploy(deps, repo, runId, branch, sha!);
+
+  expect(record).toMatchObject({ kind: 'command', status: 'failed', url: null, screenshot: null });
+  expect(record.output).toContain('the deploy command must print the preview URL as its last line');
+  expect(record.output).toContain('its last line was "deployed, have a look"');
+});
+
+test('a redeploy replaces the preview under the same address, and removing it (twice) takes it down', async () => {
+  const runId = 'cr-preview-removed';
+  const branch = `change-request/${runId}`;
+  const [first, second] = await pushWorkBranch('web-app', branch, [await renderWithTitle('First look'), await renderWithTitle('Second look')]);
+
+  // The branch has moved on past round 1's commit: the preview shows that commit all the same.
+  const round1 = await timed('static deploy without screenshot (older commit)', () => deploy(depsWithoutScreenshots, webApp, runId, branch, first!, 1));
+  expect(round1).toMatchObject({ status: 'ready', sha: first, screenshot: null });
+  expect(await (await fetch(round1.url!)).text()).toContain('First look');
+
+  const round2 = await timed('static redeploy with screenshot', () => deploy(deps, webApp, runId, branch, second!, 2));
+  expect(round2.url).toBe(round1.url);
+  const html = await (await fetch(round2.url!)).text();
+  expect(html).toContain('Second look');
+  expect(html).not.toContain('First look');
+  expect((await fetch(round2.screenshot!.url)).status).toBe(200);
+
+  // What a worker that died half-way through publishing leaves beside the preview goes too.
+  await fs.mkdir(path.join(storeDir, runId, '.web-app.0123456789ab.incoming'));
+  const removal = { runId, previews: [{ repo: webApp, record: round2 }] };
+  await new MockActivityEnvironment().run(removePreviews, deps, removal);
+  expect((await fetch(round2.url!)).status).toBe(404);
+  expect((await fetch(round2.screenshot!.url)).status).toBe(404);
+  await expect(fs.stat(path.join(storeDir, runId))).rejects.toThrow(/ENOENT/);
+  await new MockActivityEnvironment().run(removePreviews, deps, removal);
+});
+
+test('cancelling a deploy stops its build at once', async () => {
+  const runId = 'cr-preview-cancelled';
+  const branch = `change-request/${runId}`;
+  const [sha] = await pushWorkBranch('web-app', branch, [await renderWithTitle('Never shown')]);
+  const slowBuild: CatalogRepo = { ...webApp, preview: { kind: 'static', build: { name: 'build', run: 'sleep 60', timeoutSeconds: 120 }, outputDir: 'dist' } };
+  const environment = new MockActivityEnvironment();
+  const started = Date.now();
+  const deploying = environment.run(deployPreview, deps, { runId, repo: slowBuild, branch, sha: sha!, round: 1, lifetimeMs: LIFETIME_MS });
+  setTimeout(() => environment.cancel(), 1_000);
+
+  await expect(deploying).rejects.toThrow(/cancel/i);
+  expect(Date.now() - started).toBeLessThan(10_000);
+});
+
+test('the preview server refuses traversal, other methods, and links out of the store', async () => {
+  for (const traversal of ['/../etc/passwd', '/%2e%2e/etc/passwd', '/cr-x/web-app/..%2f..%2fpasswd', '/cr-x//web-app/', '/.hidden/web-app/']) {
+    expect([traversal, (await rawRequest('GET', traversal)).status]).toEqual([traversal, 400]);
+  }
+  const post = await rawRequest('POST', '/cr-x/web-app/');
+  expect(post.status).toBe(405);
+  expect(post.headers.allow).toBe('GET, HEAD');
+  expect((await rawRequest('GET', '/cr-x/web-app/missing.html')).status).toBe(404);
+  expect((await rawRequest('GET', '/')).status).toBe(404);
+
+  await fs.mkdir(path.join(storeDir, 'cr-link'), { recursive: true });
+  await fs.symlink(world.dataDir, path.join(storeDir, 'cr-link', 'web-app'));
+  expect((await rawRequest('GET', '/cr-link/web-app/catalog.yaml')).status).toBe(403);
+});
