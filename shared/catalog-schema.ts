@@ -100,6 +100,19 @@ export type Policy = z.infer<typeof PolicySchema>;
 export const CatalogSchema = z
   .object({
     groups: z.record(z.string(), z.array(PersonSchema)).default({}),
+    /** Who people are on each chat platform, so a Slack or Lark user maps to a handle used above. */
+    people: z
+      .record(
+        PersonSchema,
+        z.object({
+          name: z.string().optional(),
+          /** Slack member id, e.g. U024BE7LH. */
+          slack: z.string().optional(),
+          /** Lark/Feishu open_id, e.g. ou_7d8a6e6df7621556ce0d21922b676706ccs. */
+          lark: z.string().optional(),
+        }),
+      )
+      .default({}),
     policy: PolicySchema.default(PolicySchema.parse({})),
     repositories: z.array(CatalogRepoSchema).min(1, 'list at least one repository'),
   })

@@ -32,7 +32,7 @@ afterEach(async () => {
 });
 
 function provider(baseURL: string, maxRetries = 2) {
-  return new AnthropicModelProvider({ apiKey: KEY, model: 'claude-sonnet-4-5', baseURL, maxRetries, timeoutMs: 10_000 });
+  return new AnthropicModelProvider({ apiKey: KEY, model: 'claude-sonnet-4-6', baseURL, maxRetries, timeoutMs: 10_000 });
 }
 
 async function copyOfUiKit(): Promise<string> {
@@ -49,7 +49,7 @@ test('a multi-turn tool-use edit through the real adapter, with retries, caching
   const finish = defineTool({ name: 'finish', description: 'done', input: z.object({ summary: z.string() }), run: async ({ summary }) => ({ final: summary, text: 'ok' }) });
   const tools = new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, [{ name: 'test', run: 'node --test', timeoutSeconds: 60 }], () => undefined), finish]);
   const entries: TranscriptEntry[] = [];
-  const price = DEFAULT_PRICES['claude-sonnet-4-5']!;
+  const price = DEFAULT_PRICES['claude-sonnet-4-6']!;
 
   const outcome = await runAgentLoop({
     model: provider(recording.baseURL).forTask(TASK),
@@ -91,7 +91,7 @@ test('a multi-turn tool-use edit through the real adapter, with retries, caching
   expect(first.tools.at(-1)!.cache_control).toEqual({ type: 'ephemeral' });
   expect(first.tools.slice(0, -1).every((t) => t.cache_control === undefined)).toBe(true);
   expect(first.messages[0]!.content.at(-1)!.cache_control).toEqual({ type: 'ephemeral' });
-  expect(recording.received.every((r) => r.body.model === 'claude-sonnet-4-5' && r.body.max_tokens <= 2048)).toBe(true);
+  expect(recording.received.every((r) => r.body.model === 'claude-sonnet-4-6' && r.body.max_tokens <= 2048)).toBe(true);
 
   // The malformed write_file input went back to the model as an error it could act on.
   const afterMalformed = recording.received[6]!.body.messages.at(-1)!.content[0]!;
@@ -127,14 +127,19 @@ test('rate limits past the retries fail the call with a message a person can rea
 
 describe('inside a run', () => {
   let world: World;
+  let stopWorker: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     world = await createWorld();
+  });
+  afterEach(async () => {
+    await stopWorker?.();
+    stopWorker = undefined;
   });
   afterAll(async () => world?.close());
 
   test('an edit by the real adapter is checked, costed, and its transcript is reachable from the state', async () => {
-    recording = await serveRecording(await loadRecording('edit-ui-kit-sale-tone'));
-    const { stop } = await world.startWorker([], { models: provider(recording.baseURL), redact: redactorFor([KEY, world.forgeToken]) });
+    recording = await serveRecording(await loadRecording('run-ui-kit-sale-tone'));
+    ({ stop: stopWorker } = await world.startWorker([], { models: provider(recording.baseURL), redact: redactorFor([KEY, world.forgeToken]) }));
     const { runId } = await world.gateway.start({ requirement: 'Add a sale tone to badges', requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit'] });
     const state = await waitForPhase(world.gateway, runId, 'awaiting_review');
     const repo = state.repos['ui-kit']!;
@@ -143,25 +148,28 @@ describe('inside a run', () => {
     expect(repo.agentNotes).toContain('"sale" badge tone');
     expect(repo.spend.costUsd).toBeGreaterThan(0);
     expect(state.budget.used.cacheReadTokens).toBe(repo.spend.cacheReadTokens);
-    expect(state.budget.steps).toEqual([expect.objectContaining({ step: 'edit ui-kit round 1', model: 'claude-sonnet-4-5', stoppedBy: null })]);
+    expect(state.budget.steps).toEqual([
+      expect.objectContaining({ step: 'edit ui-kit round 1', model: 'claude-sonnet-4-6', stoppedBy: null }),
+      expect.objectContaining({ step: 'write the summary', model: 'claude-sonnet-4-6' }),
+    ]);
+    expect(state.summary).toMatchObject({ narrativeBy: 'model', narrative: expect.stringContaining('green "sale" tone') });
+    expect(recording.pending()).toBe(0);
 
     expect(state.transcripts).toEqual([{ id: 'ui-kit-r1', step: 'edit ui-kit round 1', repo: 'ui-kit', round: 1, turns: 7 }]);
     const transcript = await world.env.client.workflow.getHandle(runId).query('transcript', 'ui-kit-r1');
-    expect(transcript).toMatchObject({ model: 'claude-sonnet-4-5', outcome: 'finished' });
+    expect(transcript).toMatchObject({ model: 'claude-sonnet-4-6', outcome: 'finished' });
     expect(JSON.stringify(transcript)).not.toContain(KEY);
     expect(JSON.stringify(transcript)).not.toContain(world.forgeToken);
     await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
-    await stop();
   });
 
   test('a rejected key fails the run with a readable reason, without retrying the step', async () => {
     recording = await serveRecording(await loadRecording('authentication-error'));
-    const { stop } = await world.startWorker([], { models: provider(recording.baseURL) });
+    ({ stop: stopWorker } = await world.startWorker([], { models: provider(recording.baseURL) }));
     const { runId } = await world.gateway.start({ requirement: 'Add a sale tone to badges', requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit'] });
     const state = await waitForPhase(world.gateway, runId, 'failed');
     expect(state.outcome!.reason).toMatch(/rejected the key \(401: authentication_error, invalid x-api-key\)\. Check ANTHROPIC_API_KEY/);
     expect(state.outcome!.reason).not.toContain(KEY);
     expect(recording.received).toHaveLength(1);
-    await stop();
   });
 });

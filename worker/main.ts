@@ -7,7 +7,7 @@ import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from './create-worker';
 import { assertPriced, chooseModelProvider, loadPrices, secretsRedactor } from './model-provider';
 import type { ActivityDeps } from '../activities/deps';
-import { tokenForgeAccess } from '../activities/forge-access';
+import { forgeAccessFromEnv, pullRequestSettingsFromEnv } from '../activities/forge-access';
 import type { Client } from '@temporalio/client';
 
 export async function activityDepsFor(config: ServiceConfig, client: Client): Promise<ActivityDeps> {
@@ -22,7 +22,8 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     prices,
     maxTokensPerCall: config.model.maxTokensPerCall,
     redact: secretsRedactor(config),
-    forge: tokenForgeAccess(config.forge.token),
+    // The local forge's generated token stands in for FORGE_TOKEN when none is set.
+    forge: forgeAccessFromEnv({ ...process.env, FORGE_TOKEN: config.forge.token }, pullRequestSettingsFromEnv(process.env)),
     reportProgress: progressReporterVia(client),
     notifier: new OutboxNotifier(config.dataDir),
     previews: { dir: config.previews.dir, baseUrl: config.previews.baseUrl, chromiumPath: config.previews.chromiumPath, viewport: { width: 1280, height: 800 } },

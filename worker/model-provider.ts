@@ -50,6 +50,7 @@ export function secretsRedactor(config: ServiceConfig, env: NodeJS.ProcessEnv = 
     config.forge.token,
     env.GITHUB_TOKEN,
     env.FORGE_TOKEN,
+    env.GITHUB_APP_PRIVATE_KEY,
     env.SLACK_BOT_TOKEN,
     env.SLACK_SIGNING_SECRET,
     env.LARK_APP_SECRET,

@@ -23,11 +23,23 @@ export interface ModelPrice {
 
 export type PriceTable = Record<string, ModelPrice>;
 
-/** Published list prices; MODEL_PRICES (a JSON file) adds or overrides entries. */
+const OPUS: ModelPrice = { input: 5, output: 25, cacheWrite: 6.25, cacheRead: 0.5 };
+const SONNET: ModelPrice = { input: 3, output: 15, cacheWrite: 3.75, cacheRead: 0.3 };
+const HAIKU: ModelPrice = { input: 1, output: 5, cacheWrite: 1.25, cacheRead: 0.1 };
+
+/**
+ * Anthropic's list prices (5-minute cache writes) for the models this service has been run with; check
+ * them against anthropic.com/pricing. MODEL_PRICES (a JSON file) adds models or overrides entries.
+ */
 export const DEFAULT_PRICES: PriceTable = {
-  'claude-opus-4-1': { input: 15, output: 75, cacheWrite: 18.75, cacheRead: 1.5 },
-  'claude-sonnet-4-5': { input: 3, output: 15, cacheWrite: 3.75, cacheRead: 0.3 },
-  'claude-haiku-4-5': { input: 1, output: 5, cacheWrite: 1.25, cacheRead: 0.1 },
+  'claude-opus-5': OPUS,
+  'claude-opus-4-8': OPUS,
+  'claude-opus-4-7': OPUS,
+  'claude-opus-4-6': OPUS,
+  'claude-opus-4-5': OPUS,
+  'claude-sonnet-4-6': SONNET,
+  'claude-sonnet-4-5': SONNET,
+  'claude-haiku-4-5': HAIKU,
   'scripted demo model': { input: 0, output: 0, cacheWrite: 0, cacheRead: 0 },
 };
 
