@@ -8,7 +8,7 @@ import type { ModelProvider } from './agent/model';
 import type { Redactor } from './agent/redact';
 import type { Remote } from './git/repository';
 import type { ForgeAccess } from './forge-access';
-import type { Notifier } from './notify';
+import type { Conversations } from './notify';
 
 export interface ActivityDeps {
   /** Reads and validates the catalog (a fresh snapshot for each new run). */
@@ -26,7 +26,8 @@ export interface ActivityDeps {
   forge: ForgeAccess;
   /** Sends an activity's progress to its run so the `state` query shows it. Best effort. */
   reportProgress(runId: string, progress: AgentProgress): Promise<void>;
-  notifier: Notifier;
+  /** The conversation a run came from: its card and messages, per platform. */
+  conversations: Conversations;
   previews: PreviewSettings;
   /** Minimum time between two progress reports of one activity (the last step is always reported). */
   progressIntervalMs: number;

@@ -5,11 +5,11 @@ import type { Catalog } from '../shared/catalog-schema';
 import { ModelUnavailableError } from './agent/model';
 import type { ActivityDeps } from './deps';
 import { editRepository } from './edit-repository';
-import { notifyConversation } from './notify';
+import { notifyConversation, publishCard } from './notify';
 import { proposeRepositories } from './propose-repositories';
 import { linkPullRequests, openPullRequest } from './pull-requests';
 import { runChecks } from './run-checks';
-import type { CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, ProposeRequest, PullRequestRequest, RemovePreviewsRequest } from './types';
+import type { CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PullRequestRequest, RemovePreviewsRequest } from './types';
 import { deployPreview, removePreviews } from './previews';
 import { writeNarrative } from './write-narrative';
 
@@ -36,7 +36,8 @@ export function createActivities(deps: ActivityDeps) {
     writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),
     deployPreview: (request: PreviewRequest) => deployPreview(deps, request),
     removePreviews: (request: RemovePreviewsRequest) => removePreviews(deps, request),
-    notifyConversation: (request: NotifyRequest) => notifyConversation(deps.notifier, request),
+    notifyConversation: (request: NotifyRequest) => notifyConversation(deps.conversations, request),
+    publishCard: (request: PublishCardRequest) => publishCard(deps.conversations, request),
   };
 }
 

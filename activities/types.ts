@@ -1,6 +1,8 @@
 // Inputs and results of every activity: the workflow's only way to reach the outside world.
+import type { Card } from '../shared/card';
 import type { Catalog, CatalogRepo } from '../shared/catalog-schema';
 import type {
+  CardRef,
   CheckResult,
   CombinedSummary,
   CommitRecord,
@@ -134,6 +136,14 @@ export interface NarrativeResult {
   text: string | null;
   note: string | null;
   usage: StepUsage;
+}
+
+export interface PublishCardRequest {
+  runId: string;
+  conversation: ConversationRef;
+  card: Card;
+  /** Where the card already is, if it was posted before: then it is updated in place. */
+  ref: CardRef | null;
 }
 
 export interface PreviewRequest {

@@ -1,7 +1,7 @@
 // The worker process on its own (production, docker-compose): connects to Temporal, refuses to start on
 // a broken catalog, and serves the change-request task queue until SIGINT/SIGTERM.
 import { NativeConnection } from '@temporalio/worker';
-import { OutboxNotifier } from '../activities/notify';
+import { Conversations, OutboxChannel } from '../activities/notify';
 import { loadCatalog } from '../shared/catalog-loader';
 import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from './create-worker';
@@ -25,7 +25,7 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     // The local forge's generated token stands in for FORGE_TOKEN when none is set.
     forge: forgeAccessFromEnv({ ...process.env, FORGE_TOKEN: config.forge.token }, pullRequestSettingsFromEnv(process.env)),
     reportProgress: progressReporterVia(client),
-    notifier: new OutboxNotifier(config.dataDir),
+    conversations: new Conversations(new OutboxChannel(config.dataDir)),
     previews: { dir: config.previews.dir, baseUrl: config.previews.baseUrl, chromiumPath: config.previews.chromiumPath, viewport: { width: 1280, height: 800 } },
     progressIntervalMs: config.progressIntervalMs,
   };

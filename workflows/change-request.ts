@@ -18,6 +18,7 @@ import { inDependencyOrder } from './dependency-scheduler';
 import { repoProblems } from './human-inputs';
 import { Run, type RunSnapshot } from './run';
 import { budgetedStep } from './budgeted-step';
+import { CardKeeper } from './card-keeper';
 import { interruptible, RunStopped, waitForPeople } from './waiting';
 
 export interface RunOutcome {
@@ -34,7 +35,9 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     : Run.begin(parsed.success ? parsed.data : fallbackInput(input), wf.workflowInfo().workflowId);
   run.listen();
   const acts = activitiesFor(run);
-  // Beside the main path; it ends with the run (a cancelled workflow cancels its timer, which is fine).
+  // Beside the main path, for the whole run (a cancelled workflow cancels their waits, which is fine).
+  const card = new CardKeeper(run, acts);
+  card.keepUpdated().catch(() => undefined);
   expirePreviews(run, acts).catch(() => undefined);
   try {
     if (!resume) {
@@ -46,18 +49,19 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     }
     await reviewUntilApproved(run, acts);
     await publish(run, acts);
-    return await finish(run, acts, 'done', describePublished(run), null);
+    return await finish(run, acts, card, 'done', describePublished(run), null);
   } catch (error) {
-    if (error instanceof RunStopped) return finish(run, acts, 'cancelled', error.reason, error.by);
+    if (error instanceof RunStopped) return finish(run, acts, card, 'cancelled', error.reason, error.by);
     if (wf.isCancellation(error)) {
       const by = run.inbox.cancellation?.by ?? null;
-      return finish(run, acts, 'cancelled', run.inbox.cancellation?.reason ?? 'cancelled by an operator', by);
+      return finish(run, acts, card, 'cancelled', run.inbox.cancellation?.reason ?? 'cancelled by an operator', by);
     }
     if (error instanceof wf.ContinueAsNew) throw error;
     const reason = describeFailure(error);
     run.recordError(reason);
     await cleanUp(run, acts);
     run.end('failed', reason, null);
+    await wf.CancellationScope.nonCancellable(() => card.showFinal());
     throw wf.ApplicationFailure.nonRetryable(reason, 'ChangeRequestFailed');
   }
 }
@@ -344,9 +348,10 @@ async function continueAsNewIfHistoryIsLong(run: Run): Promise<void> {
 
 // ---- endings ----
 
-async function finish(run: Run, acts: RunActivities, phase: 'done' | 'cancelled', reason: string, by: string | null): Promise<RunOutcome> {
+async function finish(run: Run, acts: RunActivities, card: CardKeeper, phase: 'done' | 'cancelled', reason: string, by: string | null): Promise<RunOutcome> {
   await cleanUp(run, acts);
   run.end(phase, reason, by);
+  await wf.CancellationScope.nonCancellable(() => card.showFinal());
   const pullRequests = Object.values(run.state.repos).flatMap((r) => (r.pr ? [{ repo: r.id, url: r.pr.url }] : []));
   return { phase, reason, pullRequests };
 }

@@ -8,7 +8,7 @@ import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
 import { DEFAULT_PRICES } from '../../activities/agent/budget';
 import { redactorFor } from '../../activities/agent/redact';
 import { tokenForgeAccess } from '../../activities/forge-access';
-import { OutboxNotifier } from '../../activities/notify';
+import { Conversations, OutboxChannel } from '../../activities/notify';
 import { loadCatalog } from '../../shared/catalog-loader';
 import { connectClient, createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
 
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       redact: redactorFor([env('CR_FORGE_TOKEN')]),
       forge: tokenForgeAccess(env('CR_FORGE_TOKEN')),
       reportProgress: progressReporterVia(client),
-      notifier: new OutboxNotifier(dataDir),
+      conversations: new Conversations(new OutboxChannel(dataDir)),
       previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
       progressIntervalMs: 0,
     },

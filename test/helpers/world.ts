@@ -15,7 +15,7 @@ import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
 import { DEFAULT_PRICES } from '../../activities/agent/budget';
 import { redactorFor } from '../../activities/agent/redact';
 import { tokenForgeAccess } from '../../activities/forge-access';
-import { OutboxNotifier } from '../../activities/notify';
+import { Conversations, OutboxChannel } from '../../activities/notify';
 import { ChangeRequestGateway } from '../../client/gateway';
 import { startForge, type Forge } from '../../forge/server';
 import { seedRepositories } from '../../forge/seed';
@@ -113,7 +113,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     redact: redactorFor([forgeToken]),
     forge: tokenForgeAccess(forgeToken),
     reportProgress: progressReporterVia(env.client),
-    notifier: new OutboxNotifier(path.join(dataDir, 'worker')),
+    conversations: new Conversations(new OutboxChannel(path.join(dataDir, 'worker'))),
     previews: { dir: previewDir, baseUrl: previewServer.url, chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
     progressIntervalMs: 0,
     ...extra,

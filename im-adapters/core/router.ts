@@ -1,0 +1,156 @@
+// What every adapter does with an inbound event, once it has verified and parsed it: a new thread starts
+// a run, a reply in a run's thread feeds it (feedback while it awaits review, context otherwise), and a
+// card button sends the signal it stands for. Translation only: the workflow decides what is allowed.
+import { createHash } from 'node:crypto';
+import { ButtonValueSchema, cardFor, signalForButton, type ButtonValue, type Card } from '../../shared/card';
+import type { Catalog } from '../../shared/catalog-schema';
+import { TERMINAL_PHASES, type ConversationRef, type RunState } from '../../shared/contracts';
+import { RefusedError, UnknownRunError, type ChangeRequestGateway } from '../../client/gateway';
+import { executeCommand } from '../commands';
+import { EventDeduper } from './dedupe';
+
+export type Platform = ConversationRef['platform'];
+
+/** One thread, one run: the run id is derived from the thread, so a redelivered start starts nothing new. */
+export function runIdForThread(platform: Platform, channel: string, thread: string): string {
+  return `cr-${platform}-${createHash('sha256').update(`${channel}\0${thread}`).digest('hex').slice(0, 16)}`;
+}
+
+/** A chat user as the catalog knows them: their handle, or "<platform>:<id>" when not listed. */
+export function personFor(catalog: Catalog, platform: 'slack' | 'lark', userId: string): string {
+  const found = Object.entries(catalog.people).find(([, ids]) => ids[platform] === userId);
+  return found ? found[0] : `${platform}:${userId}`;
+}
+
+export interface InboundMessage {
+  platform: Platform;
+  channel: string;
+  /** The thread the message belongs to; for a new request, the message itself (its id becomes the thread). */
+  thread: string;
+  person: string;
+  text: string;
+  /** The platform's id for this delivery, for de-duplication (Slack event_id, Lark event_id …). */
+  eventId: string;
+  /** True for a request to start (a mention or command outside a run's thread). */
+  startsRun: boolean;
+}
+
+export type MessageOutcome =
+  | { kind: 'started'; runId: string; alreadyStarted: boolean }
+  | { kind: 'fed'; runId: string; as: 'feedback' | 'addContext' }
+  | { kind: 'refused'; runId: string | null; reason: string }
+  | { kind: 'ignored'; why: string };
+
+export interface ButtonPress {
+  platform: Platform;
+  person: string;
+  /** The raw value the platform hands back; validated here. */
+  value: unknown;
+  eventId: string;
+}
+
+export type ButtonOutcome =
+  | { kind: 'accepted'; runId: string; card: Card }
+  | { kind: 'refused'; runId: string | null; reason: string; card: Card | null }
+  | { kind: 'rerender'; runId: string; card: Card }
+  | { kind: 'ask_feedback'; runId: string }
+  | { kind: 'duplicate' };
+
+export class ConversationRouter {
+  private readonly seen = new EventDeduper();
+
+  constructor(private readonly gateway: ChangeRequestGateway) {}
+
+  async onMessage(message: InboundMessage): Promise<MessageOutcome> {
+    if (!this.seen.firstTime(`${message.platform}:${message.eventId}`)) return { kind: 'ignored', why: 'already handled this delivery' };
+    const text = message.text.trim();
+    if (!text) return { kind: 'ignored', why: 'empty message' };
+    const runId = runIdForThread(message.platform, message.channel, message.thread);
+    const key = `${message.platform}:${message.eventId}`;
+    if (message.startsRun) {
+      try {
+        const conversation: ConversationRef = { platform: message.platform, channel: message.channel, thread: message.thread };
+        const started = await executeCommand(this.gateway, { kind: 'start', runId, input: { requirement: text, requester: message.person, conversation } });
+        return { kind: 'started', runId, alreadyStarted: started.kind === 'started' && started.alreadyStarted };
+      } catch (error) {
+        if (error instanceof RefusedError) return { kind: 'refused', runId: null, reason: error.message };
+        throw error;
+      }
+    }
+    let state: RunState;
+    try {
+      state = await this.gateway.state(runId);
+    } catch (error) {
+      if (error instanceof UnknownRunError) return { kind: 'ignored', why: 'not a change request thread' };
+      throw error;
+    }
+    if (TERMINAL_PHASES.includes(state.phase)) return { kind: 'refused', runId, reason: `this change request is ${state.phase}; start a new one for more changes` };
+    const as = state.phase === 'awaiting_review' ? 'feedback' : 'addContext';
+    try {
+      await executeCommand(this.gateway, { kind: as, runId, payload: { by: message.person, key, text } });
+      return { kind: 'fed', runId, as };
+    } catch (error) {
+      if (error instanceof RefusedError) return { kind: 'refused', runId, reason: error.message };
+      throw error;
+    }
+  }
+
+  async onButton(press: ButtonPress): Promise<ButtonOutcome> {
+    if (!this.seen.firstTime(`${press.platform}:${press.eventId}`)) return { kind: 'duplicate' };
+    const parsed = ButtonValueSchema.safeParse(press.value);
+    if (!parsed.success) return { kind: 'refused', runId: null, reason: 'this button is not one of ours', card: null };
+    const value: ButtonValue = parsed.data;
+    const state = await this.stateOrNull(value.runId);
+    if (!state) return { kind: 'refused', runId: value.runId, reason: 'this change request no longer exists', card: null };
+    if (value.cardVersion !== state.cardVersion) {
+      return { kind: 'refused', runId: value.runId, reason: 'this card is out of date; here is the current one', card: cardFor(state) };
+    }
+    if (value.action === 'toggle') return { kind: 'rerender', runId: value.runId, card: cardFor(state, value.selection ?? []) };
+    if (value.action === 'feedback') return { kind: 'ask_feedback', runId: value.runId };
+    const signal = signalForButton(value)!;
+    const common = { by: press.person, key: `${press.platform}:${press.eventId}`, cardVersion: value.cardVersion };
+    try {
+      switch (signal.signal) {
+        case 'confirmRepos':
+          await executeCommand(this.gateway, { kind: 'confirmRepos', runId: value.runId, payload: { ...common, repos: signal.repos } });
+          break;
+        case 'approve':
+          await executeCommand(this.gateway, { kind: 'approve', runId: value.runId, payload: common });
+          break;
+        case 'cancel':
+          await executeCommand(this.gateway, { kind: 'cancel', runId: value.runId, payload: { ...common, reason: `cancelled by ${press.person}` } });
+          break;
+        case 'extendBudget':
+          await executeCommand(this.gateway, { kind: 'extendBudget', runId: value.runId, payload: { ...common, decision: signal.decision } });
+          break;
+      }
+    } catch (error) {
+      if (error instanceof RefusedError) {
+        return { kind: 'refused', runId: value.runId, reason: error.message, card: cardFor((await this.stateOrNull(value.runId)) ?? state) };
+      }
+      throw error;
+    }
+    return { kind: 'accepted', runId: value.runId, card: cardFor((await this.stateOrNull(value.runId)) ?? state) };
+  }
+
+  /** Feedback typed into a form (Slack modal, web chat box) rather than as a thread reply. */
+  async onFeedback(platform: Platform, runId: string, person: string, text: string, eventId: string): Promise<MessageOutcome> {
+    if (!this.seen.firstTime(`${platform}:${eventId}`)) return { kind: 'ignored', why: 'already handled this delivery' };
+    try {
+      await executeCommand(this.gateway, { kind: 'feedback', runId, payload: { by: person, key: `${platform}:${eventId}`, text } });
+      return { kind: 'fed', runId, as: 'feedback' };
+    } catch (error) {
+      if (error instanceof RefusedError) return { kind: 'refused', runId, reason: error.message };
+      throw error;
+    }
+  }
+
+  private async stateOrNull(runId: string): Promise<RunState | null> {
+    try {
+      return await this.gateway.state(runId);
+    } catch (error) {
+      if (error instanceof UnknownRunError) return null;
+      throw error;
+    }
+  }
+}
