@@ -8,24 +8,45 @@ import { loadCatalog } from '../shared/catalog-loader';
 import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } from '../shared/contracts';
 import { DurationMsSchema } from '../shared/duration';
 import { catalogEnvironment, readConfig } from '../worker/config';
-import { connectClient } from '../worker/create-worker';
+import { connectClient, quietSdkLogs } from '../worker/create-worker';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import { formatState, formatTranscript } from './format';
+import { formatTimeline, Operator, OperatorError } from './operator';
+import { replayAgainstCurrentCode } from './replay';
 import { executeCommand } from '../im-adapters/commands';
 import { ChangeRequestGateway, newKey, RefusedError, UnknownRunError, UnreachableError } from './gateway';
 
 const config = readConfig();
 
-async function gateway(): Promise<ChangeRequestGateway> {
-  let client;
+async function connect(): Promise<Client> {
   try {
-    client = await connectClient(config.temporal.address, config.temporal.namespace);
+    return await connectClient(config.temporal.address, config.temporal.namespace);
   } catch (error) {
     throw new UnreachableError(`cannot reach the Temporal server at ${config.temporal.address}; is \`npm start\` running? (${(error as Error).message.split('\n')[0]})`);
   }
+}
+
+function gatewayFor(client: Client): ChangeRequestGateway {
   return new ChangeRequestGateway(client, {
     taskQueue: config.temporal.taskQueue,
     catalog: () => loadCatalog(config.catalogPath, catalogEnvironment(config)),
   });
+}
+
+async function gateway(): Promise<ChangeRequestGateway> {
+  return gatewayFor(await connect());
+}
+
+async function operator(): Promise<Operator> {
+  const client = await connect();
+  return new Operator(client, gatewayFor(client), config.temporal.namespace);
+}
+
+/** Progress for long operations goes to stderr, so stdout stays clean for `export` and pipes. */
+function progress(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
 function person(options: { as?: string }): string {
@@ -207,26 +228,91 @@ program
     console.log(options.stop ? 'Going on to review the partial work.' : 'Budget extended; the agent continues.');
   });
 
-program
+// ---- operators ----
+
+const runs = program.command('runs').description('operate on runs: find failed ones, understand them, get them going again');
+
+runs
   .command('list')
-  .description('list runs, newest first')
+  .description('runs from Temporal visibility, newest first')
+  .option('--failed', 'only failed runs')
   .addOption(new Option('--phase <phase>').choices([...PHASES]))
   .option('--requester <person>')
-  .option('--repo <id>')
-  .option('--failed', 'only failed runs')
-  .option('--limit <n>', 'at most this many', (v) => Number(v), 20)
-  .action(async (options: { phase?: Phase; requester?: string; repo?: string; failed?: boolean; limit: number }) => {
-    const runs = await (await gateway()).list(options);
-    if (runs.length === 0) return console.log('No runs match.');
-    for (const run of runs) {
-      console.log(`${run.runId}  ${(run.phase ?? '?').padEnd(22)} ${run.startTime.toISOString().slice(0, 16)}  ${run.summary ?? ''}`);
-    }
+  .option('--repo <id>', 'runs that touch this repository')
+  .option('--since <when>', 'started after this ISO date, or this long ago (e.g. 2h, 3d)')
+  .option('--limit <n>', 'at most this many', (v) => Number(v), 50)
+  .action(async (options: { failed?: boolean; phase?: Phase; requester?: string; repo?: string; since?: string; limit: number }) => {
+    const since = options.since ? parseSince(options.since) : undefined;
+    const found = await (await gateway()).list({ ...options, since });
+    if (found.length === 0) return console.log('No runs match.');
+    const width = Math.max(...found.map((r) => r.runId.length), 3);
+    console.log(`${'RUN'.padEnd(width)}  ${'STATUS'.padEnd(10)} ${'PHASE'.padEnd(22)} ${'STARTED'.padEnd(17)} SUMMARY`);
+    for (const run of found) console.log(`${run.runId.padEnd(width)}  ${run.status.padEnd(10)} ${(run.phase ?? '?').padEnd(22)} ${run.startTime.toISOString().slice(0, 16).padEnd(17)} ${run.summary ?? ''}`);
   });
+
+runs
+  .command('show')
+  .description('timeline of phases and activities with durations, attempts, errors and budget')
+  .argument('<runId>')
+  .action(async (runId: string) => console.log(formatTimeline(await (await operator()).timeline(runId))));
+
+runs
+  .command('export')
+  .description("the run's history as JSON (stdout)")
+  .argument('<runId>')
+  .action(async (runId: string) => console.log(await (await operator()).exportHistory(runId)));
+
+runs
+  .command('replay')
+  .description("replay a run's history against the current workflow code and report any non-determinism")
+  .argument('[runId]')
+  .option('--history <file>', 'a history exported with `runs export` (or from the Temporal UI)')
+  .action(async (runId: string | undefined, options: { history?: string }) => {
+    if (!runId && !options.history) throw new RefusedError('give a run id or --history <file>');
+    const ops = await (options.history ? Promise.resolve(null) : operator());
+    const history = options.history ? JSON.parse(await fs.readFile(options.history, 'utf8')) : await ops!.history(runId!);
+    progress('Bundling the current workflow code and replaying…');
+    quietSdkLogs();
+    const result = await replayAgainstCurrentCode(history, runId ?? path.basename(options.history!));
+    if (result.ok) return console.log('Replayed cleanly: the current code makes the same decisions.');
+    throw new RefusedError(`non-determinism${result.eventId ? ` at event ${result.eventId}` : ''}: ${result.message}`);
+  });
+
+runs
+  .command('reset')
+  .description('reset a run to the workflow task just before a phase began, so that phase runs again')
+  .argument('<runId>')
+  .requiredOption('--to <phase>', 'the phase to run again, e.g. editing')
+  .option('--no-signals', 'do not re-apply signals received after that point')
+  .option('--reason <text>', 'recorded with the reset', 'reset by an operator')
+  .action(async (runId: string, options: { to: string; signals: boolean; reason: string }) => {
+    const phase = PHASES.find((p) => p === options.to);
+    if (!phase) throw new RefusedError(`unknown phase "${options.to}" (phases: ${PHASES.join(', ')})`);
+    const { newRunId, eventId } = await (await operator()).reset(runId, phase, { reapplySignals: options.signals, reason: options.reason });
+    console.log(`Reset ${runId} to event ${eventId}; it runs again from just before ${phase} (new execution ${newRunId}${options.signals ? ', later signals re-applied' : ''}).`);
+  });
+
+runs
+  .command('retry')
+  .description('start a new run with the same input, linked to the old one')
+  .argument('<runId>')
+  .action(async (runId: string) => {
+    const { newRunId } = await (await operator()).retry(runId);
+    console.log(`Started ${newRunId} (a retry of ${runId}).`);
+  });
+
+function parseSince(text: string): Date {
+  const duration = DurationMsSchema.safeParse(text);
+  if (duration.success) return new Date(Date.now() - duration.data);
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new RefusedError(`--since takes an ISO date or a duration such as 2h, got "${text}"`);
+  return date;
+}
 
 program.parseAsync(process.argv).then(
   () => process.exit(0),
   (error: unknown) => {
-    const known = error instanceof RefusedError || error instanceof UnknownRunError || error instanceof UnreachableError;
+    const known = error instanceof RefusedError || error instanceof UnknownRunError || error instanceof UnreachableError || error instanceof OperatorError;
     console.error(known ? (error as Error).message : `error: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   },

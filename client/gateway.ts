@@ -71,7 +71,7 @@ export class ChangeRequestGateway {
   constructor(private readonly client: Client, private readonly options: GatewayOptions) {}
 
   /** Starts a run. Passing the same runId twice (a retried IM event) starts it once. */
-  async start(rawInput: ChangeRequestInput, runId = newRunId()): Promise<{ runId: string; alreadyStarted: boolean }> {
+  async start(rawInput: ChangeRequestInput, runId = newRunId(), links: { retryOf?: string } = {}): Promise<{ runId: string; alreadyStarted: boolean }> {
     const parsed = ChangeRequestInputSchema.safeParse(rawInput);
     if (!parsed.success) throw new RefusedError(`cannot start: ${describeZod(parsed.error)}`);
     const input = parsed.data;
@@ -99,11 +99,12 @@ export class ChangeRequestGateway {
             { key: SA_PHASE, value: 'intake' },
           ],
           staticSummary: summaryLine,
-          memo: { summary: summaryLine },
+          memo: { summary: summaryLine, ...(links.retryOf ? { retryOf: links.retryOf } : {}) },
           staticDetails: [
             `**Requirement:** ${input.requirement}`,
             `**Requester:** ${input.requester} · **autonomy:** ${autonomy}${input.repos && autonomy === 'fixed' ? ` · **repositories:** ${input.repos.join(', ')}` : ''}`,
             `**Conversation:** ${input.conversation.platform} ${input.conversation.channel}${input.conversation.thread ? ` / ${input.conversation.thread}` : ''}`,
+            ...(links.retryOf ? [`**Retry of:** ${links.retryOf}`] : []),
           ].join('\n\n'),
         }),
       );

@@ -59,7 +59,7 @@ test('errors are one clear line and a non-zero exit', async () => {
   expect(unknown.code).toBe(1);
   expect(unknown.stderr.trim()).toBe('no run with id cr-20990101-deadbeef');
 
-  const unreachable = await cli(['list'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+  const unreachable = await cli(['runs', 'list'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
   expect(unreachable.code).toBe(1);
   expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
   expect(unreachable.stderr).toMatch(/^cannot reach the Temporal server at 127\.0\.0\.1:1/);

@@ -1,7 +1,7 @@
 // How the workflow calls activities: timeouts and retry policies per kind of step. Options are read from
 // the run's policy (the catalog snapshot) when each step starts.
 import * as wf from '@temporalio/workflow';
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Run } from './run';
 
@@ -9,7 +9,7 @@ import type { Run } from './run';
 const NON_RETRYABLE = ['ModelUnavailableError', 'CatalogError'];
 
 export function activitiesFor(run: Run) {
-  const retry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE };
+  const retry: RetryPolicy = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE };
   const proxy = wf.proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 5 } });
   return {
     quick: proxy,

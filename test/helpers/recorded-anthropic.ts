@@ -11,6 +11,8 @@ export interface RecordedExchange {
   status: number;
   headers?: Record<string, string>;
   body: unknown;
+  /** Answer nothing for this long (a model API that hangs), then close the connection. */
+  hangMs?: number;
 }
 
 export interface ReceivedRequest {
@@ -30,6 +32,8 @@ export interface RecordedAnthropic {
   received: ReceivedRequest[];
   /** Exchanges not served yet. */
   pending(): number;
+  /** Serves these next (the API recovering, or failing again). */
+  replace(exchanges: RecordedExchange[]): void;
   close(): Promise<void>;
 }
 
@@ -51,6 +55,10 @@ export async function serveRecording(exchanges: RecordedExchange[]): Promise<Rec
         res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'the recording has no more exchanges' } }));
         return;
       }
+      if (next.hangMs) {
+        setTimeout(() => res.destroy(), next.hangMs);
+        return;
+      }
       res.writeHead(next.status, { 'content-type': 'application/json', 'request-id': `req_recorded_${received.length}`, ...next.headers });
       res.end(JSON.stringify(next.body));
     });
@@ -61,6 +69,7 @@ export async function serveRecording(exchanges: RecordedExchange[]): Promise<Rec
     baseURL: `http://127.0.0.1:${port}`,
     received,
     pending: () => queue.length,
+    replace: (next) => queue.splice(0, queue.length, ...next),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
