@@ -19,7 +19,8 @@ import {
   commitAll,
   commitFiles,
   ensureCommit,
-  push,
+  firstParentLine,
+  pushMergingIfMoved,
   recentCommits,
   remoteBranchSha,
   shallowClone,
@@ -76,7 +77,8 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
     Context.current().cancellationSignal.throwIfAborted();
     const message = commitMessage(request, notes);
     const commit = await commitAll(dir, message);
-    if (commit) await push(remote, dir, branch);
+    // Someone may have pushed to the branch meanwhile: their commits are merged in, the agent's work kept.
+    if (commit) await pushMergingIfMoved(remote, dir, branch, mergeMessage(request));
     return resultOf(request, dir, baseSha, commit ? { sha: commit.sha, message, parents: [] } : null, step, notes);
   });
 }
@@ -95,6 +97,16 @@ function commitMessage(request: EditRequest, notes: string): string {
   ].join('\n');
 }
 
+function mergeMessage(request: EditRequest): string {
+  return [
+    `Merge what was pushed to ${request.branch} meanwhile (round ${request.round.n})`,
+    '',
+    `${RUN_TRAILER}: ${request.runId}`,
+    `${ROUND_TRAILER}: ${request.runId}/${request.round.n}`,
+    '',
+  ].join('\n');
+}
+
 function trailer(message: string, name: string): string | undefined {
   return new RegExp(`^${name}: (.+)$`, 'm').exec(message)?.[1]?.trim();
 }
@@ -107,7 +119,8 @@ function bodyOf(message: string): string {
 /** The commit the work branch started from: the newest commit not made by this run. */
 async function findBase(remote: Remote, dir: string, branch: string, runId: string): Promise<string> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const commits = await recentCommits(dir, 10_000);
+    // The branch's own line: commits merged in from elsewhere are not where it started.
+    const commits = await firstParentLine(dir, 10_000);
     const base = commits.find((c) => trailer(c.message, RUN_TRAILER) !== runId);
     if (base) return base.sha;
     const oldest = commits[commits.length - 1];
@@ -126,7 +139,7 @@ async function resultOf(
   step: Pick<StepRun<string>, 'usage'> & { transcript: StepRun<string>['transcript'] | null },
   notes: string,
 ): Promise<EditResult> {
-  const headSha = commit?.sha ?? (await recentCommits(dir, 1))[0]!.sha;
+  const headSha = (await firstParentLine(dir, 1))[0]!.sha; // a merge commit when the branch had moved
   const report = describeChanges(await changedPaths(dir, baseSha, headSha));
   return {
     repo: request.repo.id,

@@ -4,6 +4,8 @@ import { CatalogError } from '../shared/catalog-loader';
 import type { Catalog } from '../shared/catalog-schema';
 import { ModelUnavailableError } from './agent/model';
 import type { ActivityDeps } from './deps';
+import { BranchMovedError } from './git/repository';
+import { whileHeartbeating } from './heartbeat';
 import { editRepository } from './edit-repository';
 import { notifyConversation, publishCard } from './notify';
 import { proposeRepositories } from './propose-repositories';
@@ -18,7 +20,7 @@ async function unretryable<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof ModelUnavailableError || error instanceof CatalogError) {
+    if (error instanceof ModelUnavailableError || error instanceof CatalogError || error instanceof BranchMovedError) {
       throw ApplicationFailure.nonRetryable(error.message, error.name);
     }
     throw error;
@@ -31,8 +33,8 @@ export function createActivities(deps: ActivityDeps) {
     proposeRepositories: (request: ProposeRequest) => unretryable(() => proposeRepositories(deps, request)),
     editRepository: (request: EditRequest) => unretryable(() => editRepository(deps, request)),
     runChecks: (request: CheckRequest) => runChecks(deps, request),
-    openPullRequest: (request: PullRequestRequest) => openPullRequest(deps, request),
-    linkPullRequests: (request: LinkRequest) => linkPullRequests(deps, request),
+    openPullRequest: (request: PullRequestRequest) => whileHeartbeating(() => openPullRequest(deps, request)),
+    linkPullRequests: (request: LinkRequest) => whileHeartbeating(() => linkPullRequests(deps, request)),
     writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),
     deployPreview: (request: PreviewRequest) => deployPreview(deps, request),
     removePreviews: (request: RemovePreviewsRequest) => removePreviews(deps, request),

@@ -6,7 +6,7 @@ import type { Activities } from '../activities';
 import type { Run } from './run';
 
 /** Failures no retry can fix: the model is unavailable for this requirement, or the catalog is broken. */
-const NON_RETRYABLE = ['ModelUnavailableError', 'CatalogError'];
+const NON_RETRYABLE = ['ModelUnavailableError', 'CatalogError', 'BranchMovedError'];
 
 export function activitiesFor(run: Run) {
   const retry: RetryPolicy = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE };
@@ -30,8 +30,9 @@ export function activitiesFor(run: Run) {
     get checkOptions(): ActivityOptions {
       return { startToCloseTimeout: '1 hour', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } };
     },
+    /** Pull requests: quick calls, heartbeating so a dead worker's attempt is retried within seconds. */
     get publishOptions(): ActivityOptions {
-      return { startToCloseTimeout: '2 minutes', retry: { ...retry, maximumAttempts: 5 } };
+      return { startToCloseTimeout: '5 minutes', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 5 } };
     },
     /** Builds and deploys can be long and silent; they heartbeat on a timer. */
     get previewOptions(): ActivityOptions {

@@ -82,6 +82,57 @@ export async function push(remote: Remote, dir: string, branch: string): Promise
   }
 }
 
+/** The agent's work could not be merged with what someone else pushed; it is safe on `rescueBranch`. */
+export class BranchMovedError extends Error {
+  override readonly name = 'BranchMovedError';
+  constructor(readonly branch: string, readonly rescueBranch: string, detail: string) {
+    super(`${branch} moved while the agent worked and the changes conflict (${detail}); the agent's work is saved on ${rescueBranch}`);
+  }
+}
+
+/**
+ * Pushes the branch; when someone else pushed to it meanwhile, merges their commits in (keeping the agent's
+ * commit as the first parent) and pushes again. On a conflict the agent's work goes to a rescue branch,
+ * so nothing it did is lost, and BranchMovedError says where.
+ */
+export async function pushMergingIfMoved(remote: Remote, dir: string, branch: string, message: string): Promise<'pushed' | 'merged'> {
+  try {
+    await push(remote, dir, branch);
+    return 'pushed';
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'PushRejectedError' && !/not-fast-forward|rejected/i.test(String(error))) throw error;
+  }
+  await git.fetch({ fs, http, dir, url: remote.url, ref: branch, remoteRef: branch, singleBranch: true, depth: 200, tags: false, onAuth: auth(remote) });
+  const theirs = await git.resolveRef({ fs, dir, ref: 'FETCH_HEAD' }).catch(() => git.resolveRef({ fs, dir, ref: `refs/remotes/origin/${branch}` }));
+  try {
+    await git.merge({ fs, dir, ours: branch, theirs, message, author: SERVICE_AUTHOR, committer: SERVICE_AUTHOR, abortOnConflict: true });
+  } catch (error) {
+    const rescueBranch = `${branch}-rescued-${(await git.resolveRef({ fs, dir, ref: branch })).slice(0, 8)}`;
+    await git.push({ fs, http, dir, url: remote.url, ref: branch, remoteRef: rescueBranch, onAuth: auth(remote) });
+    throw new BranchMovedError(branch, rescueBranch, error instanceof Error ? error.message.split('\n')[0]! : String(error));
+  }
+  await git.checkout({ fs, dir, ref: branch, force: true });
+  await push(remote, dir, branch);
+  return 'merged';
+}
+
+/** The first-parent chain from HEAD, newest first: the branch's own line, not what was merged into it. */
+export async function firstParentLine(dir: string, max: number): Promise<LoggedCommit[]> {
+  const line: LoggedCommit[] = [];
+  let oid: string | undefined = await git.resolveRef({ fs, dir, ref: 'HEAD' });
+  while (oid && line.length < max) {
+    let commit;
+    try {
+      commit = await git.readCommit({ fs, dir, oid });
+    } catch {
+      break; // the shallow boundary
+    }
+    line.push({ sha: oid, message: commit.commit.message, parents: commit.commit.parent });
+    oid = commit.commit.parent[0];
+  }
+  return line;
+}
+
 export interface LoggedCommit {
   sha: string;
   message: string;

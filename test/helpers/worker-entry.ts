@@ -7,7 +7,7 @@ import { ScenarioSchema } from '../../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
 import { DEFAULT_PRICES } from '../../activities/agent/budget';
 import { redactorFor } from '../../activities/agent/redact';
-import { tokenForgeAccess } from '../../activities/forge-access';
+import { tokenForgeAccess, type ForgeAccess } from '../../activities/forge-access';
 import { Conversations, OutboxChannel } from '../../activities/notify';
 import { loadCatalog } from '../../shared/catalog-loader';
 import { connectClient, createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
       prices: DEFAULT_PRICES,
       maxTokensPerCall: 4096,
       redact: redactorFor([env('CR_FORGE_TOKEN')]),
-      forge: tokenForgeAccess(env('CR_FORGE_TOKEN')),
+      forge: withPublishDelay(tokenForgeAccess(env('CR_FORGE_TOKEN')), Number(process.env.CR_PUBLISH_DELAY_MS ?? 0)),
       reportProgress: progressReporterVia(client),
       conversations: new Conversations(new OutboxChannel(dataDir)),
       previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
@@ -46,6 +46,24 @@ async function main(): Promise<void> {
   const running = worker.run();
   await fs.writeFile(env('CR_READY_FILE'), String(process.pid));
   await running;
+}
+
+/**
+ * Fault injection for the kill-during-publishing test: a pause after each pull-request request has been
+ * carried out by the forge and before the worker records it, the window a crash is most harmful in.
+ */
+function withPublishDelay(access: ForgeAccess, delayMs: number): ForgeAccess {
+  if (!delayMs) return access;
+  return {
+    ...access,
+    octokit: (apiUrl) => {
+      const octokit = access.octokit(apiUrl);
+      octokit.hook.after('request', async (_response, options) => {
+        if (String(options.url).includes('/pulls')) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      });
+      return octokit;
+    },
+  };
 }
 
 main().catch((error: unknown) => {

@@ -10,7 +10,7 @@ export interface WorkerProcess {
   kill(): Promise<void>;
 }
 
-export async function startWorkerProcess(world: World, scenarios: Scenario[], name: string): Promise<WorkerProcess> {
+export async function startWorkerProcess(world: World, scenarios: Scenario[], name: string, extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
   const scenariosFile = path.join(world.dataDir, `${name}-scenarios.json`);
   const readyFile = path.join(world.dataDir, `${name}.ready`);
   await fs.writeFile(scenariosFile, JSON.stringify(scenarios));
@@ -32,6 +32,7 @@ export async function startWorkerProcess(world: World, scenarios: Scenario[], na
       CR_PREVIEW_URL: world.previewServer.url,
       CR_TEST_WORKFLOW_BUNDLE: workflowBundle().codePath,
       CR_READY_FILE: readyFile,
+      ...extraEnv,
     },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

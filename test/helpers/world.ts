@@ -202,6 +202,11 @@ export async function forgePulls(world: World, repo: string): Promise<{ number: 
 
 /** Commits files straight onto a demo repository's main branch on the forge, as a person would. */
 export async function commitToForge(world: World, repo: string, files: Record<string, string>, message: string): Promise<void> {
+  await commitToBranch(world, repo, 'main', files, message);
+}
+
+/** Commits files onto a branch on the forge as a person would (starting it from main if it is new). */
+export async function commitToBranch(world: World, repo: string, branch: string, files: Record<string, string>, message: string): Promise<void> {
   const url = new URL(`${world.forge.url}/demo/${repo}.git`);
   url.username = 'x';
   url.password = world.forgeToken;
@@ -209,11 +214,13 @@ export async function commitToForge(world: World, repo: string, files: Record<st
   const git = promisify(execFile);
   const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 't@example.com' };
   await git('git', ['clone', '--quiet', url.toString(), dir], { env });
+  const exists = await git('git', ['-C', dir, 'rev-parse', '--verify', '--quiet', `origin/${branch}`], { env }).then(() => true, () => false);
+  if (exists) await git('git', ['-C', dir, 'checkout', '--quiet', branch], { env });
   for (const [file, content] of Object.entries(files)) {
     await fs.mkdir(path.dirname(path.join(dir, file)), { recursive: true });
     await fs.writeFile(path.join(dir, file), content);
   }
   await git('git', ['-C', dir, 'add', '-A'], { env });
   await git('git', ['-C', dir, 'commit', '--quiet', '-m', message], { env });
-  await git('git', ['-C', dir, 'push', '--quiet', 'origin', 'HEAD:main'], { env });
+  await git('git', ['-C', dir, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`], { env });
 }
