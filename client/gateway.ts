@@ -47,6 +47,8 @@ export interface ListFilter {
   repo?: string;
   failed?: boolean;
   since?: Date;
+  /** Runs whose id starts with this (the IM adapters derive ids from their threads, e.g. `cr-web-`). */
+  idPrefix?: string;
   limit?: number;
 }
 
@@ -145,6 +147,7 @@ export class ChangeRequestGateway {
     if (filter.repo) clauses.push(`CrRepos = '${escapeQuery(filter.repo)}'`);
     if (filter.failed) clauses.push(`(ExecutionStatus = 'Failed' OR CrPhase = 'failed')`);
     if (filter.since) clauses.push(`StartTime >= '${filter.since.toISOString()}'`);
+    if (filter.idPrefix) clauses.push(`WorkflowId STARTS_WITH '${escapeQuery(filter.idPrefix)}'`);
     const items: RunListItem[] = [];
     await this.guard(async () => {
       for await (const execution of this.client.workflow.list({ query: clauses.join(' AND ') })) {

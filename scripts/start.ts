@@ -11,6 +11,10 @@ import { NativeConnection } from '@temporalio/worker';
 import { startForge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
 import { startPreviewServer } from '../previews/server';
+import { loadScenarioBook } from '../activities/agent/scenarios';
+import { ChangeRequestGateway } from '../client/gateway';
+import { ConversationRouter } from '../im-adapters/core/router';
+import { startWebChat } from '../im-adapters/web/server';
 import { loadCatalog } from '../shared/catalog-loader';
 import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { activityDepsFor } from '../worker/main';
@@ -35,6 +39,7 @@ async function main(): Promise<void> {
   await refuseBusyPort(config.temporal.uiPort, `the Temporal Web UI (port ${config.temporal.uiPort})`, 'TEMPORAL_UI_PORT');
   await refuseBusyPort(config.forge.port, `the git forge (port ${config.forge.port})`, 'FORGE_PORT');
   await refuseBusyPort(config.previews.port, `the preview server (port ${config.previews.port})`, 'PREVIEW_PORT');
+  await refuseBusyPort(config.webChatPort, `the web chat (port ${config.webChatPort})`, 'WEB_CHAT_PORT');
   const temporal = startDevServer(temporalCli, host ?? '127.0.0.1', temporalPort, config.temporal.uiPort, path.join(config.dataDir, 'temporal.sqlite'));
   const stopAll: (() => Promise<void>)[] = [async () => void temporal.kill('SIGTERM')];
 
@@ -56,10 +61,22 @@ async function main(): Promise<void> {
       await running;
     });
 
+    const gateway = new ChangeRequestGateway(client, { taskQueue: config.temporal.taskQueue, catalog: () => loadCatalog(config.catalogPath, catalogEnvironment(config)) });
+    const webChat = await startWebChat({
+      gateway,
+      router: new ConversationRouter(gateway),
+      loadCatalog: () => loadCatalog(config.catalogPath, catalogEnvironment(config)),
+      outboxDir: config.dataDir,
+      demoRequirements: deps.models.isDemo ? (await loadScenarioBook(config.demoScenariosPath)).map((s) => s.requirement) : [],
+      port: config.webChatPort,
+    });
+    stopAll.unshift(() => webChat.close());
+
     console.log(
       [
         '',
         'Change-request service is running.',
+        `  Web chat          ${webChat.url}   ← start here: pick who you are and describe a change`,
         `  Temporal server   ${config.temporal.address} (namespace ${config.temporal.namespace}, data ${path.relative(PROJECT_ROOT, config.dataDir)}/temporal.sqlite)`,
         `  Temporal Web UI   http://localhost:${config.temporal.uiPort}`,
         `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
@@ -68,7 +85,7 @@ async function main(): Promise<void> {
         `  Model             ${deps.models.description}`,
         `  Catalog           ${path.relative(PROJECT_ROOT, config.catalogPath)}`,
         '',
-        'Try it (in another terminal):',
+        'Or from a terminal:',
         '  npm run cli -- demos',
         '  npm run cli -- start --as fiona "Show prices with the currency code, like USD 12.50, on product cards"',
         '  npm run cli -- watch <run id>',

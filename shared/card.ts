@@ -141,7 +141,8 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
         const checks = repo.checks.at(-1);
         const checkText = checks ? (checks.passed ? 'checks pass' : 'checks FAIL') : 'no checks yet';
         const progress = repo.progress ? ` · agent turn ${repo.progress.turn}${repo.progress.lastTool ? ` (${repo.progress.lastTool})` : ''}` : '';
-        return `${repo.id}: ${repo.status.replace(/_/g, ' ')}, ${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}${progress}`;
+        const status = repo.status.startsWith('checks_') ? '' : `${repo.status.replace(/_/g, ' ')}, `;
+        return `${repo.id}: ${status}${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}${progress}`;
       }),
     });
   }

@@ -32,6 +32,7 @@ const ConfigSchema = z.object({
   PREVIEW_BASE_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   /** Chromium for preview screenshots; "none" turns screenshots off. */
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
+  WEB_CHAT_PORT: z.coerce.number().int().min(0).max(65535).default(8742),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
 });
 
@@ -51,6 +52,7 @@ export interface ServiceConfig {
     pricesFile: string | undefined;
   };
   previews: { port: number; baseUrl: string; dir: string; chromiumPath: string | null };
+  webChatPort: number;
   progressIntervalMs: number;
 }
 
@@ -82,6 +84,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       dir: path.join(resolve(c.DATA_DIR), 'previews'),
       chromiumPath: c.CHROMIUM_PATH === 'none' ? null : c.CHROMIUM_PATH,
     },
+    webChatPort: c.WEB_CHAT_PORT,
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,
   };
 }

@@ -1,0 +1,189 @@
+// The JSON API behind the web chat page, one method per endpoint. Like every adapter it only translates:
+// requests become ConversationRouter events, runs become cards; the run decides what is allowed.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { readOutbox } from '../../activities/notify';
+import { UnknownRunError, type ChangeRequestGateway } from '../../client/gateway';
+import { ButtonValueSchema, cardFor, type Card } from '../../shared/card';
+import { RepoIdSchema, type Catalog } from '../../shared/catalog-schema';
+import type { RunState } from '../../shared/contracts';
+import type { ButtonOutcome, ConversationRouter, MessageOutcome } from '../core/router';
+import { HttpError, validate } from './http';
+import { peopleOf, type WebPerson } from './people';
+
+/** Every web chat thread lives in this one channel: the page is a single room. */
+export const WEB_CHANNEL = 'web';
+/** The ids runIdForThread gives web threads; anything else is not a thread of this page. */
+const WEB_RUN_ID = /^cr-web-[0-9a-f]{16}$/;
+
+/** How long a run view waits for a change before answering with what it has. */
+const LONG_POLL_MS = 20_000;
+const POLL_EVERY_MS = 100;
+
+const PersonField = z.string().trim().min(1, 'say who you are').max(100);
+const TextField = z.string().trim().min(1, 'must not be empty').max(20_000, 'at most 20,000 characters');
+/** Made by the page, one per click, so a retried request has one effect (the router de-duplicates on it). */
+const EventIdField = z.string().regex(/^[A-Za-z0-9_-]{8,100}$/, 'use 8 to 100 letters, digits, "-" or "_"');
+
+export const NewThreadBodySchema = z.object({ as: PersonField, text: TextField, eventId: EventIdField.optional() }).strict();
+export const ReplyBodySchema = z.object({ as: PersonField, text: TextField, eventId: EventIdField }).strict();
+export const ButtonBodySchema = z.object({ as: PersonField, value: ButtonValueSchema, eventId: EventIdField }).strict();
+
+const VersionParam = z.coerce.number().int().min(0);
+const RunQuerySchema = z.object({
+  /** Wait until the run's version is past this one (the page sends the version it shows). */
+  after: VersionParam.optional(),
+  /** Also answer when the thread has more messages than this (reminders are written after the version moves). */
+  messages: VersionParam.optional(),
+  /** The repositories ticked on a confirmation card, comma-separated; absent means the proposal's. */
+  selection: z
+    .string()
+    .transform((text) => text.split(',').filter(Boolean))
+    .pipe(z.array(RepoIdSchema).max(50))
+    .optional(),
+});
+export type RunQuery = z.infer<typeof RunQuerySchema>;
+
+export interface ThreadMessage {
+  key: string;
+  at: number;
+  text: string;
+}
+
+export interface RunView {
+  state: RunState;
+  card: Card;
+  /** What the service said in the thread besides the card (reminders), oldest first. */
+  messages: ThreadMessage[];
+}
+
+export interface ThreadSummary {
+  runId: string;
+  phase: string | null;
+  requester: string | null;
+  summary: string | null;
+  startedAt: string;
+}
+
+export interface WebChatDeps {
+  gateway: ChangeRequestGateway;
+  router: ConversationRouter;
+  loadCatalog: () => Promise<Catalog>;
+  outboxDir: string;
+  demoRequirements: string[];
+}
+
+export class WebChatApi {
+  constructor(private readonly deps: WebChatDeps) {}
+
+  async people(): Promise<{ people: WebPerson[] }> {
+    return { people: peopleOf(await this.deps.loadCatalog()) };
+  }
+
+  demos(): { requirements: string[] } {
+    return { requirements: this.deps.demoRequirements };
+  }
+
+  async threads(): Promise<{ threads: ThreadSummary[] }> {
+    // Web threads are told apart by their run id (runIdForThread('web', …)).
+    const runs = await this.deps.gateway.list({ idPrefix: 'cr-web-', limit: 200 });
+    const threads = runs
+      .filter((run) => WEB_RUN_ID.test(run.runId))
+      .sort((a, b) => b.startTime.getTime() - a.startTime.getTime())
+      .map((run) => ({
+        runId: run.runId,
+        phase: run.phase ?? null,
+        requester: run.requester ?? null,
+        summary: run.summary ?? null,
+        startedAt: run.startTime.toISOString(),
+      }));
+    return { threads };
+  }
+
+  /**
+   * A new thread: its first message starts a run. The page's event id becomes the thread id, and the run id
+   * derives from the thread, so a retried start finds the run it started (alreadyStarted) and starts nothing
+   * new; each request is a fresh delivery for the router, so the retry learns that run id instead of being
+   * ignored as a repeat.
+   */
+  async startThread(body: z.infer<typeof NewThreadBodySchema>): Promise<MessageOutcome> {
+    await this.requireKnownPerson(body.as);
+    const thread = body.eventId ?? randomBytes(12).toString('hex');
+    const delivery = `start-${randomBytes(12).toString('hex')}`;
+    return this.deps.router.onMessage({ platform: 'web', channel: WEB_CHANNEL, thread, person: body.as, text: body.text, eventId: delivery, startsRun: true });
+  }
+
+  /** The run as the page draws it; with `after`, waits (up to LONG_POLL_MS) until something moved. */
+  async run(runId: string, rawQuery: Record<string, string>, aborted: AbortSignal): Promise<RunView> {
+    const query = validate(RunQuerySchema, rawQuery, 'query');
+    const deadline = Date.now() + LONG_POLL_MS;
+    for (;;) {
+      const state = await this.webRunState(runId);
+      const messages = await this.messages(runId);
+      const moved = query.after === undefined || state.version > query.after || messages.length > (query.messages ?? messages.length);
+      if (moved || Date.now() >= deadline || aborted.aborted) return { state, card: cardFor(state, query.selection), messages };
+      await sleep(POLL_EVERY_MS, aborted);
+    }
+  }
+
+  /** A reply in the thread: feedback while the run awaits review, context otherwise (the router decides). */
+  async reply(runId: string, body: z.infer<typeof ReplyBodySchema>): Promise<MessageOutcome> {
+    await this.requireKnownPerson(body.as);
+    const { conversation } = (await this.webRunState(runId)).request;
+    return this.deps.router.onMessage({ platform: 'web', channel: conversation.channel, thread: conversation.thread!, person: body.as, text: body.text, eventId: body.eventId, startsRun: false });
+  }
+
+  async press(runId: string, body: z.infer<typeof ButtonBodySchema>): Promise<ButtonOutcome> {
+    if (body.value.runId !== runId) throw new HttpError(400, `bad body: value.runId: this button belongs to ${body.value.runId}, not ${runId}`);
+    await this.requireKnownPerson(body.as);
+    await this.webRunState(runId);
+    return this.deps.router.onButton({ platform: 'web', person: body.as, value: body.value, eventId: body.eventId });
+  }
+
+  /** Feedback typed into the review box: always feedback, so a phase change in between is refused, not turned into context. */
+  async feedback(runId: string, body: z.infer<typeof ReplyBodySchema>): Promise<MessageOutcome> {
+    await this.requireKnownPerson(body.as);
+    await this.webRunState(runId);
+    return this.deps.router.onFeedback('web', runId, body.as, body.text, body.eventId);
+  }
+
+  /** The state of a run started from this page; 404 for any other id. */
+  private async webRunState(runId: string): Promise<RunState> {
+    if (!WEB_RUN_ID.test(runId)) throw new HttpError(404, `${runId} is not a web chat thread`);
+    let state: RunState;
+    try {
+      state = await this.deps.gateway.state(runId);
+    } catch (error) {
+      if (error instanceof UnknownRunError) throw new HttpError(404, `no change request with id ${runId}`);
+      throw error;
+    }
+    const { conversation } = state.request;
+    if (conversation.platform !== 'web' || !conversation.thread) throw new HttpError(404, `${runId} is not a web chat thread`);
+    return state;
+  }
+
+  private async messages(runId: string): Promise<ThreadMessage[]> {
+    const lines = await readOutbox(this.deps.outboxDir, runId);
+    return lines.map(({ key, at, text }) => ({ key, at, text }));
+  }
+
+  /** The page offers the catalog's people; anyone else is a mistake worth saying (the run would refuse later). */
+  private async requireKnownPerson(handle: string): Promise<void> {
+    const catalog = await this.deps.loadCatalog();
+    if (!Object.hasOwn(catalog.people, handle)) {
+      throw new HttpError(400, `bad body: as: "${handle}" is not one of the catalog's people (${Object.keys(catalog.people).join(', ')})`);
+    }
+  }
+}
+
+function sleep(ms: number, aborted: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    aborted.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      aborted.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,135 @@
+// The built-in web chat: a page where people start change requests and act on their cards, for the
+// embedded defaults (`npm start`) and demos. It has no login: whoever opens the page picks who they are
+// from the catalog's people. It is a local demo tool; do not expose it on a network (it listens on
+// 127.0.0.1 unless told otherwise). Slack and Lark are the adapters for real teams.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { RefusedError, UnknownRunError, UnreachableError, type ChangeRequestGateway } from '../../client/gateway';
+import type { Catalog } from '../../shared/catalog-schema';
+import type { ConversationRouter } from '../core/router';
+import { ButtonBodySchema, NewThreadBodySchema, ReplyBodySchema, WebChatApi } from './api';
+import { HttpError, readJsonBody, sendJson, serveStatic } from './http';
+
+export interface WebChatOptions {
+  gateway: ChangeRequestGateway;
+  router: ConversationRouter;
+  loadCatalog: () => Promise<Catalog>;
+  /** The workers' data folder: web runs' messages are read from `<outboxDir>/outbox/<runId>.jsonl` (activities/notify.ts). */
+  outboxDir: string;
+  /** Requirements the demo model knows, offered as one-click suggestions. */
+  demoRequirements: string[];
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  host?: string;
+}
+
+export interface WebChat {
+  /** e.g. http://127.0.0.1:8742 (no trailing slash). */
+  url: string;
+  close(): Promise<void>;
+}
+
+const PUBLIC_DIR = path.join(__dirname, 'public');
+const RUN_PATH = /^\/api\/runs\/([^/]+)(?:\/(messages|buttons|feedback))?$/;
+
+export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
+  const api = new WebChatApi(options);
+  // Ends the long polls still waiting when the server closes, so close does not wait 20 s for them.
+  const closing = new AbortController();
+  // Requests still being answered; close waits for them so none calls the gateway after its owner shut it down.
+  const inFlight = new Set<Promise<void>>();
+  const server = http.createServer((request, response) => {
+    const answered = handle(api, request, response, closing.signal).catch((error: unknown) => answerError(response, error));
+    inFlight.add(answered);
+    void answered.finally(() => inFlight.delete(answered));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${hostInUrl}:${address.port}`,
+    async close() {
+      closing.abort();
+      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      // Browsers keep connections open; without this, close waits for them to time out.
+      server.closeAllConnections();
+      await Promise.allSettled([...inFlight]);
+      await closed;
+    },
+  };
+}
+
+async function handle(api: WebChatApi, request: http.IncomingMessage, response: http.ServerResponse, closing: AbortSignal): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://web-chat.invalid');
+  const method = request.method ?? 'GET';
+  const { pathname } = url;
+
+  if (!pathname.startsWith('/api/')) {
+    if ((method === 'GET' || method === 'HEAD') && (await serveStatic(PUBLIC_DIR, pathname, response))) return;
+    throw new HttpError(404, 'not found');
+  }
+
+  switch (`${method} ${pathname}`) {
+    case 'GET /api/people':
+      return sendJson(response, 200, await api.people());
+    case 'GET /api/demos':
+      return sendJson(response, 200, api.demos());
+    case 'GET /api/threads':
+      return sendJson(response, 200, await api.threads());
+    case 'POST /api/threads':
+      return sendJson(response, 200, await api.startThread(await readJsonBody(request, NewThreadBodySchema)));
+  }
+
+  const match = RUN_PATH.exec(pathname);
+  if (!match) throw new HttpError(404, `no API at ${pathname}`);
+  // Not decoded: run ids need no escaping, so an escaped one is simply not a run (404, never a decoding error).
+  const runId = match[1]!;
+  const action = match[2];
+  if (!action) {
+    if (method !== 'GET') throw methodNotAllowed(response, 'GET');
+    // A page that goes away (closed, switched threads) stops its long poll here too.
+    const gone = new AbortController();
+    response.on('close', () => gone.abort());
+    return sendJson(response, 200, await api.run(runId, Object.fromEntries(url.searchParams), AbortSignal.any([gone.signal, closing])));
+  }
+  if (method !== 'POST') throw methodNotAllowed(response, 'POST');
+  switch (action) {
+    case 'messages':
+      return sendJson(response, 200, await api.reply(runId, await readJsonBody(request, ReplyBodySchema)));
+    case 'buttons':
+      return sendJson(response, 200, await api.press(runId, await readJsonBody(request, ButtonBodySchema)));
+    case 'feedback':
+      return sendJson(response, 200, await api.feedback(runId, await readJsonBody(request, ReplyBodySchema)));
+  }
+}
+
+function methodNotAllowed(response: http.ServerResponse, allowed: string): HttpError {
+  response.setHeader('allow', allowed);
+  return new HttpError(405, `use ${allowed} here`);
+}
+
+/** Bad input is the person's to fix (4xx, with the reason); only our own faults are 5xx. */
+function answerError(response: http.ServerResponse, error: unknown): void {
+  if (response.headersSent || response.destroyed) {
+    response.destroy();
+    return;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof HttpError) {
+    // A body that was too large is not read to its end; closing the connection drops the rest.
+    if (error.status === 413) response.setHeader('connection', 'close');
+    return sendJson(response, error.status, { error: message });
+  }
+  if (error instanceof UnknownRunError) return sendJson(response, 404, { error: message });
+  if (error instanceof RefusedError) return sendJson(response, 409, { error: message });
+  if (error instanceof UnreachableError) return sendJson(response, 503, { error: message });
+  console.error('web chat:', error);
+  sendJson(response, 500, { error: `the web chat failed: ${message}` });
+}
