@@ -1,0 +1,142 @@
+// The Slack adapter: a Bolt app that receives events, slash commands and interactions, over HTTP (Bolt
+// checks X-Slack-Signature with the signing secret and refuses requests older than five minutes with 401)
+// or over Socket Mode. Everything is acknowledged at once, because Slack gives an app three seconds and
+// retries or shows an error after that; the work (which waits for the run's verdict) continues after the ack.
+import type { AddressInfo } from 'node:net';
+import { App, LogLevel, type BlockAction, type ButtonAction, type Logger, type webApi } from '@slack/bolt';
+import type { Catalog } from '../../shared/catalog-schema';
+import type { ConversationRouter } from '../core/router';
+import { ACTION_ID_PREFIX, escapeMrkdwn } from './blocks';
+import { cardMessage } from './card-message';
+import { FEEDBACK_CALLBACK_ID, onButtonPress, onFeedbackSubmitted, type InteractionCalls } from './interactions';
+import { onMention, onThreadReply, type InboundDeps, type TellPerson } from './messages';
+import { callSlack } from './slack-errors';
+import { CHANGE_COMMAND, onChangeCommand } from './slash-command';
+
+export interface SlackAdapterOptions {
+  router: ConversationRouter;
+  loadCatalog: () => Promise<Catalog>;
+  /** Verifies HTTP requests; Socket Mode does not use it. */
+  signingSecret: string;
+  botToken: string;
+  /** HTTP port; 0 picks a free one. Default 3000, Bolt's. */
+  port?: number;
+  /** Where the Web API is; Slack's own unless a test or proxy says otherwise. */
+  slackApiUrl?: string;
+  /** Receive over a WebSocket Slack opens for the app, instead of HTTP requests to a public URL. */
+  socketMode?: { appToken: string };
+}
+
+export interface SlackAdapter {
+  /** The HTTP endpoint for events, interactivity and the slash command (absent in Socket Mode). */
+  url?: string;
+  close(): Promise<void>;
+}
+
+/** Bolt's default endpoint; the app manifest points events, interactivity and commands at it. */
+const EVENTS_PATH = '/slack/events';
+
+export async function startSlackAdapter(options: SlackAdapterOptions): Promise<SlackAdapter> {
+  const app = new App({
+    token: options.botToken,
+    ...(options.socketMode ? { socketMode: true, appToken: options.socketMode.appToken } : { signingSecret: options.signingSecret }),
+    clientOptions: options.slackApiUrl ? { slackApiUrl: options.slackApiUrl.endsWith('/') ? options.slackApiUrl : `${options.slackApiUrl}/` } : {},
+    logLevel: LogLevel.WARN,
+    // Bolt's per-conversation store is not used: the run's state is the only state.
+    convoStore: false,
+  });
+  listen(app, { router: options.router, loadCatalog: options.loadCatalog });
+
+  if (options.socketMode) {
+    await app.start();
+    return { close: () => app.stop().then(() => undefined) };
+  }
+  const server = await app.start(options.port ?? 3000);
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}${EVENTS_PATH}`, close: () => app.stop().then(() => undefined) };
+}
+
+function listen(app: App, deps: InboundDeps): void {
+  app.event('app_mention', async ({ event, body, context, client, logger }) => {
+    const tell = tellVia(client);
+    const user = event.user;
+    await reportFailure(
+      logger,
+      'app_mention',
+      () => onMention(deps, event, body.event_id, context.botUserId, tell),
+      user ? (text) => tell({ channel: event.channel, user, thread: event.thread_ts ?? event.ts }, text) : undefined,
+    );
+  });
+
+  app.event('message', async ({ event, body, context, client, logger }) => {
+    await reportFailure(logger, 'message', () => onThreadReply(deps, event, body.event_id, context.botUserId, tellVia(client)));
+  });
+
+  app.command(CHANGE_COMMAND, async ({ command, ack, client, respond, logger }) => {
+    await ack();
+    const answer = async (text: string) => {
+      await respond({ response_type: 'ephemeral', text: escapeMrkdwn(text) });
+    };
+    await reportFailure(
+      logger,
+      CHANGE_COMMAND,
+      () =>
+        onChangeCommand(deps, command, {
+          postRoot: async (channel, text) => {
+            const posted = await callSlack('chat.postMessage', () => client.chat.postMessage({ channel, text }));
+            if (!posted.channel || !posted.ts) throw new Error('Slack chat.postMessage answered without the channel and ts of the request');
+            return { channel: posted.channel, ts: posted.ts };
+          },
+          answer,
+          tell: tellVia(client),
+        }),
+      answer,
+    );
+  });
+
+  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: new RegExp(`^${ACTION_ID_PREFIX}`) }, async ({ ack, body, action, client, logger }) => {
+    await ack();
+    const calls: InteractionCalls = {
+      updateCard: async (where, card) => {
+        await callSlack('chat.update', () => client.chat.update({ channel: where.channel, ts: where.ts, ...cardMessage(card) }));
+      },
+      openModal: async (triggerId, view) => {
+        await callSlack('views.open', () => client.views.open({ trigger_id: triggerId, view }));
+      },
+      tell: tellVia(client),
+    };
+    const channel = body.channel?.id;
+    await reportFailure(logger, 'button', () => onButtonPress(deps, body, action, calls), channel ? (text) => calls.tell({ channel, user: body.user.id }, text) : undefined);
+  });
+
+  app.view(FEEDBACK_CALLBACK_ID, async ({ ack, body, view, client, logger }) => {
+    // Closes the form at once; a refusal arrives as a private note in the thread.
+    await ack();
+    await reportFailure(logger, 'feedback form', () => onFeedbackSubmitted(deps, body.user.id, view, tellVia(client)));
+  });
+}
+
+/** A note only `audience.user` sees, in the thread it concerns. */
+function tellVia(client: InstanceType<typeof webApi.WebClient>): TellPerson {
+  return async (audience, text) => {
+    await callSlack('chat.postEphemeral', () =>
+      client.chat.postEphemeral({ channel: audience.channel, user: audience.user, text: escapeMrkdwn(text), ...(audience.thread ? { thread_ts: audience.thread } : {}) }),
+    );
+  };
+}
+
+/**
+ * After the ack nobody waits for a listener's result, so its failure is logged and, where possible, told to
+ * the person who acted, instead of reaching Bolt, which would try to answer an HTTP request already answered.
+ */
+async function reportFailure(logger: Logger, what: string, work: () => Promise<void>, tellPerson?: (text: string) => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.error(`Slack ${what} not handled: ${message}`);
+    await tellPerson?.(`That did not work: ${message}`).catch((tellError: unknown) => {
+      logger.error(`could not tell the person either: ${tellError instanceof Error ? tellError.message : String(tellError)}`);
+    });
+  }
+}
