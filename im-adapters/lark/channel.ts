@@ -1,0 +1,55 @@
+// The worker's side of Lark: posts a run's card in its thread and keeps it updated in place, and posts plain
+// messages (reminders). The card is posted once: the workflow keeps where it is (CardRef) and passes it back,
+// and the first post's uuid, derived from the run, makes a retried first post one message.
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Client } from '@larksuiteoapi/node-sdk';
+import type { ConversationChannel } from '../../activities/notify';
+import type { Card } from '../../shared/card';
+import type { CardRef, ConversationRef } from '../../shared/contracts';
+import { LarkApiError, larkClient, type LarkAppOptions } from './lark-api';
+import { cardMessage, patchCard, replyInThread, replyUuid, textMessage } from './thread-messages';
+
+export class LarkChannel implements ConversationChannel {
+  private readonly client: Client;
+
+  constructor(options: LarkAppOptions) {
+    this.client = larkClient(options);
+  }
+
+  async showCard(conversation: ConversationRef, card: Card, ref: CardRef | null): Promise<CardRef> {
+    return retryableOnRateLimit(async () => {
+      if (ref) {
+        await patchCard(this.client, ref.messageId, card);
+        return { channel: ref.channel, messageId: ref.messageId, shows: card.cardVersion };
+      }
+      const messageId = await replyInThread(this.client, threadOf(conversation), cardMessage(card), replyUuid('card', card.runId));
+      return { channel: conversation.channel, messageId, shows: card.cardVersion };
+    });
+  }
+
+  async post(conversation: ConversationRef, key: string, text: string, runId: string): Promise<void> {
+    await retryableOnRateLimit(() => replyInThread(this.client, threadOf(conversation), textMessage(text), replyUuid('post', runId, key)));
+  }
+}
+
+/** Every Lark run lives in a thread: its root message, which replies go to. */
+function threadOf(conversation: ConversationRef): string {
+  if (!conversation.thread) throw ApplicationFailure.nonRetryable(`Lark conversation ${conversation.channel} has no thread to reply in`, 'LarkNoThread');
+  return conversation.thread;
+}
+
+/** Rate limits become failures Temporal retries after the wait Lark asked for; other errors stay as they are. */
+async function retryableOnRateLimit<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof LarkApiError && error.rateLimited) {
+      throw ApplicationFailure.create({
+        message: error.message,
+        type: 'LarkRateLimited',
+        ...(error.retryAfterSeconds !== undefined ? { nextRetryDelay: Math.ceil(error.retryAfterSeconds * 1000) } : {}),
+      });
+    }
+    throw error;
+  }
+}
