@@ -15,6 +15,8 @@ import { loadScenarioBook } from '../activities/agent/scenarios';
 import { ChangeRequestGateway } from '../client/gateway';
 import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat } from '../im-adapters/web/server';
+import { startSlackAdapter } from '../im-adapters/slack/adapter';
+import { startLarkAdapter } from '../im-adapters/lark/adapter';
 import { loadCatalog } from '../shared/catalog-loader';
 import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { activityDepsFor } from '../worker/main';
@@ -61,16 +63,23 @@ async function main(): Promise<void> {
       await running;
     });
 
-    const gateway = new ChangeRequestGateway(client, { taskQueue: config.temporal.taskQueue, catalog: () => loadCatalog(config.catalogPath, catalogEnvironment(config)) });
+    // The IM side: one router for every adapter, all sending through the same gateway.
+    const loadCurrentCatalog = () => loadCatalog(config.catalogPath, catalogEnvironment(config));
+    const gateway = new ChangeRequestGateway(client, { taskQueue: config.temporal.taskQueue, catalog: loadCurrentCatalog });
+    const router = new ConversationRouter(gateway);
     const webChat = await startWebChat({
       gateway,
-      router: new ConversationRouter(gateway),
-      loadCatalog: () => loadCatalog(config.catalogPath, catalogEnvironment(config)),
+      router,
+      loadCatalog: loadCurrentCatalog,
       outboxDir: config.dataDir,
       demoRequirements: deps.models.isDemo ? (await loadScenarioBook(config.demoScenariosPath)).map((s) => s.requirement) : [],
       port: config.webChatPort,
     });
     stopAll.unshift(() => webChat.close());
+    const slack = config.slack ? await startSlackAdapter({ router, loadCatalog: loadCurrentCatalog, ...config.slack }) : null;
+    if (slack) stopAll.unshift(() => slack.close());
+    const lark = config.lark ? await startLarkAdapter({ router, loadCatalog: loadCurrentCatalog, ...config.lark }) : null;
+    if (lark) stopAll.unshift(() => lark.close());
 
     console.log(
       [
@@ -80,6 +89,8 @@ async function main(): Promise<void> {
         `  Temporal server   ${config.temporal.address} (namespace ${config.temporal.namespace}, data ${path.relative(PROJECT_ROOT, config.dataDir)}/temporal.sqlite)`,
         `  Temporal Web UI   http://localhost:${config.temporal.uiPort}`,
         `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
+        `  Slack             ${slack ? (slack.url ?? 'Socket Mode') : 'not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)'}`,
+        `  Feishu/Lark       ${lark ? lark.url : 'not configured (LARK_APP_ID, LARK_APP_SECRET, LARK_VERIFICATION_TOKEN, LARK_ENCRYPT_KEY)'}`,
         `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'})`,
         `  Worker            task queue "${config.temporal.taskQueue}"`,
         `  Model             ${deps.models.description}`,

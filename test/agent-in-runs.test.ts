@@ -4,6 +4,7 @@
 import type { Scenario, ScriptTurn } from '../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../activities/agent/scripted-model';
 import type { AgentTask, Model, ModelProvider, ModelRequest } from '../activities/agent/model';
+import { recordHistory } from './helpers/histories';
 import { commitToForge, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
 
 jest.setTimeout(180_000);
@@ -84,6 +85,8 @@ test('a step that runs out of budget keeps its work; the requester extends it an
   expect(state.budget.used.turns).toBe(4);
   expect(state.summary!.risks.join(' ')).not.toMatch(/stopped at its budget/);
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
+  await waitForPhase(world.gateway, runId, 'cancelled');
+  await recordHistory(world.env.client, runId, 'budget-exhausted-then-extended');
   await stop();
 });
 
@@ -117,6 +120,7 @@ test('what a failed attempt spent is carried into the retry, so retries cannot r
   expect(step.stoppedBy).toMatchObject({ dimensions: ['turns'], message: 'step budget reached: 3 turns of 3 turns' });
   const transcript = await world.env.client.workflow.getHandle(runId).query<{ entries: { turn: number }[] }, [string]>('transcript', 'web-app-r1');
   expect(transcript.entries.map((e) => e.turn)).toEqual([2, 3]);
+  await recordHistory(world.env.client, runId, 'spending-carried-over-a-retry');
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
   await stop();
 });

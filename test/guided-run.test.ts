@@ -2,6 +2,7 @@
 // confirmation, a failing check fixed in the next round, review, one feedback round, approval and PRs.
 import { Worker } from '@temporalio/worker';
 import type { Scenario } from '../activities/agent/scenarios';
+import { recordHistory } from './helpers/histories';
 import { branchCommits, createWorld, forgePulls, demoScenarios, waitForPhase, workflowBundle, type World } from './helpers/world';
 
 jest.setTimeout(180_000);
@@ -105,5 +106,6 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   // The history replays cleanly against the current workflow code.
   const history = await world.env.client.workflow.getHandle(runId).fetchHistory();
   await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, runId);
+  await recordHistory(world.env.client, runId, 'guided-fix-feedback-approve');
   await stop();
 });

@@ -3,6 +3,7 @@
 import type { Scenario } from '../activities/agent/scenarios';
 import { RefusedError, UnknownRunError } from '../client/gateway';
 import type { RunState } from '../shared/contracts';
+import { recordHistory } from './helpers/histories';
 import { createWorld, demoScenarios, waitForPhase, waitForState, type World } from './helpers/world';
 
 jest.setTimeout(180_000);
@@ -38,6 +39,8 @@ test('fixed preset: no proposal and no confirmation wait, only the named reposit
   expect(Object.keys(state.repos)).toEqual(['ui-kit']);
   expect(state.repos['ui-kit']!.commits).toHaveLength(1);
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel`, reason: 'test over' });
+  await waitForPhase(world.gateway, runId, 'cancelled');
+  await recordHistory(world.env.client, runId, 'fixed-preset-then-cancel');
 });
 
 test('free preset: the proposal is used without waiting, minus what the requester may not target', async () => {
@@ -49,6 +52,8 @@ test('free preset: the proposal is used without waiting, minus what the requeste
   expect(state.proposal!.notes.join(' ')).toMatch(/Dropped "bff-api": the requester may not target it/);
   expect(state.repos['web-app']!.checks.at(-1)!.passed).toBe(true);
   await world.gateway.send(runId, 'cancel', { by: 'pam', key: `${runId}-cancel` });
+  await waitForPhase(world.gateway, runId, 'cancelled');
+  await recordHistory(world.env.client, runId, 'free-preset-out-of-scope-dropped');
 });
 
 test('cancel while waiting for confirmation ends the run cleanly', async () => {
@@ -71,6 +76,7 @@ test('cancel while the agent is editing stops it promptly; nothing of that round
   expect(Date.now() - cancelledAt).toBeLessThan(5000);
   expect(state.outcome).toMatchObject({ reason: 'changed my mind', by: 'fiona' });
   expect(state.repos['web-app']!.commits).toHaveLength(0);
+  await recordHistory(world.env.client, runId, 'cancel-while-editing');
   const refs = await fetch(`${world.forge.url}/demo/web-app.git/info/refs?service=git-upload-pack`, { headers: { authorization: `token ${world.forgeToken}` } });
   expect(await refs.text()).not.toContain(`change-request/${runId}`);
 });
@@ -118,6 +124,8 @@ test('bad inputs are refused with a reason and change nothing; the run then cont
   expect(review.repos['ui-kit']!.commits).toHaveLength(1);
   expect(review.context.map((c) => c.text)).toContain('marker: processed after the repeat');
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel` });
+  await waitForPhase(world.gateway, runId, 'cancelled');
+  await recordHistory(world.env.client, runId, 'refused-inputs-then-confirm');
 });
 
 test('starting is refused at the edge for unknown or out-of-scope repositories, and nothing starts', async () => {
@@ -135,4 +143,5 @@ test('a requirement the demo model does not know fails readably, asking for a mo
   expect(state.outcome!.reason).toMatch(/ANTHROPIC_API_KEY/);
   const description = await world.env.client.workflow.getHandle(runId).describe();
   expect(description.status.name).toBe('FAILED');
+  await recordHistory(world.env.client, runId, 'unknown-requirement-fails');
 });

@@ -2,6 +2,7 @@
 // pending inputs.
 import type { Scenario } from '../activities/agent/scenarios';
 import { readOutbox } from '../activities/notify';
+import { recordHistory } from './helpers/histories';
 import { createWorld, demoScenarios, waitForPhase, waitForState, type World } from './helpers/world';
 import path from 'node:path';
 
@@ -29,6 +30,7 @@ test('an unanswered proposal is reminded once, then expires and cancels cleanly'
   expect(reminded.phase).toBe('awaiting_confirmation');
   const state = await waitForPhase(world.gateway, runId, 'cancelled', 20_000);
   expect(state.outcome!.reason).toMatch(/expired: nobody responded to the confirmation request/);
+  await recordHistory(world.env.client, runId, 'confirmation-reminder-then-expiry');
   const messages = await readOutbox(path.join(world.dataDir, 'worker'), runId);
   expect(messages).toHaveLength(1);
   expect(messages[0]!.text).toMatch(/waiting for your confirmation/);
@@ -54,6 +56,7 @@ test('a long run continues as new and keeps its state, its inputs and their idem
   expect(done.rounds).toHaveLength(2);
   expect(done.inputs.filter((i) => i.key === 'fb-after-can')).toHaveLength(1);
   expect(Object.values(done.repos).every((r) => r.pr !== null)).toBe(true);
+  await recordHistory(world.env.client, runId, 'continued-as-new-then-done');
 });
 
 test('a preview past its lifetime is taken down while the run waits for review', async () => {

@@ -1,6 +1,7 @@
 // A worker dies (SIGKILL) in the middle of editing; another worker takes over. The run finishes with
 // exactly one commit per round per repository and one pull request per repository.
 import type { Scenario } from '../activities/agent/scenarios';
+import { recordHistory } from './helpers/histories';
 import { branchCommits, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process';
 
@@ -55,5 +56,6 @@ test('a worker killed mid-edit is replaced and nothing is duplicated', async () 
   const history = await world.env.client.workflow.getHandle(runId).fetchHistory();
   const started = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!);
   expect(Math.max(...started.map((s) => s.attempt ?? 1))).toBeGreaterThanOrEqual(2);
+  await recordHistory(world.env.client, runId, 'worker-killed-mid-edit');
   await stop();
 });

@@ -2,6 +2,8 @@
 // a broken catalog, and serves the change-request task queue until SIGINT/SIGTERM.
 import { NativeConnection } from '@temporalio/worker';
 import { Conversations, OutboxChannel } from '../activities/notify';
+import { LarkChannel } from '../im-adapters/lark/channel';
+import { SlackChannel } from '../im-adapters/slack/channel';
 import { loadCatalog } from '../shared/catalog-loader';
 import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from './create-worker';
@@ -25,10 +27,18 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     // The local forge's generated token stands in for FORGE_TOKEN when none is set.
     forge: forgeAccessFromEnv({ ...process.env, FORGE_TOKEN: config.forge.token }, pullRequestSettingsFromEnv(process.env)),
     reportProgress: progressReporterVia(client),
-    conversations: new Conversations(new OutboxChannel(config.dataDir)),
+    conversations: conversationsFor(config),
     previews: { dir: config.previews.dir, baseUrl: config.previews.baseUrl, chromiumPath: config.previews.chromiumPath, viewport: { width: 1280, height: 800 } },
     progressIntervalMs: config.progressIntervalMs,
   };
+}
+
+/** The outbox for the CLI and the web chat; Slack and Lark when they are configured. */
+function conversationsFor(config: ServiceConfig): Conversations {
+  return new Conversations(new OutboxChannel(config.dataDir), {
+    ...(config.slack ? { slack: new SlackChannel({ token: config.slack.botToken }) } : {}),
+    ...(config.lark ? { lark: new LarkChannel({ appId: config.lark.appId, appSecret: config.lark.appSecret, domain: config.lark.domain }) } : {}),
+  });
 }
 
 async function main(): Promise<void> {

@@ -53,6 +53,7 @@ export function secretsRedactor(config: ServiceConfig, env: NodeJS.ProcessEnv = 
     env.GITHUB_APP_PRIVATE_KEY,
     env.SLACK_BOT_TOKEN,
     env.SLACK_SIGNING_SECRET,
+    env.SLACK_APP_TOKEN,
     env.LARK_APP_SECRET,
     env.LARK_ENCRYPT_KEY,
     env.LARK_VERIFICATION_TOKEN,
