@@ -6,7 +6,8 @@ import type { AgentProgress } from '../shared/contracts';
 import type { PriceTable } from './agent/budget';
 import type { ModelProvider } from './agent/model';
 import type { Redactor } from './agent/redact';
-import type { Remote } from './git/repository';
+import { CloneCache } from './git/clone-cache';
+import { remoteBranchSha, type Remote } from './git/repository';
 import type { ForgeAccess } from './forge-access';
 import type { Conversations } from './notify';
 
@@ -56,4 +57,25 @@ export function installCacheDir(deps: ActivityDeps): string {
 export function packageManagerCaches(deps: ActivityDeps): Record<string, string> {
   const root = path.join(deps.dataDir, 'package-caches');
   return { npm_config_cache: path.join(root, 'npm'), YARN_CACHE_FOLDER: path.join(root, 'yarn'), npm_config_store_dir: path.join(root, 'pnpm') };
+}
+
+const cloneCaches = new Map<string, CloneCache>();
+
+/** This worker's clone cache (one per data folder, shared by every activity in the process). */
+export function cloneCacheOf(deps: ActivityDeps): CloneCache {
+  const root = path.join(deps.dataDir, 'clone-cache');
+  let cache = cloneCaches.get(root);
+  if (!cache) {
+    cache = new CloneCache(root);
+    cloneCaches.set(root, cache);
+  }
+  return cache;
+}
+
+/** A workspace at `sha` of `branch` (or at the branch's head), prepared from the clone cache. */
+export async function checkoutFromCache(deps: ActivityDeps, remote: Remote, dir: string, branch: string, options: { sha?: string; depth?: number } = {}): Promise<string> {
+  const sha = options.sha ?? (await remoteBranchSha(remote, branch));
+  if (!sha) throw new Error(`branch ${branch} does not exist on ${remote.url}`);
+  await cloneCacheOf(deps).checkout({ remote, branch, sha, depth: options.depth ?? 1, dir });
+  return sha;
 }

@@ -11,7 +11,7 @@ import { editingTools } from './agent/tools/files';
 import { runCommandTool } from './agent/tools/run-command';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
-import { packageManagerCaches, remoteFor, type ActivityDeps } from './deps';
+import { checkoutFromCache, cloneCacheOf, packageManagerCaches, remoteFor, type ActivityDeps } from './deps';
 import { describeChanges } from './git/diff';
 import {
   changedPaths,
@@ -22,8 +22,8 @@ import {
   firstParentLine,
   pushMergingIfMoved,
   recentCommits,
+  resolveHead,
   remoteBranchSha,
-  shallowClone,
   type LoggedCommit,
   type Remote,
 } from './git/repository';
@@ -40,8 +40,14 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
   return withWorkspace(deps.dataDir, runId, `${repo.id}-r${round.n}`, async (workspace) => {
     const dir = path.join(workspace, 'repo');
     const branchSha = await remoteBranchSha(remote, branch);
-    await shallowClone(remote, dir, branchSha ? branch : repo.defaultBranch, request.knownCommits + 2);
-    if (!branchSha) await checkoutNewBranch(dir, branch);
+    // Recent commits come along: a retried round finds its own commit among them.
+    const depth = request.knownCommits + 2;
+    if (branchSha) {
+      await checkoutFromCache(deps, remote, dir, branch, { sha: branchSha, depth });
+    } else {
+      await checkoutFromCache(deps, remote, dir, repo.defaultBranch, { depth });
+      await checkoutNewBranch(dir, branch);
+    }
     const baseSha = await findBase(remote, dir, branch, runId);
 
     const done = (await recentCommits(dir, request.knownCommits + 2)).find((c) => trailer(c.message, ROUND_TRAILER) === `${runId}/${round.n}`);
@@ -78,9 +84,21 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
     const message = commitMessage(request, notes);
     const commit = await commitAll(dir, message);
     // Someone may have pushed to the branch meanwhile: their commits are merged in, the agent's work kept.
-    if (commit) await pushMergingIfMoved(remote, dir, branch, mergeMessage(request));
+    if (commit) {
+      await pushMergingIfMoved(remote, dir, branch, mergeMessage(request));
+      // The checks and previews that follow find the pushed commit in this worker's cache.
+      await adoptIntoCache(deps, remote, dir, branch);
+    }
     return resultOf(request, dir, baseSha, commit ? { sha: commit.sha, message, parents: [] } : null, step, notes);
   });
+}
+
+async function adoptIntoCache(deps: ActivityDeps, remote: Remote, dir: string, branch: string): Promise<void> {
+  try {
+    await cloneCacheOf(deps).adoptPushed(remote, dir, branch, await resolveHead(dir));
+  } catch {
+    // Only a speed-up: the next activity fetches the commit instead.
+  }
 }
 
 function commitMessage(request: EditRequest, notes: string): string {
@@ -120,7 +138,7 @@ function bodyOf(message: string): string {
 async function findBase(remote: Remote, dir: string, branch: string, runId: string): Promise<string> {
   for (let attempt = 0; attempt < 2; attempt++) {
     // The branch's own line: commits merged in from elsewhere are not where it started.
-    const commits = await firstParentLine(dir, 10_000);
+    const commits = await firstParentLine(dir, 10_000, (c) => trailer(c.message, RUN_TRAILER) !== runId);
     const base = commits.find((c) => trailer(c.message, RUN_TRAILER) !== runId);
     if (base) return base.sha;
     const oldest = commits[commits.length - 1];

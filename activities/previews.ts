@@ -22,8 +22,7 @@ import type { CatalogCommand, CatalogRepo, PreviewSpec } from '../shared/catalog
 import type { PreviewRecord, Screenshot } from '../shared/contracts';
 import { deleteStoredPreview, isStoreId, previewUrl, publishStaticPreview, screenshotFile, screenshotUrl } from '../previews/store';
 import { commandEnvironment, runCommand, type CommandResult } from './commands';
-import { installCacheDir, packageManagerCaches, remoteFor, type ActivityDeps } from './deps';
-import { checkoutBranchAt } from './git/repository';
+import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, type ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import { withWorkspace } from './git/workspace';
 import { install } from './install-cache';
@@ -57,7 +56,7 @@ export async function deployPreview(deps: ActivityDeps, request: PreviewRequest)
   return withWorkspace(deps.dataDir, runId, `${repo.id}-preview`, (scratch) =>
     whileHeartbeating(async (signal) => {
       const checkout = path.join(scratch, 'checkout');
-      await checkoutBranchAt(remote, checkout, request.branch, request.sha);
+      await checkoutFromCache(deps, remote, checkout, request.branch, { sha: request.sha });
       const home = path.join(scratch, 'home');
       await fs.mkdir(home, { recursive: true });
       const deployment: Deployment = { deps, request, checkout, scratch, env: commandEnvironment(home, packageManagerCaches(deps)), signal };

@@ -8,8 +8,7 @@ import { runAgentStep } from './agent/run-step';
 import { exploringTools } from './agent/tools/files';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
-import { remoteFor, type ActivityDeps } from './deps';
-import { shallowClone } from './git/repository';
+import { checkoutFromCache, remoteFor, type ActivityDeps } from './deps';
 import { withWorkspace } from './git/workspace';
 import type { ProposeRequest, ProposeResult } from './types';
 
@@ -40,7 +39,7 @@ export async function proposeRepositories(deps: ActivityDeps, request: ProposeRe
         const repo = request.repos.find((r) => r.id === id)!;
         const checkout = path.join(dir, id);
         sandbox = remoteFor(deps, repo.url)
-          .then((remote) => shallowClone(remote, checkout, repo.defaultBranch, 1))
+          .then((remote) => checkoutFromCache(deps, remote, checkout, repo.defaultBranch))
           .then(() => RepoSandbox.open(checkout));
         opened.set(id, sandbox);
       }

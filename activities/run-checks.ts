@@ -4,8 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { CheckResult } from '../shared/contracts';
 import { commandEnvironment, runCommand } from './commands';
-import { installCacheDir, packageManagerCaches, remoteFor, type ActivityDeps } from './deps';
-import { checkoutBranchAt } from './git/repository';
+import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, type ActivityDeps } from './deps';
 import { withWorkspace } from './git/workspace';
 import { whileHeartbeating } from './heartbeat';
 import { install } from './install-cache';
@@ -19,7 +18,7 @@ export async function runChecks(deps: ActivityDeps, request: CheckRequest): Prom
   return withWorkspace(deps.dataDir, request.runId, `${repo.id}-checks`, (dir) =>
     whileHeartbeating(async (signal) => {
       const checkout = path.join(dir, 'checkout');
-      await checkoutBranchAt(remote, checkout, branch, sha);
+      await checkoutFromCache(deps, remote, checkout, branch, { sha });
       const home = path.join(dir, 'home');
       await fs.mkdir(home, { recursive: true });
       const env = commandEnvironment(home, packageManagerCaches(deps));

@@ -47,12 +47,8 @@ async function hasObject(dir: string, oid: string): Promise<boolean> {
   }
 }
 
-/** A shallow checkout of `branch` at `sha`, which may be behind the branch's head if it moved on. */
-export async function checkoutBranchAt(remote: Remote, dir: string, branch: string, sha: string): Promise<void> {
-  const head = await shallowClone(remote, dir, branch, 1);
-  if (head === sha) return;
-  if (!(await ensureCommit(remote, dir, branch, sha))) throw new Error(`commit ${sha} is not on ${branch}`);
-  await git.checkout({ fs, dir, ref: sha, force: true });
+export async function resolveHead(dir: string): Promise<string> {
+  return git.resolveRef({ fs, dir, ref: 'HEAD' });
 }
 
 export async function checkoutNewBranch(dir: string, branch: string): Promise<void> {
@@ -116,8 +112,8 @@ export async function pushMergingIfMoved(remote: Remote, dir: string, branch: st
   return 'merged';
 }
 
-/** The first-parent chain from HEAD, newest first: the branch's own line, not what was merged into it. */
-export async function firstParentLine(dir: string, max: number): Promise<LoggedCommit[]> {
+/** The first-parent chain from HEAD, newest first (up to the first commit `until` accepts): the branch's own line, not what was merged into it. */
+export async function firstParentLine(dir: string, max: number, until?: (commit: LoggedCommit) => boolean): Promise<LoggedCommit[]> {
   const line: LoggedCommit[] = [];
   let oid: string | undefined = await git.resolveRef({ fs, dir, ref: 'HEAD' });
   while (oid && line.length < max) {
@@ -127,7 +123,9 @@ export async function firstParentLine(dir: string, max: number): Promise<LoggedC
     } catch {
       break; // the shallow boundary
     }
-    line.push({ sha: oid, message: commit.commit.message, parents: commit.commit.parent });
+    const logged = { sha: oid, message: commit.commit.message, parents: commit.commit.parent };
+    line.push(logged);
+    if (until?.(logged)) break;
     oid = commit.commit.parent[0];
   }
   return line;
