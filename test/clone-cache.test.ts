@@ -145,6 +145,14 @@ describe('an entry that cannot be trusted is rebuilt, never used', () => {
     expect(report).toMatchObject({ entry: 'rebuilt', rebuiltBecause: expect.stringMatching(/fails its checksum|truncated/) });
   });
 
+  test('a pack index without its pack', async () => {
+    const packDir = path.join(await entryOf(cache), '.git', 'objects', 'pack');
+    const pack = (await fs.readdir(packDir)).find((n) => n.endsWith('.pack'))!;
+    await fs.rm(path.join(packDir, pack));
+    const { report } = await checkoutAfterDamage();
+    expect(report).toMatchObject({ entry: 'rebuilt', rebuiltBecause: expect.stringMatching(/has no pack/) });
+  });
+
   test('an update that never finished (no manifest)', async () => {
     await fs.rm(`${await entryOf(cache)}.json`);
     const { report } = await checkoutAfterDamage();

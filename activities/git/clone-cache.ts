@@ -3,7 +3,7 @@
 //
 // An entry is a shallow isomorphic-git clone with its work tree, and a manifest written last. The cache
 // is only ever a speed-up: before every use the entry is verified (manifest, HEAD, every pack's SHA-1
-// trailer, a clean work tree) and any doubt rebuilds it from the remote. Commits are addressed by SHA,
+// trailer, a work tree whose files match the index by their stats) and any doubt rebuilds it from the remote. Commits are addressed by SHA,
 // so a verified entry holding the requested commit cannot be stale; one lacking it fetches it.
 // Entries are locked per remote (in process, and across processes sharing the folder), so concurrent
 // activities on one repository wait for each other while other repositories proceed.
@@ -16,6 +16,7 @@ import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import lockfile from 'proper-lockfile';
 import { z } from 'zod';
+import { firstChangedFile } from './index-stats';
 import { ensureCommit, type Remote } from './repository';
 
 const execFileAsync = promisify(execFile);
@@ -86,7 +87,7 @@ export class CloneCache {
       if ((await verifyEntry(entry, remote.url)) !== null) return false;
       const [ours, theirs] = await Promise.all([readShallow(entry), readShallow(workspace)]);
       if (ours !== theirs) return false;
-      await fs.cp(path.join(workspace, '.git', 'objects'), path.join(entry, '.git', 'objects'), { recursive: true, force: false, errorOnExist: false });
+      await addMissingObjects(path.join(workspace, '.git', 'objects'), path.join(entry, '.git', 'objects'));
       await git.writeRef({ fs, dir: entry, ref: `refs/remotes/origin/${branch}`, value: sha, force: true });
       return true;
     });
@@ -116,6 +117,18 @@ export class CloneCache {
     } finally {
       if (this.inProcess.get(key) === mine) this.inProcess.delete(key);
     }
+  }
+}
+
+/** Links (or copies) object files the entry lacks; the ones it has are the same files already. */
+async function addMissingObjects(from: string, to: string): Promise<void> {
+  for (const item of await fs.readdir(from, { recursive: true, withFileTypes: true })) {
+    if (!item.isFile()) continue;
+    const relative = path.relative(from, path.join(item.parentPath, item.name));
+    const target = path.join(to, relative);
+    if (await fs.stat(target).then(() => true, () => false)) continue;
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.link(path.join(from, relative), target).catch(() => fs.copyFile(path.join(from, relative), target));
   }
 }
 
@@ -192,7 +205,7 @@ export async function verifyEntry(entry: string, url: string): Promise<string | 
   if (head !== manifest.head) return `HEAD is ${head ?? 'unreadable'}, the manifest says ${manifest.head}`;
   const packProblem = await damagedPack(path.join(entry, '.git', 'objects', 'pack'));
   if (packProblem) return packProblem;
-  const dirty = await changedInWorkTree(entry);
+  const dirty = await firstChangedFile(entry);
   if (dirty) return `its work tree was changed (${dirty})`;
   return null;
 }
@@ -200,6 +213,8 @@ export async function verifyEntry(entry: string, url: string): Promise<string | 
 /** Every pack ends with the SHA-1 of its content, and its index repeats it: both are checked. */
 async function damagedPack(packDir: string): Promise<string | null> {
   const names = await fs.readdir(packDir).catch(() => [] as string[]);
+  const orphanIndex = names.find((n) => n.endsWith('.idx') && !names.includes(n.replace(/\.idx$/, '.pack')));
+  if (orphanIndex) return `index ${orphanIndex} has no pack`;
   for (const name of names.filter((n) => n.endsWith('.pack'))) {
     const file = path.join(packDir, name);
     const { size } = await fs.stat(file);
@@ -228,14 +243,6 @@ function sha1Of(file: string, length: number): Promise<Buffer> {
     stream.on('error', reject);
     stream.on('end', () => resolve(hash.digest()));
   });
-}
-
-/** The first path that differs from the index (content, or a file added or removed), or null. */
-async function changedInWorkTree(entry: string): Promise<string | null> {
-  // Stats are compared first, so an untouched tree is checked without reading any file.
-  const matrix = await git.statusMatrix({ fs, dir: entry });
-  const changed = matrix.find(([, head, workdir, stage]) => !(head === 1 && workdir === 1 && stage === 1));
-  return changed ? changed[0] : null;
 }
 
 async function hasCommit(dir: string, sha: string): Promise<boolean> {
@@ -273,14 +280,26 @@ async function readShallow(dir: string): Promise<string> {
   return text.split('\n').filter(Boolean).sort().join('\n');
 }
 
-/** `cp -a` is several times faster than fs.cp for a tree of many small files; fs.cp where there is no cp. */
+/**
+ * Copies the entry to a workspace. Object files are content-addressed and never rewritten, so they are
+ * hard-linked (a workspace's fetches and commits only add files); everything else, the work tree above
+ * all, is copied, since commands in a workspace may rewrite files in place. `cp` is several times faster
+ * than fs.cp on a tree of many small files; fs.cp is used where there is no cp.
+ */
 async function copyTree(from: string, to: string): Promise<void> {
   await fs.rm(to, { recursive: true, force: true });
-  await fs.mkdir(path.dirname(to), { recursive: true });
+  await fs.mkdir(path.join(to, '.git'), { recursive: true });
+  const top = (await fs.readdir(from)).filter((name) => name !== '.git');
+  const gitItems = (await fs.readdir(path.join(from, '.git'))).filter((name) => name !== 'objects');
   try {
-    await execFileAsync('cp', ['-a', from, to]);
+    await Promise.all([
+      top.length ? execFileAsync('cp', ['-a', ...top.map((name) => path.join(from, name)), `${to}/`]) : null,
+      gitItems.length ? execFileAsync('cp', ['-a', ...gitItems.map((name) => path.join(from, '.git', name)), `${to}/.git/`]) : null,
+      execFileAsync('cp', ['-al', path.join(from, '.git', 'objects'), `${to}/.git/`]),
+    ]);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await fs.rm(to, { recursive: true, force: true });
     await fs.cp(from, to, { recursive: true, preserveTimestamps: true });
   }
 }
