@@ -38,8 +38,12 @@ export function activitiesFor(run: Run) {
     get previewOptions(): ActivityOptions {
       return { startToCloseTimeout: '30 minutes', heartbeatTimeout: run.policy.activityHeartbeatTimeout, retry: { ...retry, maximumAttempts: 3 } };
     },
+    /**
+     * Chat posts: an API call answers in about a second, so an attempt lost with its worker is retried
+     * after 15 seconds rather than leaving the thread's card out of date for a minute.
+     */
     get notifyOptions(): ActivityOptions {
-      return { startToCloseTimeout: '1 minute', retry: { ...retry, maximumAttempts: 10 } };
+      return { startToCloseTimeout: '15 seconds', retry: { ...retry, maximumAttempts: 10 } };
     },
   };
 }

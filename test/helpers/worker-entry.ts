@@ -1,5 +1,7 @@
 // A worker in its own process, so a test can kill it with SIGKILL the way a machine dies.
-// Configured by environment variables set by test/helpers/worker-process.ts.
+// Configured by environment variables set by test/helpers/worker-process.ts. Optional: CR_PUBLISH_DELAY_MS
+// (a pause after each pull-request request), and CR_SLACK_BOT_TOKEN with CR_SLACK_API_URL (runs whose
+// conversation is a Slack thread post their card and messages there, through a Slack channel).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
@@ -9,6 +11,7 @@ import { DEFAULT_PRICES } from '../../activities/agent/budget';
 import { redactorFor } from '../../activities/agent/redact';
 import { tokenForgeAccess, type ForgeAccess } from '../../activities/forge-access';
 import { Conversations, OutboxChannel } from '../../activities/notify';
+import { SlackChannel } from '../../im-adapters/slack/channel';
 import { loadCatalog } from '../../shared/catalog-loader';
 import { connectClient, createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
 
@@ -37,7 +40,7 @@ async function main(): Promise<void> {
       redact: redactorFor([env('CR_FORGE_TOKEN')]),
       forge: withPublishDelay(tokenForgeAccess(env('CR_FORGE_TOKEN')), Number(process.env.CR_PUBLISH_DELAY_MS ?? 0)),
       reportProgress: progressReporterVia(client),
-      conversations: new Conversations(new OutboxChannel(dataDir)),
+      conversations: new Conversations(new OutboxChannel(dataDir), slackChannels()),
       previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
       progressIntervalMs: 0,
     },
@@ -46,6 +49,14 @@ async function main(): Promise<void> {
   const running = worker.run();
   await fs.writeFile(env('CR_READY_FILE'), String(process.pid));
   await running;
+}
+
+/** A Slack channel when the test gives a bot token (and where its Web API is). */
+function slackChannels(): ConstructorParameters<typeof Conversations>[1] {
+  const token = process.env.CR_SLACK_BOT_TOKEN;
+  if (!token) return {};
+  const slackApiUrl = process.env.CR_SLACK_API_URL;
+  return { slack: new SlackChannel({ token, ...(slackApiUrl ? { slackApiUrl } : {}) }) };
 }
 
 /**
