@@ -197,3 +197,14 @@ test('a commit that is not on the branch is an error, and the entry stays usable
   await expect(cache.checkout({ remote, branch: 'main', sha: 'f'.repeat(40), depth: 1, dir: workspace() })).rejects.toThrow(/is not on main/);
   expect(await cache.checkout({ remote, branch: 'main', sha, depth: 1, dir: workspace() })).toEqual({ entry: 'warm', fetched: false });
 });
+
+test('a branch name that could leave refs/heads is refused before anything is written', async () => {
+  const cache = new CloneCache(path.join(root, 'cache-names'));
+  const sha = (await remoteBranchSha(remote, 'main'))!;
+  const dir = workspace();
+  await cache.checkout({ remote, branch: 'main', sha, depth: 1, dir });
+  for (const branch of ['../../escape', 'a/../b', '/abs', 'x.lock', 'with space']) {
+    await expect(cache.checkout({ remote, branch, sha, depth: 1, dir: workspace() })).rejects.toThrow(/not a valid branch name|is not on/);
+  }
+  await expect(fs.stat(path.join(dir, '..', '..', 'escape'))).rejects.toThrow();
+});

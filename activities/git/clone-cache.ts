@@ -68,8 +68,7 @@ export class CloneCache {
         report = { entry: 'warm', fetched: await updateEntry(entry, request) };
       }
       await copyTree(entry, request.dir);
-      await git.branch({ fs, dir: request.dir, ref: request.branch, object: request.sha, checkout: false, force: true });
-      await git.writeRef({ fs, dir: request.dir, ref: 'HEAD', value: `refs/heads/${request.branch}`, symbolic: true, force: true });
+      await checkOutBranch(request.dir, request.branch, request.sha);
       return report;
     });
   }
@@ -166,6 +165,7 @@ async function moveTo(entry: string, request: CheckoutRequest): Promise<void> {
   }
   await unwriteManifest(entry);
   const current = await git.resolveRef({ fs, dir: entry, ref: 'HEAD' }).catch(() => null);
+  if (current === request.sha && (await readManifest(entry)) !== 'missing') return;
   const hasWorkTree = current !== null && (await fs.stat(path.join(entry, '.git', 'index')).then(() => true, () => false));
   if (!hasWorkTree) {
     await git.checkout({ fs, dir: entry, ref: request.sha, force: true });
@@ -175,6 +175,21 @@ async function moveTo(entry: string, request: CheckoutRequest): Promise<void> {
     await git.writeRef({ fs, dir: entry, ref: 'HEAD', value: request.sha, force: true });
   }
   await writeManifest(entry, { version: MANIFEST_VERSION, url: request.remote.url, head: request.sha });
+}
+
+/**
+ * Points a local branch at `sha` and HEAD at the branch, in a workspace just copied from the entry. Loose
+ * ref files, as git writes them (a loose ref wins over packed-refs); isomorphic-git's branch() reads the
+ * whole ref store first, which costs more than the rest of a warm checkout.
+ */
+async function checkOutBranch(dir: string, branch: string, sha: string): Promise<void> {
+  // The name becomes a path: only what git itself accepts, and nothing that could leave refs/heads.
+  const invalid = branch.split('/').some((part) => part === '' || part.startsWith('.') || part.endsWith('.lock')) || /\.\.|[\x00-\x20~^:?*[\\]|@\{/.test(branch);
+  if (invalid) throw new Error(`not a valid branch name: ${branch}`);
+  const refFile = path.join(dir, '.git', 'refs', 'heads', ...branch.split('/'));
+  await fs.mkdir(path.dirname(refFile), { recursive: true });
+  await fs.writeFile(refFile, `${sha}\n`);
+  await fs.writeFile(path.join(dir, '.git', 'HEAD'), `ref: refs/heads/${branch}\n`);
 }
 
 /** Paths whose blobs differ between two commits; subtrees with equal ids are skipped without reading them. */
