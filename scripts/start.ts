@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     const connection = await connectWithRetry(config.temporal.address);
     const client = await connectClient(config.temporal.address, config.temporal.namespace);
     const deps = await activityDepsFor({ ...config, forge: { ...config.forge, token: forgeToken } }, client);
-    const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps });
+    const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps, maxCachedWorkflows: config.workflowCacheSize });
     const running = worker.run();
     stopAll.unshift(async () => {
       worker.shutdown();

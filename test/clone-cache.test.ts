@@ -181,13 +181,19 @@ describe('an entry that cannot be trusted is rebuilt, never used', () => {
   });
 });
 
-test('concurrent checkouts of one repository wait for each other and all get the right tree', async () => {
+test('concurrent checkouts of one repository: one uses the entry, the others clone directly, all get the right tree', async () => {
   const cache = new CloneCache(path.join(root, 'cache-concurrent'));
   const sha = (await remoteBranchSha(remote, 'main'))!;
   const dirs = Array.from({ length: 4 }, () => workspace());
   const reports = await Promise.all(dirs.map((dir) => cache.checkout({ remote, branch: 'main', sha, depth: 1, dir })));
-  expect(reports.map((r) => r.entry).sort()).toEqual(['cold', 'warm', 'warm', 'warm']);
-  for (const dir of dirs) expect(await isClean(dir)).toBe(true);
+  expect(reports.map((r) => r.entry).sort()).toEqual(['bypassed', 'bypassed', 'bypassed', 'cold']);
+  for (const dir of dirs) {
+    expect(await isClean(dir)).toBe(true);
+    expect(await git.resolveRef({ fs, dir, ref: 'HEAD' })).toBe(sha);
+    expect(await git.currentBranch({ fs, dir })).toBe('main');
+  }
+  // Afterwards the entry serves again.
+  expect(await cache.checkout({ remote, branch: 'main', sha, depth: 1, dir: workspace() })).toEqual({ entry: 'warm', fetched: false });
 });
 
 test('a commit that is not on the branch is an error, and the entry stays usable', async () => {

@@ -45,6 +45,7 @@ const ConfigSchema = z.object({
   LARK_PORT: z.coerce.number().int().min(0).max(65535).default(8744),
   LARK_DOMAIN: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).optional(),
 });
 
 export interface ServiceConfig {
@@ -69,6 +70,8 @@ export interface ServiceConfig {
   /** Present when Feishu/Lark is configured (app id and secret, verification token, encrypt key). */
   lark: { appId: string; appSecret: string; verificationToken: string; encryptKey: string; port: number; domain: string | undefined } | undefined;
   progressIntervalMs: number;
+  /** Workflows a worker keeps in memory (unset: the worker's default). */
+  workflowCacheSize: number | undefined;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -103,6 +106,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     slack: slackSettings(c),
     lark: larkSettings(c),
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,
+    workflowCacheSize: c.WORKFLOW_CACHE_SIZE,
   };
 }
 

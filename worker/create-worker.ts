@@ -16,7 +16,16 @@ export interface WorkerSetup {
   /** A pre-built bundle (tests build one for all their workers); otherwise the workflows are bundled here. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   identity?: string;
+  /** Workflows kept in memory between tasks (WORKFLOW_CACHE_SIZE); see DEFAULT_WORKFLOW_CACHE_SIZE. */
+  maxCachedWorkflows?: number;
 }
+
+/**
+ * Most runs spend their life parked, waiting for people; each cached one holds about 2 MB of workflow
+ * state in this process. Past this many, the least recently used are evicted and replayed from history
+ * when they next move (tens of events: milliseconds), which keeps a worker near 500 MB with 1,000 runs open.
+ */
+export const DEFAULT_WORKFLOW_CACHE_SIZE = 100;
 
 export async function createChangeRequestWorker(setup: WorkerSetup): Promise<Worker> {
   return Worker.create({
@@ -28,6 +37,7 @@ export async function createChangeRequestWorker(setup: WorkerSetup): Promise<Wor
     ...(setup.identity ? { identity: setup.identity } : {}),
     // Agent and check activities wait on models and commands, not on this CPU.
     maxConcurrentActivityTaskExecutions: 20,
+    maxCachedWorkflows: setup.maxCachedWorkflows ?? DEFAULT_WORKFLOW_CACHE_SIZE,
     shutdownGraceTime: '10 seconds',
     // Heartbeats carry cancellation back to activities; sending them at least every second lets an agent
     // stop within a step of a cancel instead of after most of a heartbeat timeout.

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const client = await connectClient(config.temporal.address, config.temporal.namespace);
   const deps = await activityDepsFor(config, client);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps });
+  const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps, maxCachedWorkflows: config.workflowCacheSize });
   console.log(`worker: serving task queue "${config.temporal.taskQueue}" on ${config.temporal.address}; model: ${deps.models.description}`);
   await worker.run();
   await connection.close();

@@ -37,8 +37,11 @@ export interface CheckoutRequest {
 }
 
 export interface CheckoutReport {
-  /** cold: cloned (no entry); warm: from the entry; rebuilt: the entry was unusable and was cloned again. */
-  entry: 'cold' | 'warm' | 'rebuilt';
+  /**
+   * cold: cloned (no entry); warm: from the entry; rebuilt: the entry was unusable and was cloned again;
+   * bypassed: the entry was busy with another activity of this worker, so the workspace was cloned directly.
+   */
+  entry: 'cold' | 'warm' | 'rebuilt' | 'bypassed';
   /** What was wrong with the entry, when it was rebuilt. */
   rebuiltBecause?: string;
   /** Whether the remote was contacted. */
@@ -53,6 +56,12 @@ export class CloneCache {
   /** Puts a work tree of `sha` (on local branch `branch`) in `dir`, from the cache where it can. */
   async checkout(request: CheckoutRequest): Promise<CheckoutReport> {
     const key = cacheKey(request.remote.url);
+    // One entry serves one checkout at a time. When many activities of this worker want the same
+    // repository at once, waiting in line would cost more than cloning: the others clone directly.
+    if (this.inProcess.has(key)) {
+      await cloneDirectly(request);
+      return { entry: 'bypassed', fetched: true };
+    }
     return this.exclusively(key, async () => {
       const entry = path.join(this.root, key);
       const problem = await verifyEntry(entry, request.remote.url);
@@ -134,6 +143,17 @@ async function addMissingObjects(from: string, to: string): Promise<void> {
 /** One entry per remote URL; credentials are never part of the URL, so never part of the key. */
 function cacheKey(url: string): string {
   return createHash('sha256').update(url).digest('hex').slice(0, 24);
+}
+
+/** A shallow clone straight into the workspace, as if there were no cache. */
+async function cloneDirectly(request: CheckoutRequest): Promise<void> {
+  const { remote, dir, branch, sha } = request;
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  await git.clone({ fs, http, dir, url: remote.url, ref: branch, singleBranch: true, depth: request.depth, noTags: true, noCheckout: true, onAuth: onAuth(remote) });
+  if (!(await ensureCommit(remote, dir, branch, sha))) throw new Error(`commit ${sha} is not on ${branch} of ${remote.url}`);
+  await git.checkout({ fs, dir, ref: sha, force: true });
+  await checkOutBranch(dir, branch, sha);
 }
 
 async function cloneEntry(entry: string, request: CheckoutRequest): Promise<void> {
