@@ -17,7 +17,7 @@ import http from 'isomorphic-git/http/node';
 import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { firstChangedFile } from './index-stats';
-import { ensureCommit, type Remote } from './repository';
+import { ensureCommit, gitAuth, type Remote } from './repository';
 
 const execFileAsync = promisify(execFile);
 
@@ -150,7 +150,7 @@ async function cloneDirectly(request: CheckoutRequest): Promise<void> {
   const { remote, dir, branch, sha } = request;
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
-  await git.clone({ fs, http, dir, url: remote.url, ref: branch, singleBranch: true, depth: request.depth, noTags: true, noCheckout: true, onAuth: onAuth(remote) });
+  await git.clone({ fs, http, dir, url: remote.url, ref: branch, singleBranch: true, depth: request.depth, noTags: true, noCheckout: true, onAuth: gitAuth(remote) });
   if (!(await ensureCommit(remote, dir, branch, sha))) throw new Error(`commit ${sha} is not on ${branch} of ${remote.url}`);
   await git.checkout({ fs, dir, ref: sha, force: true });
   await checkOutBranch(dir, branch, sha);
@@ -158,7 +158,7 @@ async function cloneDirectly(request: CheckoutRequest): Promise<void> {
 
 async function cloneEntry(entry: string, request: CheckoutRequest): Promise<void> {
   await fs.mkdir(entry, { recursive: true });
-  await git.clone({ fs, http, dir: entry, url: request.remote.url, ref: request.branch, singleBranch: true, depth: request.depth, noTags: true, noCheckout: true, onAuth: onAuth(request.remote) });
+  await git.clone({ fs, http, dir: entry, url: request.remote.url, ref: request.branch, singleBranch: true, depth: request.depth, noTags: true, noCheckout: true, onAuth: gitAuth(request.remote) });
   await moveTo(entry, request);
 }
 
@@ -170,7 +170,7 @@ async function updateEntry(entry: string, request: CheckoutRequest): Promise<boo
     // Knowing the branch's previous tip, the server sends only what is new since; a branch new to the
     // entry is fetched shallow, so an unrelated history can never turn into a download of everything.
     const known = await git.resolveRef({ fs, dir: entry, ref: `refs/remotes/origin/${request.branch}` }).catch(() => null);
-    await git.fetch({ fs, http, dir: entry, url: request.remote.url, remote: 'origin', ref: request.branch, singleBranch: true, tags: false, ...(known ? {} : { depth: request.depth }), onAuth: onAuth(request.remote) });
+    await git.fetch({ fs, http, dir: entry, url: request.remote.url, remote: 'origin', ref: request.branch, singleBranch: true, tags: false, ...(known ? {} : { depth: request.depth }), onAuth: gitAuth(request.remote) });
   }
   await moveTo(entry, request);
   return fetched;
@@ -337,8 +337,4 @@ async function copyTree(from: string, to: string): Promise<void> {
     await fs.rm(to, { recursive: true, force: true });
     await fs.cp(from, to, { recursive: true, preserveTimestamps: true });
   }
-}
-
-function onAuth(remote: Remote) {
-  return remote.token ? () => ({ username: 'x-access-token', password: remote.token }) : undefined;
 }

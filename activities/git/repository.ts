@@ -12,19 +12,20 @@ export interface Remote {
 
 export const SERVICE_AUTHOR = { name: 'Change Request Service', email: 'change-requests@noreply.local' };
 
-function auth(remote: Remote) {
+/** HTTP Basic credentials for isomorphic-git's onAuth, the way GitHub accepts a token. */
+export function gitAuth(remote: Remote) {
   return remote.token ? () => ({ username: 'x-access-token', password: remote.token }) : undefined;
 }
 
 /** The remote's commit for a branch, or null when the branch does not exist there. */
 export async function remoteBranchSha(remote: Remote, branch: string): Promise<string | null> {
-  const refs = await git.listServerRefs({ http, url: remote.url, prefix: `refs/heads/${branch}`, onAuth: auth(remote) });
+  const refs = await git.listServerRefs({ http, url: remote.url, prefix: `refs/heads/${branch}`, onAuth: gitAuth(remote) });
   return refs.find((r) => r.ref === `refs/heads/${branch}`)?.oid ?? null;
 }
 
 export async function shallowClone(remote: Remote, dir: string, branch: string, depth: number): Promise<string> {
   await fs.mkdir(dir, { recursive: true });
-  await git.clone({ fs, http, dir, url: remote.url, ref: branch, singleBranch: true, depth, noTags: true, onAuth: auth(remote) });
+  await git.clone({ fs, http, dir, url: remote.url, ref: branch, singleBranch: true, depth, noTags: true, onAuth: gitAuth(remote) });
   return git.resolveRef({ fs, dir, ref: 'HEAD' });
 }
 
@@ -32,7 +33,7 @@ export async function shallowClone(remote: Remote, dir: string, branch: string, 
 export async function ensureCommit(remote: Remote, dir: string, branch: string, oid: string): Promise<boolean> {
   if (await hasObject(dir, oid)) return true;
   for (const depth of [20, 200, 2000]) {
-    await git.fetch({ fs, http, dir, url: remote.url, ref: branch, singleBranch: true, depth, relative: true, tags: false, onAuth: auth(remote) });
+    await git.fetch({ fs, http, dir, url: remote.url, ref: branch, singleBranch: true, depth, relative: true, tags: false, onAuth: gitAuth(remote) });
     if (await hasObject(dir, oid)) return true;
   }
   return false;
@@ -71,7 +72,7 @@ export async function commitAll(dir: string, message: string): Promise<{ sha: st
 }
 
 export async function push(remote: Remote, dir: string, branch: string): Promise<void> {
-  const result = await git.push({ fs, http, dir, url: remote.url, ref: branch, remoteRef: branch, onAuth: auth(remote) });
+  const result = await git.push({ fs, http, dir, url: remote.url, ref: branch, remoteRef: branch, onAuth: gitAuth(remote) });
   if (!result.ok) {
     const why = Object.entries(result.refs ?? {}).map(([ref, r]) => `${ref}: ${r.error ?? 'rejected'}`).join('; ');
     throw new Error(`push of ${branch} was rejected: ${result.error ?? why}`);
@@ -98,13 +99,13 @@ export async function pushMergingIfMoved(remote: Remote, dir: string, branch: st
   } catch (error) {
     if ((error as { code?: string }).code !== 'PushRejectedError' && !/not-fast-forward|rejected/i.test(String(error))) throw error;
   }
-  await git.fetch({ fs, http, dir, url: remote.url, ref: branch, remoteRef: branch, singleBranch: true, depth: 200, tags: false, onAuth: auth(remote) });
+  await git.fetch({ fs, http, dir, url: remote.url, ref: branch, remoteRef: branch, singleBranch: true, depth: 200, tags: false, onAuth: gitAuth(remote) });
   const theirs = await git.resolveRef({ fs, dir, ref: 'FETCH_HEAD' }).catch(() => git.resolveRef({ fs, dir, ref: `refs/remotes/origin/${branch}` }));
   try {
     await git.merge({ fs, dir, ours: branch, theirs, message, author: SERVICE_AUTHOR, committer: SERVICE_AUTHOR, abortOnConflict: true });
   } catch (error) {
     const rescueBranch = `${branch}-rescued-${(await git.resolveRef({ fs, dir, ref: branch })).slice(0, 8)}`;
-    await git.push({ fs, http, dir, url: remote.url, ref: branch, remoteRef: rescueBranch, onAuth: auth(remote) });
+    await git.push({ fs, http, dir, url: remote.url, ref: branch, remoteRef: rescueBranch, onAuth: gitAuth(remote) });
     throw new BranchMovedError(branch, rescueBranch, error instanceof Error ? error.message.split('\n')[0]! : String(error));
   }
   await git.checkout({ fs, dir, ref: branch, force: true });
