@@ -23,7 +23,8 @@ export interface WorkerSetup {
 /**
  * Most runs spend their life parked, waiting for people; each cached one holds about 2 MB of workflow
  * state in this process. Past this many, the least recently used are evicted and replayed from history
- * when they next move (tens of events: milliseconds), which keeps a worker near 500 MB with 1,000 runs open.
+ * when they next move (tens of events: milliseconds). With 1,000 runs open this halves the worker's
+ * memory (docs/benchmarks.md); what remains grows slowly with every run the worker has loaded.
  */
 export const DEFAULT_WORKFLOW_CACHE_SIZE = 100;
 

@@ -1,0 +1,178 @@
+// IM action to visible state. Ten runs wait at confirmation; the same action — a message in a run's
+// thread, which becomes an `addContext` input and changes nothing else — is repeated many times, one at a
+// time and in turn over the runs (so no run's state grows far beyond a real thread's), three ways,
+// interleaved so drift (growing histories, a warming JIT) hits all three alike:
+//   web      POST /api/runs/<id>/messages on the web chat (HTTP → WebChatApi → ConversationRouter →
+//            ChangeRequestGateway.send: signal, then state queries until the run's verdict shows); the
+//            response comes only once a `state` query has shown the input, so its round trip is the
+//            latency to visible state;
+//   gateway  ChangeRequestGateway.send alone (no HTTP, no router);
+//   bare     the SDK: handle.signal('addContext', …) then handle.query('state') until the text shows;
+// and, as the unit the others are made of, one `state` query on its own.
+// Each sample is checked (untimed) to really be in `state.context` afterwards.
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ConversationRouter } from '../im-adapters/core/router';
+import { startWebChat } from '../im-adapters/web/server';
+import { loadCatalog } from '../shared/catalog-loader';
+import type { RunState } from '../shared/contracts';
+import { goal, type BenchResult } from './report';
+import { mean, percentile, round, summarize } from './stats';
+import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, log, sleep, startBenchWorker } from './world';
+
+export interface ImLatencyOptions {
+  samples?: number;
+  warmup?: number;
+}
+
+type Arm = 'web' | 'gateway' | 'bare' | 'query';
+
+/** Runs the actions are spread over (one after another, never at once). */
+const THREADS = 10;
+
+export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promise<BenchResult> {
+  const samples = options.samples ?? 200;
+  const warmup = options.warmup ?? 30;
+  const world = await createBenchWorld();
+  const worker = await startBenchWorker(world, [benchScenario(['ui-kit'])], 'im-latency-worker');
+  const chat = await startWebChat({
+    gateway: world.gateway,
+    router: new ConversationRouter(world.gateway),
+    loadCatalog: () => loadCatalog(world.catalogPath),
+    outboxDir: path.join(world.dataDir, 'worker'),
+    demoRequirements: [],
+  });
+  try {
+    // Several runs, used in turn, so no run's state and history grow far beyond a real thread's
+    // (every action adds one context entry to the state each query returns).
+    const runIds: string[] = [];
+    for (let t = 0; t < THREADS; t++) {
+      const started = await post(`${chat.url}/api/threads`, { as: BENCH_REQUESTER, text: BENCH_REQUIREMENT, eventId: eventId('start') });
+      if (started.kind !== 'started') throw new Error(`the web chat did not start a run: ${JSON.stringify(started)}`);
+      runIds.push(started.runId as string);
+    }
+    for (const runId of runIds) await waitUntil(() => world.gateway.state(runId), (s) => s.phase === 'awaiting_confirmation', 60_000);
+    log(`im-latency: ${THREADS} runs await confirmation; ${warmup} warm-up and ${samples} measured actions per path`);
+
+    const bareParts: { signal: number; query: number; queries: number }[] = [];
+    const act: Record<Arm, (runId: string, text: string) => Promise<void>> = {
+      async web(runId, text) {
+        const outcome = await post(`${chat.url}/api/runs/${runId}/messages`, { as: BENCH_REQUESTER, text, eventId: eventId('web') });
+        if (outcome.kind !== 'fed' || outcome.as !== 'addContext') throw new Error(`web chat answered ${JSON.stringify(outcome)}`);
+      },
+      async gateway(runId, text) {
+        await world.gateway.send(runId, 'addContext', { by: BENCH_REQUESTER, key: eventId('gw'), text });
+      },
+      async bare(runId, text) {
+        const handle = world.env.client.workflow.getHandle(runId);
+        const t0 = performance.now();
+        await handle.signal('addContext', { by: BENCH_REQUESTER, key: eventId('bare'), text });
+        const t1 = performance.now();
+        for (let queries = 1; ; queries++) {
+          const state = await handle.query<RunState>('state');
+          if (state.context.some((c) => c.text === text)) {
+            bareParts.push({ signal: t1 - t0, query: performance.now() - t1, queries });
+            return;
+          }
+          if (queries > 1000) throw new Error('the signal never showed in state');
+        }
+      },
+      // Not an action: one `state` query on its own, the unit the other paths are made of.
+      async query(runId) {
+        await world.env.client.workflow.getHandle(runId).query<RunState>('state');
+      },
+    };
+    const times: Record<Arm, number[]> = { web: [], gateway: [], bare: [], query: [] };
+    const arms: Arm[] = ['web', 'gateway', 'bare', 'query'];
+    let missing = 0;
+    for (let i = 0; i < warmup + samples; i++) {
+      // Rotate the order so no path always follows another.
+      const order = arms.map((_, k) => arms[(i + k) % arms.length]!);
+      const runId = runIds[i % THREADS]!;
+      for (const arm of order) {
+        const text = `bench context ${arm} ${i} ${randomBytes(3).toString('hex')}`;
+        const t0 = performance.now();
+        await act[arm](runId, text);
+        const elapsed = performance.now() - t0;
+        if (i >= warmup) times[arm].push(elapsed);
+        if (arm === 'query') continue;
+        // Untimed check that the action is really visible.
+        const state = await world.gateway.state(runId);
+        if (!state.context.some((c) => c.text === text)) missing += 1;
+      }
+      if (i === warmup - 1) log('im-latency: warm-up done');
+      // A short pause between rounds, like people clicking, so one action's tail (the workflow task that
+      // records it) is not still running when the next one starts.
+      await sleep(5);
+    }
+    const finalStates = await Promise.all(runIds.map((runId) => world.gateway.state(runId)));
+    const measured = bareParts.slice(-samples);
+    const web = summarize(times.web);
+    const gw = summarize(times.gateway);
+    const bare = summarize(times.bare);
+    const ratio50 = web.p50 / bare.p50;
+    const ms = (v: number) => round(v, 1);
+    return {
+      name: 'im-latency',
+      figures: {
+        samples_per_path: samples,
+        warmup_per_path: warmup,
+        web_p50_ms: ms(web.p50),
+        web_p90_ms: ms(web.p90),
+        web_p99_ms: ms(web.p99),
+        web_max_ms: ms(web.max),
+        gateway_p50_ms: ms(gw.p50),
+        gateway_p99_ms: ms(gw.p99),
+        bare_p50_ms: ms(bare.p50),
+        bare_p90_ms: ms(bare.p90),
+        bare_p99_ms: ms(bare.p99),
+        bare_max_ms: ms(bare.max),
+        bare_signal_p50_ms: ms(percentile(measured.map((p) => p.signal), 50)),
+        bare_query_until_visible_p50_ms: ms(percentile(measured.map((p) => p.query), 50)),
+        bare_queries_per_action_mean: round(mean(measured.map((p) => p.queries)), 2),
+        state_query_alone_p50_ms: ms(percentile(times.query, 50)),
+        state_query_alone_p99_ms: ms(percentile(times.query, 99)),
+        web_vs_bare_p50: round(ratio50, 2),
+        web_vs_bare_p99: round(web.p99 / bare.p99, 2),
+        not_visible_after_action: missing,
+        runs_used: THREADS,
+        context_entries_per_run_at_end: Math.max(...finalStates.map((st) => st.context.length)),
+        runs_still_awaiting_confirmation: finalStates.filter((st) => st.phase === 'awaiting_confirmation').length,
+      },
+      goals: [
+        goal('web p50 within 1.5× of bare signal+query p50', `${ms(web.p50)} ms vs ${ms(bare.p50)} ms (${round(ratio50, 2)}×)`, ratio50 <= 1.5),
+        goal('web p99 under 100 ms', `${ms(web.p99)} ms`, web.p99 < 100),
+      ],
+      notes: [
+        `action: a reply in a run's thread while it awaits confirmation (router → addContext), sent one at a time, in turn to ${THREADS} waiting runs; it never advances a run`,
+        'gateway = ChangeRequestGateway.send without HTTP and router; bare = SDK signal then state queries until visible; state_query_alone = one state query with nothing pending',
+      ],
+    };
+  } finally {
+    await chat.close();
+    await worker.stop();
+    await world.close();
+  }
+}
+
+async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = (await response.json()) as Record<string, unknown>;
+  if (response.status !== 200) throw new Error(`POST ${url}: HTTP ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+function eventId(prefix: string): string {
+  return `${prefix}-${randomBytes(8).toString('hex')}`;
+}
+
+export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (done(last)) return last;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out; last seen: ${JSON.stringify(last)?.slice(0, 300)}`);
+}
