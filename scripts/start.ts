@@ -59,7 +59,8 @@ async function main(): Promise<void> {
     const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps, maxCachedWorkflows: config.workflowCacheSize });
     const running = worker.run();
     stopAll.unshift(async () => {
-      worker.shutdown();
+      // The SDK already drains the worker on SIGINT/SIGTERM; asking twice is an error.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
     });
 
