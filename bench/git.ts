@@ -38,9 +38,7 @@ async function realProject(): Promise<string> {
 }
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return performance.now() - started;
+  return (await timedReport(work)).ms;
 }
 
 async function countFiles(dir: string): Promise<number> {

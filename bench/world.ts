@@ -221,16 +221,19 @@ async function startDevServer(cli: string, extraArgs: string[]): Promise<{ env: 
   return {
     env,
     pid: child.pid!,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const stopped = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
-      if (!stopped) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
+    stop: () => stopChild(child, exited),
   };
+}
+
+/** SIGTERM, and SIGKILL if the process has not exited 15 seconds later. */
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const stopped = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+  if (!stopped) {
+    child.kill('SIGKILL');
+    await exited;
+  }
 }
 
 function freePort(): Promise<number> {
@@ -318,15 +321,7 @@ export async function startBenchWorker(world: BenchWorld, scenarios: Scenario[],
     pid,
     rssMiB: () => status('VmRSS'),
     peakRssMiB: () => status('VmHWM'),
-    stop: track(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const stopped = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
-      if (!stopped) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }),
+    stop: track(() => stopChild(child, exited)),
   };
 }
 

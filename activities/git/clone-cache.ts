@@ -92,7 +92,9 @@ export class CloneCache {
     const key = cacheKey(remote.url);
     return this.exclusively(key, async () => {
       const entry = path.join(this.root, key);
-      if ((await verifyEntry(entry, remote.url)) !== null) return false;
+      // Adding objects cannot harm an entry, so a full verification is left to the next checkout.
+      const manifest = await readManifest(entry);
+      if (typeof manifest === 'string' || manifest.url !== remote.url) return false;
       const [ours, theirs] = await Promise.all([readShallow(entry), readShallow(workspace)]);
       if (ours !== theirs) return false;
       await addMissingObjects(path.join(workspace, '.git', 'objects'), path.join(entry, '.git', 'objects'));
