@@ -10,6 +10,7 @@ import { CloneCache } from './git/clone-cache';
 import { remoteBranchSha, type Remote } from './git/repository';
 import type { ForgeAccess } from './forge-access';
 import type { Conversations } from './notify';
+import { commandEnvironment } from './commands';
 
 export interface ActivityDeps {
   /** Reads and validates the catalog (a fresh snapshot for each new run). */
@@ -30,8 +31,17 @@ export interface ActivityDeps {
   /** The conversation a run came from: its card and messages, per platform. */
   conversations: Conversations;
   previews: PreviewSettings;
+  /** The npm registry in-flight packages are published to and dependents install from (null: none configured). */
+  registry: RegistryAccess | null;
   /** Minimum time between two progress reports of one activity (the last step is always reported). */
   progressIntervalMs: number;
+}
+
+export interface RegistryAccess {
+  /** e.g. http://127.0.0.1:8745/ (the embedded Verdaccio) or the team's registry. */
+  url: string;
+  /** Publishes the run's prereleases; used by the service's own npm calls only, never by repository code. */
+  token: string;
 }
 
 export interface PreviewSettings {
@@ -42,6 +52,8 @@ export interface PreviewSettings {
   /** Chromium for screenshots (Debian's /usr/bin/chromium); null turns screenshots off. */
   chromiumPath: string | null;
   viewport: { width: number; height: number };
+  /** The preview server's control API for service previews (it runs them); null: service previews are refused. */
+  host: { url: string; token: string } | null;
 }
 
 export async function remoteFor(deps: ActivityDeps, url: string): Promise<Remote> {
@@ -57,6 +69,15 @@ export function installCacheDir(deps: ActivityDeps): string {
 export function packageManagerCaches(deps: ActivityDeps): Record<string, string> {
   const root = path.join(deps.dataDir, 'package-caches');
   return { npm_config_cache: path.join(root, 'npm'), YARN_CACHE_FOLDER: path.join(root, 'yarn'), npm_config_store_dir: path.join(root, 'pnpm') };
+}
+
+/**
+ * The environment of every repository command (installs, checks, builds, previews, the agent's commands):
+ * none of the service's secrets, the package managers' caches, and the registry that serves the change
+ * set's prereleases (read-only: publishing is the service's own step and its token never gets here).
+ */
+export function repositoryCommandEnv(deps: ActivityDeps, home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return commandEnvironment(home, { ...packageManagerCaches(deps), ...(deps.registry ? { npm_config_registry: deps.registry.url } : {}), ...extra });
 }
 
 const cloneCaches = new Map<string, CloneCache>();

@@ -11,7 +11,9 @@ import { editingTools } from './agent/tools/files';
 import { runCommandTool } from './agent/tools/run-command';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
-import { checkoutFromCache, cloneCacheOf, packageManagerCaches, remoteFor, type ActivityDeps } from './deps';
+import { checkoutFromCache, cloneCacheOf, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
+import { revertRunPins } from './change-set-guard';
+import { installChangeSet } from './packages/change-set-install';
 import { describeChanges } from './git/diff';
 import {
   changedPaths,
@@ -65,7 +67,17 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
       run: async ({ summary }) => ({ final: summary, text: 'Finished.' }),
     });
     const heartbeat = () => Context.current().heartbeat();
-    const tools = new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, [...repo.install, ...repo.checks], heartbeat, packageManagerCaches(deps)), finish]);
+    const commands = runCommandTool(dir, {
+      allowed: [...repo.install, ...repo.checks],
+      env: (home) => repositoryCommandEnv(deps, home),
+      onOutput: heartbeat,
+      // The agent's installs see the change set too, so its own test runs match what the checks will install.
+      afterInstall: request.changeSet.length
+        ? async (env, signal) => (await installChangeSet(dir, request.changeSet, { env, signal, onOutput: heartbeat })).result
+        : undefined,
+      installNames: repo.install.map((c) => c.name),
+    });
+    const tools = new ToolRegistry<string>([...editingTools(sandbox), commands, finish]);
     const step = await runAgentStep(deps, runId, {
       task: { kind: 'edit', runId, requirement: request.requirement, repo: repo.id, round: round.n, roundKind: round.kind, priorFixRounds: round.priorFixRounds, feedback: request.feedback },
       label: `edit ${repo.id} round ${round.n}`,
@@ -77,10 +89,14 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
       limits: request.limits,
     });
     const { outcome } = step;
-    const notes = outcome.kind === 'final' ? outcome.value : outcome.kind === 'ended' ? outcome.text : `Stopped early (${outcome.stop.message}); the work so far is kept.`;
+    const agentNotes = outcome.kind === 'final' ? outcome.value : outcome.kind === 'ended' ? outcome.text : `Stopped early (${outcome.stop.message}); the work so far is kept.`;
 
     // Whatever the agent did is kept, also when a budget stopped it: the requester decides what next.
     Context.current().cancellationSignal.throwIfAborted();
+    const reverted = await revertRunPins(dir, { runId, branch });
+    const notes = reverted.length
+      ? `${agentNotes}\n\nThe service reverted dependency specs that pointed at this run's prereleases or branch (checks install the change set by themselves; the release plan sets the ranges when the pull requests open):\n${reverted.map((r) => `- ${r}`).join('\n')}`
+      : agentNotes;
     const message = commitMessage(request, notes);
     const commit = await commitAll(dir, message);
     // Someone may have pushed to the branch meanwhile: their commits are merged in, the agent's work kept.

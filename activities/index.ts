@@ -11,7 +11,9 @@ import { notifyConversation, publishCard } from './notify';
 import { proposeRepositories } from './propose-repositories';
 import { linkPullRequests, openPullRequest } from './pull-requests';
 import { runChecks } from './run-checks';
-import type { CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PullRequestRequest, RemovePreviewsRequest } from './types';
+import { bumpDependencyRanges } from './packages/bump-ranges';
+import { publishPackage } from './packages/publish-package';
+import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest } from './types';
 import { deployPreview, removePreviews } from './previews';
 import { writeNarrative } from './write-narrative';
 
@@ -33,6 +35,8 @@ export function createActivities(deps: ActivityDeps) {
     proposeRepositories: (request: ProposeRequest) => unretryable(() => proposeRepositories(deps, request)),
     editRepository: (request: EditRequest) => unretryable(() => editRepository(deps, request)),
     runChecks: (request: CheckRequest) => runChecks(deps, request),
+    publishPackage: (request: PublishRequest) => publishPackage(deps, request),
+    bumpDependencyRanges: (request: BumpRangesRequest) => bumpDependencyRanges(deps, request),
     openPullRequest: (request: PullRequestRequest) => whileHeartbeating(() => openPullRequest(deps, request)),
     linkPullRequests: (request: LinkRequest) => whileHeartbeating(() => linkPullRequests(deps, request)),
     writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),

@@ -10,6 +10,16 @@
 //            URL as the last non-empty line of its stdout (stderr is free for progress). `remove`, if set,
 //            runs in an empty folder with PREVIEW_URL, PREVIEW_RUN_ID and PREVIEW_REPO; it may run more
 //            than once for one URL and must succeed when the preview is already gone.
+//   service  after install, `build` (if any) runs in the checkout, which is then moved into the store's
+//            service folder (a fresh folder per deploy) and handed to the preview server's control API
+//            (previews/control-api.ts): the server starts `start` there on a free port (PORT, HOST), waits
+//            for `health` and proxies <baseUrl>/<runId>/<repoId>/ to it until the preview is removed. The
+//            server, not this activity, owns the process: a preview lives for days, an activity for minutes.
+//
+// Every kind's build, deploy and start commands get the catalog's `env` for the preview, with
+// `${preview:<repo>}` already resolved by the workflow (request.env), so an app's preview can talk to the
+// changed API. Each deploy records what the preview runs against (request.upstream) and leaves its record in
+// the store for the change-set page (<baseUrl>/<runId>/).
 //
 // A preview that cannot be installed, built or deployed is a result (status 'failed', with the output),
 // not an error: review goes on without it. Failures of the service's own parts (the forge unreachable, a
@@ -20,12 +30,25 @@ import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { CatalogCommand, CatalogRepo, PreviewSpec } from '../shared/catalog-schema';
 import type { PreviewRecord, Screenshot } from '../shared/contracts';
-import { deleteStoredPreview, isStoreId, previewUrl, publishStaticPreview, screenshotFile, screenshotUrl } from '../previews/store';
+import { PreviewHostRefusal, startServiceOnHost, stopServiceOnHost } from '../previews/control-client';
+import {
+  deleteStoredPreview,
+  isStoreId,
+  newServiceDeployId,
+  previewUrl,
+  publishStaticPreview,
+  screenshotFile,
+  screenshotUrl,
+  serviceDeployFolder,
+  writePreviewMeta,
+  changeSetUrl,
+} from '../previews/store';
 import { commandEnvironment, runCommand, type CommandResult } from './commands';
-import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, type ActivityDeps } from './deps';
+import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
 import { whileHeartbeating } from './heartbeat';
 import { withWorkspace } from './git/workspace';
 import { install } from './install-cache';
+import { installChangeSet } from './packages/change-set-install';
 import { takeScreenshot } from './screenshot';
 import type { PreviewRequest, RemovePreviewsRequest } from './types';
 
@@ -33,7 +56,8 @@ const OUTPUT_TAIL_CHARS = 4000;
 
 type StaticSpec = Extract<PreviewSpec, { kind: 'static' }>;
 type CommandSpec = Extract<PreviewSpec, { kind: 'command' }>;
-type Outcome = { status: 'ready'; url: string; output: string } | { status: 'failed'; output: string };
+type ServiceSpec = Extract<PreviewSpec, { kind: 'service' }>;
+type Outcome = { status: 'ready'; url: string; rootUrl?: string; output: string } | { status: 'failed'; output: string };
 
 interface Deployment {
   deps: ActivityDeps;
@@ -41,7 +65,10 @@ interface Deployment {
   checkout: string;
   /** The attempt's scratch folder, outside the checkout. */
   scratch: string;
+  /** For installs: no secrets of the service, package-manager caches. */
   env: NodeJS.ProcessEnv;
+  /** For build, deploy and start: `env` and the catalog's preview env (request.env). */
+  previewEnv: NodeJS.ProcessEnv;
   signal: AbortSignal;
 }
 
@@ -52,6 +79,17 @@ export async function deployPreview(deps: ActivityDeps, request: PreviewRequest)
   if (!isStoreId(runId)) {
     return previewRecord(request, spec.kind, { status: 'failed', output: `run id "${runId}" cannot name a preview: use letters, digits, ".", "_" or "-"` }, null);
   }
+  const record = await deployed(deps, request, spec);
+  // The change-set page lists the run from these; a failed round is shown too, with its output.
+  await writePreviewMeta(deps.previews.dir, runId, { ...record, branch: request.branch });
+  return { ...record, changeSetUrl: changeSetUrl(deps.previews.baseUrl, runId) };
+}
+
+async function deployed(deps: ActivityDeps, request: PreviewRequest, spec: PreviewSpec): Promise<PreviewRecord> {
+  const { runId, repo } = request;
+  if (spec.kind === 'service' && deps.previews.host === null) {
+    return previewRecord(request, spec.kind, { status: 'failed', output: 'service previews need the preview server: this worker has no control API configured for it (previews.host), so nothing was started' }, null);
+  }
   const remote = await remoteFor(deps, repo.url);
   return withWorkspace(deps.dataDir, runId, `${repo.id}-preview`, (scratch) =>
     whileHeartbeating(async (signal) => {
@@ -59,15 +97,24 @@ export async function deployPreview(deps: ActivityDeps, request: PreviewRequest)
       await checkoutFromCache(deps, remote, checkout, request.branch, { sha: request.sha });
       const home = path.join(scratch, 'home');
       await fs.mkdir(home, { recursive: true });
-      const deployment: Deployment = { deps, request, checkout, scratch, env: commandEnvironment(home, packageManagerCaches(deps)), signal };
+      const env = repositoryCommandEnv(deps, home);
+      const deployment: Deployment = { deps, request, checkout, scratch, env, previewEnv: { ...env, ...request.env }, signal };
 
-      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), env: deployment.env, signal });
+      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal });
+      // The change set: the run's upstream packages installed over the released ones, in this checkout only,
+      // so the preview runs against the changed package as the checks did.
+      if (installed.every((step) => step.status === 'passed')) {
+        const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal });
+        if (changeSet.result) installed.push(changeSet.result);
+      }
       const failedStep = installed.find((step) => step.status !== 'passed');
       const outcome: Outcome = failedStep
         ? { status: 'failed', output: `install step "${failedStep.name}" (${failedStep.command}) ${failedStep.status === 'timed_out' ? 'timed out' : 'failed'}\n${failedStep.outputTail}` }
         : spec.kind === 'static'
           ? await deployStatic(deployment, spec)
-          : await deployWithCommand(deployment, spec);
+          : spec.kind === 'command'
+            ? await deployWithCommand(deployment, spec)
+            : await deployService(deployment, spec);
       if (outcome.status === 'failed') return previewRecord(request, spec.kind, outcome, null);
 
       const shot = await screenshotOf(deps, request, outcome.url);
@@ -85,7 +132,11 @@ export async function removePreviews(deps: ActivityDeps, request: RemovePreviews
   await withWorkspace(deps.dataDir, runId, 'preview-remove', (scratch) =>
     whileHeartbeating(async (signal) => {
       for (const { repo, record } of request.previews) {
-        // Static previews live in the store; so do the screenshots of both kinds.
+        if (record.kind === 'service' || repo.preview?.kind === 'service') {
+          const failure = await stopService(deps, runId, repo.id, record, signal);
+          if (failure) failures.push(failure);
+        }
+        // Static previews live in the store; so do the screenshots and metadata of every kind.
         await deleteStoredPreview(deps.previews.dir, runId, repo.id);
         if (record.kind !== 'command' || record.url === null || repo.preview?.kind !== 'command' || !repo.preview.remove) continue;
         const failure = await runRemoveCommand(deps, runId, repo, repo.preview.remove, record.url, path.join(scratch, repo.id), signal);
@@ -93,18 +144,16 @@ export async function removePreviews(deps: ActivityDeps, request: RemovePreviews
       }
     }),
   );
-  // Retrying is safe: stored previews are gone already, and remove commands must accept a second run.
+  // Retrying is safe: stored previews are gone already, stopping a stopped service is fine, and remove
+  // commands must accept a second run.
   if (failures.length > 0) throw new Error(`removing previews of ${runId} failed:\n${failures.join('\n')}`);
 }
 
-async function deployStatic({ deps, request, checkout, env, signal }: Deployment, spec: StaticSpec): Promise<Outcome> {
-  let output = '';
-  if (spec.build) {
-    const ran = await runCommand(spec.build.run, { cwd: checkout, timeoutMs: spec.build.timeoutSeconds * 1000, env, signal });
-    signal.throwIfAborted();
-    if (ran.timedOut || ran.exitCode !== 0) return { status: 'failed', output: `${commandFailure('the build', spec.build, ran)}\n${tail(ran.outputTail)}` };
-    output = tail(ran.outputTail);
-  }
+async function deployStatic(deployment: Deployment, spec: StaticSpec): Promise<Outcome> {
+  const { deps, request, checkout } = deployment;
+  const built = await build(deployment, spec.build);
+  if (built.status === 'failed') return built;
+  const output = built.output;
   const site = await siteFolder(checkout, spec.outputDir);
   if ('refused' in site) return { status: 'failed', output: `${site.refused}\n${output}` };
   const { skippedLinks } = await publishStaticPreview(deps.previews.dir, request.runId, request.repo.id, site.folder);
@@ -127,13 +176,90 @@ async function siteFolder(checkout: string, outputDir: string): Promise<{ folder
   return { folder };
 }
 
-async function deployWithCommand({ request, checkout, scratch, env, signal }: Deployment, spec: CommandSpec): Promise<Outcome> {
+/** The optional build step of static and service previews. */
+async function build({ checkout, previewEnv, signal }: Deployment, command: CatalogCommand | undefined): Promise<{ status: 'passed'; output: string } | { status: 'failed'; output: string }> {
+  if (!command) return { status: 'passed', output: '' };
+  const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: previewEnv, signal });
+  signal.throwIfAborted();
+  if (ran.timedOut || ran.exitCode !== 0) return { status: 'failed', output: `${commandFailure('the build', command, ran)}\n${tail(ran.outputTail)}` };
+  return { status: 'passed', output: tail(ran.outputTail) };
+}
+
+/**
+ * Hands the built checkout to the preview server, which runs it. The checkout moves into the store (a
+ * rename: the workspace and the store share the data folder's file system), under a fresh folder per
+ * deploy, so a retried deploy never touches the folder the running service uses; the server replaces the
+ * running service once the new one is healthy, and deletes the old folder.
+ */
+async function deployService(deployment: Deployment, spec: ServiceSpec): Promise<Outcome> {
+  const { deps, request, checkout, signal } = deployment;
+  const host = deps.previews.host!;
+  const built = await build(deployment, spec.build);
+  if (built.status === 'failed') return built;
+  const folder = serviceDeployFolder(deps.previews.dir, request.runId, request.repo.id, newServiceDeployId(request.sha));
+  await moveFolder(checkout, folder);
+  signal.throwIfAborted();
+  const body = {
+    // Relative to the store, so the server finds it however either side spells the store's path.
+    dir: path.relative(deps.previews.dir, folder),
+    start: { run: spec.start.run, timeoutSeconds: spec.start.timeoutSeconds },
+    health: spec.health,
+    env: request.env,
+  };
+  let answer;
+  try {
+    answer = await startServiceOnHost(host, request.runId, request.repo.id, body, signal);
+  } catch (error) {
+    if (error instanceof PreviewHostRefusal && error.status >= 400 && error.status < 500) {
+      // A refusal (a wrong token, a request the server does not accept) is not cured by retrying.
+      await fs.rm(folder, { recursive: true, force: true });
+      return { status: 'failed', output: `${error.message}\n${built.output}` };
+    }
+    // The server is down or broke: Temporal retries; this folder goes when the service is stopped.
+    throw error;
+  }
+  signal.throwIfAborted();
+  const output = [built.output, answer.output].filter(Boolean).join('\n');
+  if (answer.status === 'failed') return { status: 'failed', output };
+  const root = previewUrl(deps.previews.baseUrl, request.runId, request.repo.id);
+  // What reviewers open (an API's root often answers 404); `${preview:…}` still points dependents at the root.
+  return { status: 'ready', url: spec.open ? new URL(spec.open.slice(1), root).href : root, rootUrl: root, output };
+}
+
+/** A rename where it can; a copy when the checkout and the store are on different file systems. */
+async function moveFolder(from: string, to: string): Promise<void> {
+  await fs.mkdir(path.dirname(to), { recursive: true });
+  try {
+    await fs.rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await fs.cp(from, to, { recursive: true, verbatimSymlinks: true });
+    await fs.rm(from, { recursive: true, force: true });
+  }
+}
+
+/** Null when stopped (or there was nothing to stop), else what went wrong. */
+async function stopService(deps: ActivityDeps, runId: string, repoId: string, record: PreviewRecord, signal: AbortSignal): Promise<string | null> {
+  const host = deps.previews.host;
+  if (host === null) {
+    // Without the control API nothing can have been started by this configuration; a ready one was, elsewhere.
+    return record.status === 'ready' ? `${repoId}: the service preview cannot be stopped: this worker has no control API of the preview server configured (previews.host)` : null;
+  }
+  try {
+    await stopServiceOnHost(host, runId, repoId, signal);
+    return null;
+  } catch (error) {
+    return `${repoId}: stopping the service preview failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+async function deployWithCommand({ request, checkout, scratch, previewEnv, signal }: Deployment, spec: CommandSpec): Promise<Outcome> {
   // Commands get stdout and stderr interleaved; the URL contract is about stdout alone, so it goes to a file.
   const stdoutFile = path.join(scratch, 'deploy-stdout.txt');
   const ran = await runCommand(`exec >${shellQuote(stdoutFile)}\n${spec.deploy.run}`, {
     cwd: checkout,
     timeoutMs: spec.deploy.timeoutSeconds * 1000,
-    env: { ...env, PREVIEW_RUN_ID: request.runId, PREVIEW_REPO: request.repo.id, PREVIEW_BRANCH: request.branch, PREVIEW_SHA: request.sha },
+    env: { ...previewEnv, PREVIEW_RUN_ID: request.runId, PREVIEW_REPO: request.repo.id, PREVIEW_BRANCH: request.branch, PREVIEW_SHA: request.sha },
     signal,
   });
   signal.throwIfAborted();
@@ -182,10 +308,12 @@ function previewRecord(request: PreviewRequest, kind: PreviewRecord['kind'], out
     kind,
     status: outcome.status,
     url: outcome.status === 'ready' ? outcome.url : null,
+    ...(outcome.status === 'ready' && outcome.rootUrl ? { rootUrl: outcome.rootUrl } : {}),
     screenshot,
     output: outcome.output,
     deployedAt,
     expiresAt: deployedAt + request.lifetimeMs,
+    upstream: request.upstream,
   };
 }
 

@@ -3,11 +3,12 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { CheckResult } from '../shared/contracts';
-import { commandEnvironment, runCommand } from './commands';
-import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, type ActivityDeps } from './deps';
+import { runCommand } from './commands';
+import { installCacheDir, checkoutFromCache, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
 import { withWorkspace } from './git/workspace';
 import { whileHeartbeating } from './heartbeat';
 import { install } from './install-cache';
+import { installChangeSet, installedVersions } from './packages/change-set-install';
 import type { CheckOutcome, CheckRequest } from './types';
 
 const OUTPUT_TAIL_CHARS = 4000;
@@ -21,9 +22,14 @@ export async function runChecks(deps: ActivityDeps, request: CheckRequest): Prom
       await checkoutFromCache(deps, remote, checkout, branch, { sha });
       const home = path.join(dir, 'home');
       await fs.mkdir(home, { recursive: true });
-      const env = commandEnvironment(home, packageManagerCaches(deps));
+      const env = repositoryCommandEnv(deps, home);
 
       const results: CheckResult[] = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal });
+      // The change set: upstream packages of this run installed over the released ones, in this workspace only.
+      if (results.every((r) => r.status === 'passed')) {
+        const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal });
+        if (changeSet.result) results.push(changeSet.result);
+      }
       // Checks after a failed install would only fail for the same reason.
       if (results.every((r) => r.status === 'passed')) {
         for (const command of repo.checks) {
@@ -40,7 +46,7 @@ export async function runChecks(deps: ActivityDeps, request: CheckRequest): Prom
           });
         }
       }
-      return { sha, passed: results.every((r) => r.status === 'passed'), results };
+      return { sha, passed: results.every((r) => r.status === 'passed'), results, installed: await installedVersions(checkout, (request.upstreamPackages ?? []).map((name) => ({ name }))) };
     }),
   );
 }

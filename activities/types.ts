@@ -3,6 +3,7 @@ import type { Card } from '../shared/card';
 import type { Catalog, CatalogRepo } from '../shared/catalog-schema';
 import type {
   CardRef,
+  ChangeSetPackage,
   CheckResult,
   CombinedSummary,
   CommitRecord,
@@ -11,6 +12,8 @@ import type {
   FileChange,
   Proposal,
   PreviewRecord,
+  PreviewUpstream,
+  PublishRecord,
   PullRequestRef,
   RoundKind,
   StepUsage,
@@ -39,6 +42,8 @@ export interface UpstreamChange {
   repo: string;
   agentNotes: string;
   diffPreview: string;
+  /** How this repository consumes the upstream as a package: its name and the prerelease installs use. */
+  consumedAs: { name: string; version: string | null } | null;
 }
 
 export interface EditRequest {
@@ -59,6 +64,8 @@ export interface EditRequest {
   upstream: UpstreamChange[];
   /** Commits the workflow knows are on the work branch; sizes the shallow clone. */
   knownCommits: number;
+  /** In-flight packages this repository's installs use instead of the released ones (run_command's install too). */
+  changeSet: ChangeSetPackage[];
   limits: StepLimits;
 }
 
@@ -85,12 +92,57 @@ export interface CheckRequest {
   repo: CatalogRepo;
   branch: string;
   sha: string;
+  /** In-flight packages installed after the repository's own install, in the workspace only. */
+  changeSet: ChangeSetPackage[];
+  /** Upstream package names whose installed version the outcome reports (released ones included). */
+  upstreamPackages: string[];
 }
 
 export interface CheckOutcome {
   sha: string;
   passed: boolean;
   results: CheckResult[];
+  /** Per upstream package: the version found installed in node_modules after all installs (null: not installed). */
+  installed: Record<string, string | null>;
+}
+
+/** Publishes one package repository at one commit as the run's prerelease for that round. */
+export interface PublishRequest {
+  runId: string;
+  repo: CatalogRepo;
+  branch: string;
+  sha: string;
+  /** The commit the work branch started from, to read the released version. */
+  baseSha: string;
+  round: number;
+  /** In-flight packages this package itself depends on: installed for its build, pinned in what is published. */
+  changeSet: ChangeSetPackage[];
+}
+
+export type PublishResult = PublishRecord;
+
+/** Commits, on a dependent's work branch, dependency ranges that point at planned releases. */
+export interface BumpRangesRequest {
+  runId: string;
+  repo: CatalogRepo;
+  branch: string;
+  /** Where the work branch started: the result describes the whole change against it. */
+  baseSha: string;
+  round: number;
+  ranges: { name: string; range: string }[];
+}
+
+export interface BumpRangesResult {
+  repo: string;
+  /** Null when the branch already had these ranges (a retried step) or the repository lists none of them. */
+  commit: CommitRecord | null;
+  headSha: string;
+  /** Package names the repository's package.json does not list, so nothing was bumped for them. */
+  notListed: string[];
+  /** The branch's whole change against its base, with the bump. */
+  files: FileChange[];
+  diffStat: DiffStat;
+  diffPreview: string;
 }
 
 export interface PullRequestRequest {
@@ -154,6 +206,12 @@ export interface PreviewRequest {
   round: number;
   /** How long the preview should live; the run removes it earlier when it ends. */
   lifetimeMs: number;
+  /** In-flight packages installed after the repository's own install. */
+  changeSet: ChangeSetPackage[];
+  /** The catalog's preview env with `${preview:<repo>}` resolved by the workflow. */
+  env: Record<string, string>;
+  /** Upstream packages and previews this preview runs with, recorded with it as given. */
+  upstream: PreviewUpstream;
 }
 
 export interface RemovePreviewsRequest {

@@ -43,7 +43,8 @@ async function main(): Promise<void> {
       forge: tokenForgeAccess(env('CR_FORGE_TOKEN')),
       reportProgress: progressReporterVia(client),
       conversations: new Conversations(new OutboxChannel(dataDir)),
-      previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: null, viewport: { width: 1280, height: 800 } },
+      previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: null, viewport: { width: 1280, height: 800 }, host: null },
+      registry: process.env.CR_REGISTRY_URL ? { url: env('CR_REGISTRY_URL'), token: env('CR_REGISTRY_TOKEN') } : null,
       // The worker's default (PROGRESS_INTERVAL_MS in worker/config.ts).
       progressIntervalMs: Number(process.env.CR_PROGRESS_INTERVAL_MS ?? 1000),
     },

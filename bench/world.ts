@@ -120,7 +120,7 @@ export function benchScenario(proposeRepos: readonly string[] = ['ui-kit']): Sce
   } satisfies ScenarioInput);
 }
 
-/** Instant checks (`true`), no install, no preview, no dependencies between the repositories. */
+/** Instant checks (`true`), no install, no preview, no package publishing, no dependencies between the repositories. */
 export function instantRepos(options: { keepDependencies?: boolean } = {}): Record<string, Record<string, unknown>> {
   const repos: Record<string, Record<string, unknown>> = {};
   for (const id of DEMO_REPOS) {
@@ -128,6 +128,7 @@ export function instantRepos(options: { keepDependencies?: boolean } = {}): Reco
       install: [],
       checks: [{ name: 'check', run: 'true', timeoutSeconds: 60 }],
       preview: undefined, // YAML.stringify leaves undefined keys out: no preview
+      publish: undefined,
       ...(options.keepDependencies ? {} : { dependsOn: [] }),
     };
   }

@@ -186,10 +186,19 @@ program
   .argument('<runId>')
   .addOption(asOption)
   .addOption(keyOption)
-  .action(async (runId: string, options: { as?: string; key?: string }) => {
-    await executeCommand(await gateway(), { kind: 'approve', runId, payload: { by: person(options), key: options.key ?? newKey('cli') } });
+  .option('--release <repo=bump...>', "an owner's choice of a package's planned release instead of the catalog's, e.g. ui-kit=major", collectReleases, {})
+  .action(async (runId: string, options: { as?: string; key?: string; release: Record<string, string> }) => {
+    const releases = Object.keys(options.release).length ? { releases: options.release as Record<string, 'major' | 'minor' | 'patch'> } : {};
+    await executeCommand(await gateway(), { kind: 'approve', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), ...releases } });
     console.log('Approved; opening pull requests.');
   });
+
+/** `--release ui-kit=major --release tokens=patch` → { "ui-kit": "major", tokens: "patch" }; validated by the gateway. */
+function collectReleases(value: string, previous: Record<string, string>): Record<string, string> {
+  const [repo, bump] = value.split('=');
+  if (!repo || !bump) throw new Error(`--release ${value}: write it as <repo>=<major|minor|patch>, e.g. ui-kit=major`);
+  return { ...previous, [repo.trim()]: bump.trim() };
+}
 
 program
   .command('cancel')

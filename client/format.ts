@@ -1,7 +1,7 @@
 // A run's state as text a person reads in a terminal.
 import type { RunState, Transcript } from '../shared/contracts';
 import { describeDimension, inputTokensOf, type BudgetLimits, type Spend } from '../shared/budget';
-import { renderSummaryMarkdown } from '../shared/summary';
+import { describeUpstream, renderSummaryMarkdown } from '../shared/summary';
 
 export function describeSpend(spend: Spend): string {
   const cache = spend.cacheReadTokens || spend.cacheWriteTokens ? ` (cache: ${spend.cacheReadTokens} read, ${spend.cacheWriteTokens} written)` : '';
@@ -39,6 +39,11 @@ export function formatState(state: RunState, options: { summary?: boolean } = {}
       const checks = repo.checks.at(-1);
       const checkText = checks ? (checks.passed ? 'checks passed' : `checks FAILED (${checks.results.filter((r) => r.status !== 'passed').map((r) => r.name).join(', ')})`) : 'no checks yet';
       out.push(`  - ${repo.id} [${repo.status}] ${repo.commits.length} commit(s), ${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}`);
+      for (const publish of repo.publishes ?? []) {
+        out.push(`      round ${publish.round}: ${publish.status === 'published' ? `published ${publish.name}@${publish.version}${publish.reused ? ' (reused)' : ''}` : `NOT published: ${publish.output.split('\n')[0]}`}`);
+      }
+      if (checks?.against?.length) out.push(`      checked against ${checks.against.map(describeUpstream).join(', ')}`);
+      if (repo.rangeBump) out.push(`      depends on the planned releases: ${repo.rangeBump.message}`);
       if (repo.progress) out.push(`      agent: turn ${repo.progress.turn}, ${repo.progress.inputTokens + repo.progress.outputTokens} tokens, $${repo.progress.costUsd.toFixed(4)}${repo.progress.lastTool ? `, last tool ${repo.progress.lastTool}` : ''}`);
       if (repo.pr) out.push(`      PR #${repo.pr.number}: ${repo.pr.url}${repo.pr.reused ? ' (updated)' : ''}`);
       if (repo.error) out.push(`      error: ${repo.error}`);

@@ -6,17 +6,38 @@
 //   <dir>/<runId>/_screenshots/<repoId>-r<round>.png the preview's screenshot in that round,
 //                                                    served at <baseUrl>/<runId>/_screenshots/<repoId>-r<round>.png
 //   <dir>/<runId>/.<repoId>.<random>.<stage>         a preview being swapped in or out; never served
+//   <dir>/<runId>/.meta/<repoId>.json                the latest preview record of the repository (any kind) with
+//                                                    its branch, written by the deploy; the change-set page at
+//                                                    <baseUrl>/<runId>/ lists the run from these; never served
+//   <dir>/.services/<runId>/<repoId>/                a service preview, owned by the preview server (previews/services.ts);
+//                                                    never served as files (a dot folder), proxied at <baseUrl>/<runId>/<repoId>/:
+//       <deployId>/                                  a checkout the deploy moved here (a fresh one per deploy);
+//                                                    the service runs in it
+//       <deployId>.home/                             the service's HOME
+//       <deployId>.log                               its stdout and stderr, served at <baseUrl>/<runId>/_logs/<repoId>.log
+//                                                    while it is the service the address shows
+//       service.json                                 the manifest: which deploy runs, how it starts, its pid; the
+//                                                    preview server restarts what was running from it
 //
 // A preview's address is stable per run and repository: a redeploy (a later round) replaces the folder's
 // content, so a link a reviewer already has keeps showing the latest round. Screenshots are kept per round.
 // Run and repository ids are single path segments of letters, digits, ".", "_" and "-", never starting
-// with a dot (that is how store-internal folders are kept apart); `_screenshots` cannot clash with a
-// repository id because catalog ids start with a letter or a digit.
+// with a dot (that is how store-internal folders are kept apart); `_screenshots` and `_logs` cannot clash
+// with a repository id because catalog ids start with a letter or a digit. `.host` (the preview server's
+// control API) cannot be a run id for the same reason.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { PreviewRecord } from '../shared/contracts';
 
 export const SCREENSHOTS_FOLDER = '_screenshots';
+/** Not a folder: the path segment under which a run's service logs are served. */
+export const LOGS_SEGMENT = '_logs';
+const META_FOLDER = '.meta';
+const SERVICES_FOLDER = '.services';
+const SERVICE_MANIFEST = 'service.json';
+/** `<first 12 characters of the sha>-<12 hex digits>`: fresh per deploy, so a retry never reuses a folder. */
+const SERVICE_DEPLOY_ID = /^[A-Za-z0-9]{1,12}-[0-9a-f]{12}$/;
 
 const STORE_ID = /^[A-Za-z0-9._-]+$/;
 
@@ -41,6 +62,11 @@ export function previewFolder(dir: string, runId: string, repoId: string): strin
   return path.join(dir, storeId(runId), storeId(repoId));
 }
 
+/** The change-set page: every preview of the run, with what each runs (previews/change-set-page.ts). */
+export function changeSetUrl(baseUrl: string, runId: string): string {
+  return `${withoutTrailingSlash(baseUrl)}/${storeId(runId)}/`;
+}
+
 export function previewUrl(baseUrl: string, runId: string, repoId: string): string {
   return `${withoutTrailingSlash(baseUrl)}/${storeId(runId)}/${storeId(repoId)}/`;
 }
@@ -55,6 +81,105 @@ export function screenshotFile(dir: string, runId: string, repoId: string, round
 
 export function screenshotUrl(baseUrl: string, runId: string, repoId: string, round: number): string {
   return `${withoutTrailingSlash(baseUrl)}/${storeId(runId)}/${SCREENSHOTS_FOLDER}/${screenshotName(repoId, round)}`;
+}
+
+// ---- per-repository metadata for the change-set page ----
+
+/** What the change-set page shows of one repository: its latest preview record and the branch it came from. */
+export type PreviewMeta = PreviewRecord & { branch: string };
+
+export function previewMetaFile(dir: string, runId: string, repoId: string): string {
+  return path.join(dir, storeId(runId), META_FOLDER, `${storeId(repoId)}.json`);
+}
+
+/** Written whole (renamed into place), so the page never reads half a record. */
+export async function writePreviewMeta(dir: string, runId: string, meta: PreviewMeta): Promise<void> {
+  const file = previewMetaFile(dir, runId, meta.repo);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.incoming`);
+  try {
+    await fs.writeFile(temporary, `${JSON.stringify(meta, null, 2)}\n`);
+    await fs.rename(temporary, file);
+  } finally {
+    await fs.rm(temporary, { force: true });
+  }
+}
+
+/** Every repository's metadata of the run, by repository id; unreadable files are left out. */
+export async function readPreviewMetas(dir: string, runId: string): Promise<PreviewMeta[]> {
+  const folder = path.join(dir, storeId(runId), META_FOLDER);
+  const names = (await fs.readdir(folder).catch(() => [] as string[])).filter((name) => name.endsWith('.json') && isStoreId(name.slice(0, -'.json'.length))).sort();
+  const metas: PreviewMeta[] = [];
+  for (const name of names) {
+    const text = await fs.readFile(path.join(folder, name), 'utf8').catch(() => null);
+    if (text === null) continue;
+    try {
+      metas.push(JSON.parse(text) as PreviewMeta);
+    } catch {
+      // A file someone edited by hand; the page shows the others.
+    }
+  }
+  return metas;
+}
+
+// ---- service previews ----
+
+/** The folder under which the preview server keeps every service preview; never served as files. */
+export function servicesRoot(dir: string): string {
+  return path.join(dir, SERVICES_FOLDER);
+}
+
+export function serviceFolder(dir: string, runId: string, repoId: string): string {
+  return path.join(servicesRoot(dir), storeId(runId), storeId(repoId));
+}
+
+export function newServiceDeployId(sha: string): string {
+  const prefix = sha.replace(/[^A-Za-z0-9]/g, '').slice(0, 12) || 'deploy';
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+export function isServiceDeployId(segment: string): boolean {
+  return SERVICE_DEPLOY_ID.test(segment);
+}
+
+function serviceDeployId(segment: string): string {
+  if (!isServiceDeployId(segment)) throw new Error(`"${segment}" is not a service deploy id`);
+  return segment;
+}
+
+/** The checkout a service runs in: the deploy moves it here, the preview server starts it. */
+export function serviceDeployFolder(dir: string, runId: string, repoId: string, deployId: string): string {
+  return path.join(serviceFolder(dir, runId, repoId), serviceDeployId(deployId));
+}
+
+export function serviceHomeFolder(dir: string, runId: string, repoId: string, deployId: string): string {
+  return `${serviceDeployFolder(dir, runId, repoId, deployId)}.home`;
+}
+
+export function serviceLogFile(dir: string, runId: string, repoId: string, deployId: string): string {
+  return `${serviceDeployFolder(dir, runId, repoId, deployId)}.log`;
+}
+
+export function serviceManifestFile(dir: string, runId: string, repoId: string): string {
+  return path.join(serviceFolder(dir, runId, repoId), SERVICE_MANIFEST);
+}
+
+export function serviceLogUrl(baseUrl: string, runId: string, repoId: string): string {
+  return `${withoutTrailingSlash(baseUrl)}/${storeId(runId)}/${LOGS_SEGMENT}/${storeId(repoId)}.log`;
+}
+
+/** Deletes a deploy's checkout, home and log; nothing to delete is fine. */
+export async function deleteServiceDeploy(dir: string, runId: string, repoId: string, deployId: string): Promise<void> {
+  await fs.rm(serviceDeployFolder(dir, runId, repoId, deployId), { recursive: true, force: true });
+  await fs.rm(serviceHomeFolder(dir, runId, repoId, deployId), { recursive: true, force: true });
+  await fs.rm(serviceLogFile(dir, runId, repoId, deployId), { force: true });
+}
+
+/** Deletes everything of the run's service preview of the repository (every deploy, the manifest). */
+export async function deleteServiceFolder(dir: string, runId: string, repoId: string): Promise<void> {
+  const folder = serviceFolder(dir, runId, repoId);
+  await fs.rm(folder, { recursive: true, force: true });
+  await fs.rmdir(path.dirname(folder)).catch(() => undefined);
 }
 
 export interface Published {
@@ -92,10 +217,16 @@ export async function publishStaticPreview(dir: string, runId: string, repoId: s
   return { skippedLinks };
 }
 
-/** Deletes the run's preview of the repository and its screenshots; nothing to delete is fine. */
+/**
+ * Deletes the run's preview of the repository, its screenshots and its metadata; nothing to delete is fine.
+ * A service preview's process and folder belong to the preview server: it deletes them when asked to stop.
+ */
 export async function deleteStoredPreview(dir: string, runId: string, repoId: string): Promise<void> {
   const runFolder = path.dirname(previewFolder(dir, runId, repoId));
   await fs.rm(previewFolder(dir, runId, repoId), { recursive: true, force: true });
+  const meta = previewMetaFile(dir, runId, repoId);
+  await fs.rm(meta, { force: true });
+  await fs.rmdir(path.dirname(meta)).catch(() => undefined);
   // Folders left behind by a publish whose worker died half-way.
   const leftover = new RegExp(`^\\.${escaped(repoId)}\\.[0-9a-f]{12}\\.(incoming|outgoing)$`);
   for (const name of await fs.readdir(runFolder).catch(() => [] as string[])) {

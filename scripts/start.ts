@@ -11,6 +11,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { startForge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
 import { startPreviewServer } from '../previews/server';
+import { startEmbeddedRegistry } from '../registry/embedded';
+import { publishReleased } from '../registry/seed';
 import { loadScenarioBook } from '../activities/agent/scenarios';
 import { ChangeRequestGateway } from '../client/gateway';
 import { ConversationRouter } from '../im-adapters/core/router';
@@ -25,6 +27,8 @@ import { connectClient, createChangeRequestWorker, quietSdkLogs } from '../worke
 import { ensureTemporalCli } from './ensure-temporal';
 
 const DEMO_REPOS = ['ui-kit', 'bff-api', 'web-app'];
+/** Demo packages whose released version must be in the registry for the apps that depend on them. */
+const DEMO_PACKAGES = ['ui-kit'];
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -42,6 +46,7 @@ async function main(): Promise<void> {
   await refuseBusyPort(config.forge.port, `the git forge (port ${config.forge.port})`, 'FORGE_PORT');
   await refuseBusyPort(config.previews.port, `the preview server (port ${config.previews.port})`, 'PREVIEW_PORT');
   await refuseBusyPort(config.webChatPort, `the web chat (port ${config.webChatPort})`, 'WEB_CHAT_PORT');
+  if (!config.registry.url) await refuseBusyPort(config.registry.port, `the npm registry (port ${config.registry.port})`, 'REGISTRY_PORT');
   const temporal = startDevServer(temporalCli, host ?? '127.0.0.1', temporalPort, config.temporal.uiPort, path.join(config.dataDir, 'temporal.sqlite'));
   const stopAll: (() => Promise<void>)[] = [async () => void temporal.kill('SIGTERM')];
 
@@ -49,13 +54,22 @@ async function main(): Promise<void> {
     const forgeToken = config.forge.token ?? (await localForgeToken(config.dataDir));
     const forge = await startForge({ dataDir: path.join(config.dataDir, 'forge'), port: config.forge.port, token: forgeToken });
     stopAll.unshift(() => forge.close());
-    const previews = await startPreviewServer({ dir: config.previews.dir, port: config.previews.port });
+    const previewHostToken = config.previews.hostToken ?? (await localToken(config.dataDir, 'preview-host-token'));
+    const previews = await startPreviewServer({ dir: config.previews.dir, port: config.previews.port, token: previewHostToken });
     stopAll.unshift(() => previews.close());
     const seeded = await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
+    const registry = await registryFor(config);
+    if (registry.close) stopAll.unshift(registry.close);
+    const released = registry.embedded
+      ? await Promise.all(DEMO_PACKAGES.map((name) => publishReleased(registry.access, path.join(PROJECT_ROOT, 'demo', 'repos', name))))
+      : [];
 
     const connection = await connectWithRetry(config.temporal.address);
     const client = await connectClient(config.temporal.address, config.temporal.namespace);
-    const deps = await activityDepsFor({ ...config, forge: { ...config.forge, token: forgeToken } }, client);
+    const deps = await activityDepsFor(
+      { ...config, forge: { ...config.forge, token: forgeToken }, previews: { ...config.previews, hostToken: previewHostToken }, registry: { ...config.registry, url: registry.access.url, token: registry.access.token } },
+      client,
+    );
     const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps, maxCachedWorkflows: config.workflowCacheSize });
     const running = worker.run();
     stopAll.unshift(async () => {
@@ -92,7 +106,8 @@ async function main(): Promise<void> {
         `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
         `  Slack             ${slack ? (slack.url ?? 'Socket Mode') : 'not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)'}`,
         `  Feishu/Lark       ${lark ? lark.url : 'not configured (LARK_APP_ID, LARK_APP_SECRET, LARK_VERIFICATION_TOKEN, LARK_ENCRYPT_KEY)'}`,
-        `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'})`,
+        `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'}; service previews run here)`,
+        `  npm registry      ${registry.access.url} ${registry.embedded ? `(embedded Verdaccio, data ${path.relative(PROJECT_ROOT, config.registry.dir)}, ${config.registry.uplink ? `uplink ${config.registry.uplink}` : 'offline: no uplink'}${released.length ? `; ${released.map((r) => `${r.name}@${r.version}${r.published ? ' published' : ''}`).join(', ')}` : ''})` : '(NPM_REGISTRY_URL)'}`,
         `  Worker            task queue "${config.temporal.taskQueue}"`,
         `  Model             ${deps.models.description}`,
         `  Catalog           ${path.relative(PROJECT_ROOT, config.catalogPath)}`,
@@ -139,9 +154,24 @@ async function connectWithRetry(address: string): Promise<NativeConnection> {
   }
 }
 
+/** The team's registry when NPM_REGISTRY_URL is set (it needs NPM_REGISTRY_TOKEN to publish), else an embedded Verdaccio. */
+async function registryFor(config: ReturnType<typeof readConfig>): Promise<{ access: { url: string; token: string }; embedded: boolean; close?: () => Promise<void> }> {
+  if (config.registry.url) {
+    if (!config.registry.token) throw new Error('NPM_REGISTRY_URL is set but NPM_REGISTRY_TOKEN is not: the service needs a token that may publish the packages of the catalog.');
+    return { access: { url: config.registry.url, token: config.registry.token }, embedded: false };
+  }
+  const registry = await startEmbeddedRegistry({ dir: config.registry.dir, port: config.registry.port, uplink: config.registry.uplink ?? null });
+  return { access: { url: registry.url, token: registry.token }, embedded: true, close: () => registry.close() };
+}
+
 /** The embedded forge's token lives in the data folder, so the worker and repeated starts agree on it. */
 async function localForgeToken(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, 'forge-token');
+  return localToken(dataDir, 'forge-token');
+}
+
+/** A random token kept in the data folder (0600), so the worker and repeated starts agree on it. */
+async function localToken(dataDir: string, name: string): Promise<string> {
+  const file = path.join(dataDir, name);
   try {
     return (await fs.readFile(file, 'utf8')).trim();
   } catch {

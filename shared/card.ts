@@ -1,7 +1,7 @@
 // A run's state as one card with the buttons that make sense in its phase. Platform-neutral: the web chat,
 // Slack (Block Kit) and Lark (interactive cards) each draw this model their own way. Pure.
 import { z } from 'zod';
-import { describeSpend, oneLine } from './summary';
+import { describeReleasePlan, describeSpend, describeUpstream, oneLine } from './summary';
 import type { RunState } from './contracts';
 
 export const CARD_ACTIONS = ['toggle', 'confirm', 'approve', 'feedback', 'cancel', 'extend', 'review_partial'] as const;
@@ -142,17 +142,27 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
         const checkText = checks ? (checks.passed ? 'checks pass' : 'checks FAIL') : 'no checks yet';
         const progress = repo.progress ? ` · agent turn ${repo.progress.turn}${repo.progress.lastTool ? ` (${repo.progress.lastTool})` : ''}` : '';
         const status = repo.status.startsWith('checks_') ? '' : `${repo.status.replace(/_/g, ' ')}, `;
-        return `${repo.id}: ${status}${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}${progress}`;
+        const against = checks?.against?.length ? ` against ${checks.against.map(describeUpstream).join(', ')}` : '';
+        const published = [...(repo.publishes ?? [])].reverse().find((p) => p.status === 'published');
+        const prerelease = published ? ` · published ${published.name}@${published.version}` : '';
+        return `${repo.id}: ${status}${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}, ${checkText}${against}${prerelease}${progress}`;
       }),
     });
   }
   if (state.summary && ['awaiting_review', 'publishing', 'done'].includes(state.phase)) {
     sections.push({ heading: 'What changed', lines: [state.summary.narrative, `Merge order: ${state.summary.mergeOrder.join(' → ')}`] });
+    const plan = state.summary.releasePlan ?? [];
+    if (plan.length) sections.push({ heading: 'Merge and release plan', lines: describeReleasePlan(plan, (repo) => state.repos[repo]?.pr ?? null) });
     if (state.summary.sincePrevious.length) sections.push({ heading: 'Since the previous round', lines: state.summary.sincePrevious });
     sections.push({ heading: 'Risks', lines: state.summary.risks.length ? state.summary.risks : ['none found'] });
     for (const preview of state.previews.filter((p) => p.status === 'ready' && p.screenshot)) {
       sections.push({ heading: `${preview.repo} preview`, lines: [preview.url ?? ''], image: { url: preview.screenshot!.url, alt: `${preview.repo} preview` } });
     }
+  }
+  const changeSet = changeSetPreview(state);
+  if (changeSet) {
+    sections.push({ heading: 'Change set preview', lines: [changeSet.url, ...changeSet.runs] });
+    links.push({ label: 'Change set preview', url: changeSet.url });
   }
   for (const preview of state.previews.filter((p) => p.status === 'ready' && p.url)) links.push({ label: `${preview.repo} preview`, url: preview.url! });
   for (const repo of repos.filter((r) => r.pr)) links.push({ label: `${repo.id} PR #${repo.pr!.number}`, url: repo.pr!.url });
@@ -171,6 +181,20 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
     links,
     hint,
   };
+}
+
+/** The run's previews as one link, and what each runs: repo@sha, with the packages and previews it uses. */
+function changeSetPreview(state: RunState): { url: string; runs: string[] } | null {
+  const live = state.previews.filter((p) => p.status === 'ready');
+  const url = live.find((p) => p.changeSetUrl)?.changeSetUrl;
+  if (!url) return null;
+  const runs = live.map((p) => {
+    const packages = (p.upstream?.packages ?? []).filter((u) => u.source === 'run').map(describeUpstream);
+    const previews = (p.upstream?.previews ?? []).map((u) => `${u.variable} → ${u.repo}@${u.sha.slice(0, 7)}`);
+    const uses = [...packages, ...previews];
+    return `${p.repo}@${p.sha.slice(0, 7)} (${p.kind})${uses.length ? `: ${uses.join(', ')}` : ''}`;
+  });
+  return { url, runs };
 }
 
 /** The signal a button sends, or null for buttons the adapter handles itself (toggle, feedback). */

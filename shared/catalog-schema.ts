@@ -23,13 +23,23 @@ export const CommandSchema = z.object({
 });
 export type CatalogCommand = z.infer<typeof CommandSchema>;
 
-export const PreviewSchema = z.union([
+/**
+ * Environment for a preview's build, deploy or service: plain values, and `${preview:<repo>}`, which becomes
+ * the address of that repository's preview in the same run (so an app's preview talks to the changed API).
+ * A reference that cannot be resolved (no preview of that repository in this run) leaves the variable unset.
+ */
+const PreviewEnvSchema = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'use an environment variable name such as API_URL'), z.string().max(2000))
+  .default({});
+
+export const PreviewSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('static'),
     /** Builds the site; run in the checkout after install. */
     build: CommandSchema.optional(),
     /** Folder (inside the checkout) that the local preview server serves. */
     outputDir: z.string().min(1),
+    env: PreviewEnvSchema,
   }),
   z.object({
     kind: z.literal('command'),
@@ -37,9 +47,47 @@ export const PreviewSchema = z.union([
     deploy: CommandSchema,
     /** Takes a preview down (PREVIEW_URL in its environment); optional for platforms that expire them. */
     remove: CommandSchema.optional(),
+    env: PreviewEnvSchema,
+  }),
+  z.object({
+    kind: z.literal('service'),
+    /** Optional build step after install (e.g. `npm run build`). */
+    build: CommandSchema.optional(),
+    /**
+     * The long-running process, started in the checkout with PORT (and HOST) set; its timeoutSeconds is how
+     * long it may take to answer `health`. It runs until the preview is removed, expires or the run ends.
+     */
+    start: CommandSchema,
+    /** Path answered with a 2xx once the service is up, e.g. /healthz. */
+    health: z.string().regex(/^\/[^\s]*$/, 'a path starting with "/", such as /healthz').default('/'),
+    /** The page reviewers open and the screenshot shows, e.g. /api/products (default: the service's root). */
+    open: z.string().regex(/^\/[^\s]*$/, 'a path starting with "/", such as /api/products').optional(),
+    env: PreviewEnvSchema,
   }),
 ]);
 export type PreviewSpec = z.infer<typeof PreviewSchema>;
+
+export const ReleaseBumpSchema = z.enum(['major', 'minor', 'patch']);
+export type ReleaseBump = z.infer<typeof ReleaseBumpSchema>;
+
+/**
+ * A repository consumed as an npm package by others in the catalog. Each round that commits to it is
+ * published to the registry as a prerelease of this run, and the repositories that depend on it are
+ * installed, checked and previewed against that prerelease instead of the released version.
+ */
+export const PublishSchema = z
+  .object({
+    /** The package name; default: `name` in the package.json of `directory`. */
+    name: z.string().regex(/^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/, 'an npm package name such as @acme/ui-kit').optional(),
+    /** Builds what is published (after install), e.g. `npm run build`; none by default. */
+    build: CommandSchema.optional(),
+    /** The folder (inside the checkout) whose package.json is published; default the checkout itself. */
+    directory: z.string().min(1).default('.'),
+    /** The release the package's pull request plans once merged: the next minor by default. */
+    release: ReleaseBumpSchema.default('minor'),
+  })
+  .strict();
+export type PublishSpec = z.infer<typeof PublishSchema>;
 
 export const CatalogRepoSchema = z.object({
   id: RepoIdSchema,
@@ -62,6 +110,8 @@ export const CatalogRepoSchema = z.object({
     .default({ keyFiles: ['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml'], paths: ['node_modules'] }),
   checks: z.array(CommandSchema).default([]),
   preview: PreviewSchema.optional(),
+  /** Set when this repository is consumed as an npm package by repositories that depend on it. */
+  publish: PublishSchema.optional(),
   owners: z.array(PrincipalSchema).min(1, 'name at least one owner'),
   /** Who may target this repository in a change request. */
   access: z.array(PrincipalSchema).default(['*']),
@@ -92,6 +142,11 @@ export const PolicySchema = z.object({
   activityHeartbeatTimeout: DurationMsSchema.default(60_000),
   /** Continue-as-new once history passes this many events (Temporal's own suggestion also counts). */
   continueAsNewAfterEvents: z.number().int().min(50).max(50_000).default(10_000),
+  /**
+   * Whether a repository is installed, checked and previewed against the in-flight changes of the packages
+   * it depends on (published as prereleases of the run), or against their released versions.
+   */
+  integrateChangeSets: z.boolean().default(true),
   /** Who may confirm, approve and cancel besides the requester. */
   deciders: z.enum(['requester', 'requester-and-owners']).default('requester-and-owners'),
 });
@@ -134,6 +189,15 @@ export const CatalogSchema = z
           });
         }
       });
+      for (const [name, value] of Object.entries(repo.preview?.env ?? {})) {
+        for (const ref of previewReferences(value)) {
+          if (!catalog.repositories.some((r) => r.id === ref)) {
+            ctx.addIssue({ code: 'custom', path: ['repositories', index, 'preview', 'env', name], message: `\${preview:${ref}}: "${ref}" is not a repository in this catalog` });
+          } else if (ref === repo.id) {
+            ctx.addIssue({ code: 'custom', path: ['repositories', index, 'preview', 'env', name], message: `\${preview:${ref}} refers to the repository's own preview` });
+          }
+        }
+      }
       for (const principal of [...repo.owners, ...repo.access]) {
         const group = principal.startsWith('group:') ? principal.slice('group:'.length) : undefined;
         if (group !== undefined && !(group in catalog.groups)) {
@@ -151,6 +215,33 @@ export const CatalogSchema = z
     }
   });
 export type Catalog = z.infer<typeof CatalogSchema>;
+
+const PREVIEW_REFERENCE = /\$\{preview:([^}]*)\}/g;
+
+/** Repository ids named by `${preview:<repo>}` in a preview environment value. */
+export function previewReferences(value: string): string[] {
+  return [...value.matchAll(PREVIEW_REFERENCE)].map((m) => m[1]!.trim());
+}
+
+/**
+ * A preview environment with every `${preview:<repo>}` replaced by that repository's preview address;
+ * variables whose references cannot all be resolved are left out and named in `unresolved`.
+ */
+export function resolvePreviewEnv(env: Record<string, string>, previewUrlOf: (repo: string) => string | null): { env: Record<string, string>; unresolved: string[] } {
+  const resolved: Record<string, string> = {};
+  const unresolved: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    let missing = false;
+    const text = value.replace(PREVIEW_REFERENCE, (_, ref: string) => {
+      const url = previewUrlOf(ref.trim());
+      if (url === null) missing = true;
+      return url ?? '';
+    });
+    if (missing) unresolved.push(`${name} (${value})`);
+    else resolved[name] = text;
+  }
+  return { env: resolved, unresolved };
+}
 
 function findDependencyCycle(repos: readonly { id: string; dependsOn: readonly string[] }[]): string[] | undefined {
   const byId = new Map(repos.map((r) => [r.id, r]));

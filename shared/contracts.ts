@@ -2,7 +2,7 @@
 // returns. Pure module: validated at the edge (gateway, CLI, IM adapters) and again inside the workflow.
 import { z } from 'zod';
 import { BudgetPatchSchema, type BudgetDimension, type BudgetLimits, type Spend } from './budget';
-import { PersonSchema, RepoIdSchema, type Catalog } from './catalog-schema';
+import { PersonSchema, ReleaseBumpSchema, RepoIdSchema, type Catalog, type ReleaseBump } from './catalog-schema';
 
 export const WORKFLOW_TYPE = 'changeRequest';
 
@@ -79,7 +79,13 @@ export const SignalPayloadSchemas = {
   confirmRepos: z.object({ ...HumanInput, repos: RepoListSchema }).strict(),
   feedback: z.object({ ...HumanInput, text: TextSchema, repos: RepoListSchema.optional() }).strict(),
   addContext: z.object({ ...HumanInput, text: TextSchema }).strict(),
-  approve: z.object({ ...HumanInput }).strict(),
+  approve: z
+    .object({
+      ...HumanInput,
+      /** An owner of a package repository may plan another release than the catalog's (e.g. a major). */
+      releases: z.record(RepoIdSchema, ReleaseBumpSchema).optional(),
+    })
+    .strict(),
   cancel: z.object({ ...HumanInput, reason: z.string().trim().max(2000).optional() }).strict(),
   /** After a budget ran out: add to it and let the agent continue, or review the partial work. */
   extendBudget: z
@@ -144,6 +150,63 @@ export interface CheckRun {
   sha: string;
   passed: boolean;
   results: CheckResult[];
+  /** The packages of repositories this one depends on, and which version of each it was checked against. */
+  against: UpstreamVersion[];
+}
+
+// ---- the change set: in-flight packages and what dependents were installed against ----
+
+/** A package of this run, published as a prerelease, as a dependent installs it. */
+export interface ChangeSetPackage {
+  /** The package's repository. */
+  repo: string;
+  name: string;
+  /** The run's prerelease, e.g. 1.4.0-cr.ab12cd34.2. */
+  version: string;
+  round: number;
+  sha: string;
+}
+
+/** One upstream package of a dependent: the run's prerelease it was installed with, or the released one. */
+export interface UpstreamVersion {
+  repo: string;
+  name: string;
+  source: 'run' | 'released';
+  /** The run's prerelease (source 'run'); null when the dependent's own range decides (released). */
+  version: string | null;
+  /** What was found installed afterwards (node_modules/<name>/package.json); null when it is not installed. */
+  installed?: string | null;
+  /** Why this is not the package's newest change in the run, e.g. "round 2 could not be published". */
+  note?: string;
+}
+
+/** A package repository's round published (or not) to the registry. */
+export interface PublishRecord {
+  repo: string;
+  round: number;
+  sha: string;
+  name: string | null;
+  version: string | null;
+  distTag: string;
+  /** The version in package.json on the default branch (what is released today), when it could be read. */
+  releasedVersion: string | null;
+  /** The version in package.json at the published commit (an agent may have bumped it). */
+  headVersion: string | null;
+  status: 'published' | 'failed';
+  /** A retry found this commit already published under this version and published nothing. */
+  reused: boolean;
+  /** Build and publish output (its end), most useful when it failed. */
+  output: string;
+  at: number;
+}
+
+/** What approving a change plans: each package released after its PR merges, dependents bumped to it. */
+export interface ReleasePlanStep {
+  repo: string;
+  /** For a package: the release its merged PR needs. */
+  release: { name: string; version: string; bump: ReleaseBump | 'as-committed'; from: string | null; by: string | null } | null;
+  /** For a dependent: the upstream releases its branch depends on (never a prerelease). */
+  needs: { repo: string; name: string; range: string }[];
 }
 
 export interface CommitRecord {
@@ -192,7 +255,7 @@ export interface PreviewRecord {
   repo: string;
   round: number;
   sha: string;
-  kind: 'static' | 'command';
+  kind: 'static' | 'command' | 'service';
   status: 'ready' | 'failed' | 'removed';
   url: string | null;
   screenshot: Screenshot | null;
@@ -200,12 +263,26 @@ export interface PreviewRecord {
   output: string;
   deployedAt: number;
   expiresAt: number;
+  /** What the preview runs with: upstream packages installed, upstream previews it was pointed at. */
+  upstream: PreviewUpstream;
+  /** The page that shows the run's previews as one change set (the preview server's), when there is one. */
+  changeSetUrl?: string | null;
+  /** A service's root address, which `${preview:<repo>}` resolves to, when `url` is a page inside it. */
+  rootUrl?: string | null;
+}
+
+export interface PreviewUpstream {
+  packages: UpstreamVersion[];
+  previews: { repo: string; sha: string; url: string; variable: string }[];
+  /** Environment variables left unset because the preview they refer to does not exist in this run. */
+  unresolved: string[];
 }
 
 export type RepoStatus =
   | 'pending'
   | 'editing'
   | 'edited'
+  | 'publishing_prerelease'
   | 'checking'
   | 'checks_passed'
   | 'checks_failed'
@@ -233,6 +310,10 @@ export interface RepoProgress {
   /** Deleted, skipped or weakened tests: always shown to the reviewer. */
   testRisks: string[];
   checks: CheckRun[];
+  /** Package repositories: each round's publish to the registry. */
+  publishes: PublishRecord[];
+  /** Dependents: the commit made when the PRs opened that points its ranges at the planned releases (not a round's). */
+  rangeBump: CommitRecord | null;
   /** The agent's own account of its last round. */
   agentNotes: string;
   progress: AgentProgress | null;
@@ -339,6 +420,10 @@ export interface SummaryRepo {
   keyHunks: string[];
   checksPassed: boolean | null;
   checks: CheckResult[];
+  /** The upstream package versions the last checks ran against. */
+  checkedAgainst: UpstreamVersion[];
+  /** The latest prerelease of this package (package repositories). */
+  published: PublishRecord | null;
   agentNotes: string;
   preview: PreviewRecord | null;
   spend: Spend;
@@ -355,6 +440,8 @@ export interface CombinedSummary {
   repos: SummaryRepo[];
   /** Packages before the apps that depend on them. */
   mergeOrder: string[];
+  /** Releases the merged package PRs need, and the ranges the dependents' branches depend on. */
+  releasePlan: ReleasePlanStep[];
   risks: string[];
   /** What changed since the previous summary (after a feedback or fix round). */
   sincePrevious: string[];
@@ -388,6 +475,8 @@ export interface RunState {
   context: { by: string; text: string; at: number }[];
   feedback: { by: string; text: string; at: number; repos: string[]; round: number | null }[];
   summary: CombinedSummary | null;
+  /** Releases an owner chose on approval instead of the catalog's (package repository → bump). */
+  releaseChoices: Record<string, { bump: ReleaseBump; by: string }>;
   /** The latest preview of each repository that has one. */
   previews: PreviewRecord[];
   budget: BudgetState;

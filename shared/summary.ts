@@ -2,7 +2,8 @@
 // the workflow computes it deterministically) and rendered as Markdown for PR bodies and the CLI; the
 // structured form feeds IM cards.
 import { describeDimension, type Spend } from './budget';
-import type { CombinedSummary, RunState, SummaryRepo } from './contracts';
+import { latestPublish } from './change-set';
+import type { CombinedSummary, ReleasePlanStep, RunState, SummaryRepo, UpstreamVersion } from './contracts';
 import { dependencyOrder } from './dependency-order';
 
 const TEST_FILE = /(^|\/)(test|tests|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$/;
@@ -31,7 +32,7 @@ export function plainNarrative(state: RunState): string {
   return [`To "${oneLine(state.request.requirement, 160)}", ${lines.length} repositor${lines.length === 1 ? 'y was' : 'ies were'} changed.`, ...lines].join('\n');
 }
 
-export function buildSummary(state: RunState, narrative: Narrative): CombinedSummary {
+export function buildSummary(state: RunState, narrative: Narrative, releasePlan: ReleasePlanStep[] = []): CombinedSummary {
   const mergeOrder = mergeOrderOf(state);
   const repos: SummaryRepo[] = mergeOrder.map((id) => {
     const repo = state.repos[id]!;
@@ -46,6 +47,8 @@ export function buildSummary(state: RunState, narrative: Narrative): CombinedSum
       keyHunks: repo.keyHunks,
       checksPassed: checks ? checks.passed : null,
       checks: checks?.results ?? [],
+      checkedAgainst: checks?.against ?? [],
+      published: latestPublish(repo.publishes).record,
       agentNotes: repo.agentNotes,
       preview: state.previews.find((p) => p.repo === id) ?? null,
       spend: repo.spend,
@@ -63,6 +66,15 @@ export function buildSummary(state: RunState, narrative: Narrative): CombinedSum
     if (repo.files.length === 0) risks.push(`${repo.id}: the agent changed nothing here`);
     risks.push(...progress.testRisks.map((r) => `${repo.id}: ${r}`));
     if (repo.preview?.status === 'failed') risks.push(`${repo.id}: the preview could not be built or deployed (see its output)`);
+    const failedPublish = progress.publishes.filter((p) => p.status === 'failed').at(-1);
+    if (failedPublish && failedPublish.round >= (repo.published?.round ?? 0)) {
+      risks.push(`${repo.id}: round ${failedPublish.round} could not be published to the registry, so its dependents were checked against ${repo.published ? `${repo.published.version} (round ${repo.published.round})` : 'the released version'}: ${firstLine(failedPublish.output)}`);
+    }
+    for (const upstream of repo.checkedAgainst) {
+      const changed = (state.repos[upstream.repo]?.commits.length ?? 0) > 0;
+      if (upstream.source === 'released' && changed) risks.push(`${repo.id}: checked against the released ${upstream.name}, not this run's change to ${upstream.repo}${upstream.note ? ` (${upstream.note})` : ''}`);
+      else if (upstream.note) risks.push(`${repo.id}: checked against ${describeUpstream(upstream)} (${upstream.note})`);
+    }
     const lastStep = state.budget.steps.filter((step) => step.repo === repo.id).at(-1);
     if (lastStep?.stoppedBy) risks.push(`${repo.id}: the agent stopped at its budget (${lastStep.stoppedBy.message}); the change may be incomplete`);
   }
@@ -75,6 +87,7 @@ export function buildSummary(state: RunState, narrative: Narrative): CombinedSum
     spent: state.budget.used,
     repos,
     mergeOrder,
+    releasePlan,
     risks,
     sincePrevious: changesSince(state, state.summary),
   };
@@ -115,6 +128,37 @@ function firstSentence(text: string): string {
   return oneLine(end >= 0 ? flat.slice(0, end + 1) : flat, 200);
 }
 
+function firstLine(text: string): string {
+  return oneLine(text.split('\n').find((l) => l.trim()) ?? '', 200);
+}
+
+/** `@acme/ui-kit@1.4.0-cr.ab12cd34.2 (this run)` or `@acme/ui-kit (released)`. */
+export function describeUpstream(upstream: UpstreamVersion): string {
+  if (upstream.source === 'run' && upstream.version) return `${upstream.name}@${upstream.version} (this run)`;
+  return `${upstream.name}${upstream.installed ? `@${upstream.installed}` : ''} (released)`;
+}
+
+/** One line per plan step, with PR links when the pull requests exist. */
+export function describeReleasePlan(plan: readonly ReleasePlanStep[], prOf: (repo: string) => { number: number; url: string } | null): string[] {
+  const label = (repo: string) => {
+    const pr = prOf(repo);
+    return pr ? `${repo} #${pr.number}` : repo;
+  };
+  return plan.map((step, i) => {
+    const parts: string[] = [];
+    if (step.release) {
+      const why = step.release.bump === 'as-committed' ? 'the version its branch declares' : `next ${step.release.bump}${step.release.by ? `, chosen by ${step.release.by}` : ''}`;
+      parts.push(`merge ${label(step.repo)}, then release ${step.release.name} ${step.release.version} (${why}${step.release.from ? `, from ${step.release.from}` : ''})`);
+    }
+    if (step.needs.length) {
+      const needs = step.needs.map((n) => `${n.name} ${n.range}`).join(', ');
+      const blockers = step.needs.map((n) => label(n.repo)).join(', ');
+      parts.push(`${step.release ? 'it' : label(step.repo)} depends on ${needs}: blocked by ${blockers} until ${step.needs.length === 1 ? 'that release is' : 'those releases are'} published`);
+    }
+    return `${i + 1}. ${parts.join('; ')}`;
+  });
+}
+
 export function describeSpend(spend: Spend): string {
   return `${spend.turns} model turns, ${describeDimension('costUsd', spend.costUsd)}, ${describeDimension('wallTimeMs', spend.wallTimeMs)}`;
 }
@@ -137,6 +181,22 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
     out.push('');
   }
   out.push('### Merge order', '', summary.mergeOrder.map((id, i) => `${i + 1}. ${id}`).join('\n'), '');
+  if (summary.releasePlan.length > 0) {
+    const prOf = (repo: string) => options.siblings?.find((s) => s.repo === repo) ?? summary.repos.find((r) => r.id === repo)?.pr ?? null;
+    out.push('### Merge and release plan', '', ...describeReleasePlan(summary.releasePlan, prOf), '');
+    const step = summary.releasePlan.find((s) => s.repo === options.forRepo);
+    if (step && step.needs.length > 0) {
+      const checked = summary.repos.find((r) => r.id === step.repo)?.checkedAgainst ?? [];
+      const asChecked = step.needs.map((n) => checked.find((c) => c.repo === n.repo)).filter((c): c is UpstreamVersion => c !== undefined).map(describeUpstream);
+      out.push(
+        `**This pull request is blocked by ${step.needs.map((n) => { const pr = prOf(n.repo); return pr ? `[${n.repo} #${pr.number}](${pr.url})` : n.repo; }).join(', ')}.** ` +
+          `Its branch depends on ${step.needs.map((n) => `\`${n.name}@${n.range}\``).join(', ')}, the planned release${step.needs.length === 1 ? '' : 's'}, which ` +
+          `${step.needs.length === 1 ? 'does' : 'do'} not exist until the upstream pull request${step.needs.length === 1 ? ' is' : 's are'} merged and released; until then its CI cannot install ${step.needs.length === 1 ? 'it' : 'them'}. ` +
+          `CI passes once ${step.needs.length === 1 ? 'it is' : 'they are'} published${asChecked.length ? `: this change was checked against ${asChecked.join(', ')}, this run's prerelease of the same upstream change (if the upstream pull request changes before it merges, check this one again)` : ''}.`,
+        '',
+      );
+    }
+  }
   if (summary.sincePrevious.length > 0) out.push('### Since the previous summary', '', ...summary.sincePrevious.map((l) => `- ${l}`), '');
   out.push(summary.risks.length > 0 ? '### Risks' : '### Risks: none found', '');
   if (summary.risks.length > 0) out.push(...summary.risks.map((r) => `- ${r}`), '');
@@ -144,6 +204,8 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
     const checks = repo.checksPassed === null ? 'not run' : repo.checksPassed ? 'passing' : 'FAILING';
     out.push(`### ${repo.id} (${repo.role}) — checks ${checks}`, '');
     out.push(`Branch \`${repo.branch}\`: ${repo.diffStat.files} file(s), +${repo.diffStat.insertions} −${repo.diffStat.deletions}; agent: ${describeSpend(repo.spend)}`, '');
+    if (repo.published) out.push(`Published for this change as \`${repo.published.name}@${repo.published.version}\` (round ${repo.published.round}, dist-tag \`${repo.published.distTag}\`).`, '');
+    if (repo.checkedAgainst.length > 0) out.push(`Checked against ${repo.checkedAgainst.map(describeUpstream).join(', ')}.`, '');
     if (repo.agentNotes) out.push(repo.agentNotes, '');
     for (const f of repo.files) out.push(`- \`${f.path}\` ${f.change} (+${f.insertions} −${f.deletions})`);
     if (repo.files.length > 0) out.push('');

@@ -13,6 +13,7 @@ import { redactorFor } from '../activities/agent/redact';
 import { editingTools } from '../activities/agent/tools/files';
 import { defineTool, ToolRegistry } from '../activities/agent/tools/registry';
 import { runCommandTool } from '../activities/agent/tools/run-command';
+import { commandEnvironment } from '../activities/commands';
 import { RepoSandbox } from '../activities/agent/tools/sandbox';
 import { noSpend } from '../shared/budget';
 import type { TranscriptEntry } from '../shared/contracts';
@@ -47,7 +48,7 @@ test('a multi-turn tool-use edit through the real adapter, with retries, caching
   const dir = await copyOfUiKit();
   const sandbox = await RepoSandbox.open(dir);
   const finish = defineTool({ name: 'finish', description: 'done', input: z.object({ summary: z.string() }), run: async ({ summary }) => ({ final: summary, text: 'ok' }) });
-  const tools = new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, [{ name: 'test', run: 'node --test', timeoutSeconds: 60 }], () => undefined), finish]);
+  const tools = new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, { allowed: [{ name: 'test', run: 'node --test', timeoutSeconds: 60 }], env: (home) => commandEnvironment(home), onOutput: () => undefined }), finish]);
   const entries: TranscriptEntry[] = [];
   const price = DEFAULT_PRICES['claude-sonnet-4-6']!;
 

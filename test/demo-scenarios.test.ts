@@ -1,8 +1,10 @@
 // The bundled demo must really work: the scripted scenarios in demo/scenarios.yaml are played through the
 // real tools against copies of demo/repos/*, and the catalog's check commands are run for real afterwards.
+// web-app consumes ui-kit as a package, as in a run: the released ui-kit from a real registry, and after each
+// ui-kit round its edited copy published as a prerelease that web-app installs over the released one.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -12,6 +14,12 @@ import { findScenario, matchesAll, ScenarioBookSchema, type Scenario, type Scrip
 import { editingTools, exploringTools } from '../activities/agent/tools/files';
 import { ToolRegistry } from '../activities/agent/tools/registry';
 import { RepoSandbox } from '../activities/agent/tools/sandbox';
+import { installChangeSet } from '../activities/packages/change-set-install';
+import { packFolder, publishTarball } from '../activities/packages/npm';
+import { rewrittenManifest } from '../activities/packages/publish-package';
+import type { ChangeSetPackage } from '../shared/contracts';
+import { startEmbeddedRegistry, type EmbeddedRegistry } from '../registry/embedded';
+import { publishReleased } from '../registry/seed';
 
 const DEMO = path.resolve(__dirname, '..', 'demo');
 const REPOS = path.join(DEMO, 'repos');
@@ -54,10 +62,7 @@ interface CheckRun {
 function runCommand(repo: string, cwd: string, command: CatalogCommand): Promise<CheckRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS;
-    delete env.NODE_TEST_CONTEXT;
-    const child = spawn('sh', ['-c', command.run], { cwd, env, timeout: command.timeoutSeconds * 1000 });
+    const child = spawn('sh', ['-c', command.run], { cwd, env: commandEnv(), timeout: command.timeoutSeconds * 1000 });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -70,15 +75,71 @@ function runCommand(repo: string, cwd: string, command: CatalogCommand): Promise
 
 const timings: string[] = [];
 
+let registry: EmbeddedRegistry;
+let scratch = '';
+
+beforeAll(async () => {
+  scratch = await mkdtemp(path.join(os.tmpdir(), 'demo-registry-'));
+  registry = await startEmbeddedRegistry({ dir: path.join(scratch, 'registry') });
+  await publishReleased(registry, path.join(REPOS, 'ui-kit'));
+});
+
+afterAll(async () => {
+  await registry?.close();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+/** The package web-app installs over the released one in a copy (what a run's checks install), per copy. */
+const inFlight = new Map<string, ChangeSetPackage>();
+let published = 0;
+
+/** Publishes the copy's edited ui-kit as a prerelease, as the service does after a ui-kit round. */
+async function publishInFlight(root: string): Promise<ChangeSetPackage> {
+  const version = `1.4.0-cr.demotest.${++published}`;
+  const folder = await mkdtemp(path.join(scratch, 'ui-kit-'));
+  await cp(path.join(root, 'ui-kit'), folder, { recursive: true });
+  const manifest = path.join(folder, 'package.json');
+  await writeFile(manifest, rewrittenManifest(await readFile(manifest, 'utf8'), version, [], 'demo-scenarios-test'));
+  const tarball = await packFolder(folder, path.join(folder, '.out'), folder);
+  const outcome = await publishTarball(registry, tarball.file, 'demo-test', folder);
+  if (!outcome.ok) throw new Error(`publishing ${version}: ${outcome.output}`);
+  const pkg = { repo: 'ui-kit', name: '@acme/ui-kit', version, round: published, sha: 'demo-scenarios-test' };
+  inFlight.set(root, pkg);
+  return pkg;
+}
+
+function commandEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_registry: registry.url, npm_config_cache: path.join(scratch, 'npm-cache'), npm_config_update_notifier: 'false' };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
 async function runChecks(root: string, repoId: string, label: string): Promise<CheckRun[]> {
   const repo = catalog!.repositories.find((r) => r.id === repoId);
   if (!repo) throw new Error(`${repoId} is not in the catalog`);
   const runs: CheckRun[] = [];
-  for (const command of [...repo.install, ...repo.checks]) {
-    const run = await runCommand(repoId, path.join(root, repoId), command);
-    timings.push(`${label.padEnd(34)} ${repoId.padEnd(8)} ${run.name.padEnd(6)} ${String(run.ms).padStart(5)} ms  exit ${run.exitCode}`);
+  const record = (run: CheckRun) => {
+    timings.push(`${label.padEnd(34)} ${repoId.padEnd(8)} ${run.name.padEnd(10)} ${String(run.ms).padStart(5)} ms  exit ${run.exitCode}`);
     runs.push(run);
-    if (run.exitCode !== 0) break; // like the service: the first failing command decides
+  };
+  for (const command of repo.install) {
+    record(await runCommand(repoId, path.join(root, repoId), command));
+    if (runs.at(-1)!.exitCode !== 0) return runs;
+  }
+  // Like the service: the run's prerelease of an upstream package replaces the released one.
+  const pkg = inFlight.get(root);
+  if (pkg && repo.dependsOn.includes(pkg.repo)) {
+    const started = Date.now();
+    const { result } = await installChangeSet(path.join(root, repoId), [pkg], { env: commandEnv() });
+    if (result) {
+      record({ repo: repoId, name: 'change set', command: result.command, exitCode: result.exitCode, output: result.outputTail, ms: Date.now() - started });
+      if (result.status !== 'passed') return runs;
+    }
+  }
+  for (const command of repo.checks) {
+    record(await runCommand(repoId, path.join(root, repoId), command));
+    if (runs.at(-1)!.exitCode !== 0) break; // like the service: the first failing command decides
   }
   return runs;
 }
@@ -231,25 +292,45 @@ describe.each(scenarios.map((s) => [s.id, s] as const))('scenario %s', (id, scen
   });
 
   it('initial round: every call succeeds and the checks give the expected result', async () => {
-    for (const [repoId, script] of Object.entries(scenario.edit)) {
-      await playEditRound(root, repoId, script.initial, scenario.requirement, `${id} ${repoId} initial`);
+    for (const repoId of inCatalogOrder(Object.keys(scenario.edit))) {
+      await playEditRound(root, repoId, scenario.edit[repoId]!.initial, scenario.requirement, `${id} ${repoId} initial`);
+      if (repoId === 'ui-kit') await publishInFlight(root);
     }
     for (const [repoId, script] of Object.entries(scenario.edit)) {
       const runs = await runChecks(root, repoId, `${id} initial`);
-      if (script.fix.length === 0) {
+      const upstreamSlip = repoId !== 'ui-kit' && (scenario.edit['ui-kit']?.fix.length ?? 0) > 0 && catalogRepo(repoId).dependsOn.includes('ui-kit');
+      if (script.fix.length === 0 && !upstreamSlip) {
         expectPassing(runs);
         continue;
       }
-      // A scripted fix round means the initial edit is meant to fail its checks (currency: ui-kit).
+      // Only currency has a slip: ui-kit's first edit drops the cents' padding, so its own test fails, and
+      // web-app's new price test fails too, against that prerelease; both pass once ui-kit's fix is in.
       expect(id).toBe('currency');
-      expect(repoId).toBe('ui-kit');
       const failed = runs.find((r) => r.exitCode !== 0);
       expect(failed).toBeDefined();
+      if (upstreamSlip) {
+        expect(repoId).toBe('web-app');
+        expect(failed!.name).toBe('test');
+        expect(failed!.output).toContain('USD 14.05');
+        continue;
+      }
+      expect(repoId).toBe('ui-kit');
       const fixExpect = script.fix[0]![0]!.expect;
       expect(fixExpect.length).toBeGreaterThan(0);
       for (const expected of fixExpect) expect(failed!.output).toContain(expected);
       // And it really is a failing test, not a crash: node:test reports it as "not ok".
       expect(failed!.output).toMatch(/not ok \d+ - formatPrice pads single-digit cents|✖ formatPrice pads single-digit cents/);
+    }
+  });
+
+  it('with the released ui-kit instead of this change, web-app\'s edited checks fail', async () => {
+    const pkg = inFlight.get(root);
+    inFlight.delete(root);
+    try {
+      const runs = await runChecks(root, 'web-app', `${id} released ui-kit`);
+      expect(runs.find((r) => r.exitCode !== 0)?.name).toBe('test');
+    } finally {
+      if (pkg) inFlight.set(root, pkg);
     }
   });
 
@@ -261,23 +342,38 @@ describe.each(scenarios.map((s) => [s.id, s] as const))('scenario %s', (id, scen
         expect(failed).toBeDefined();
         const context = `The checks failed.\n${describeFailures(before)}`;
         await playEditRound(root, repoId, turns, context, `${id} ${repoId} fix ${round + 1}`);
+        if (repoId === 'ui-kit') await publishInFlight(root);
         expectPassing(await runChecks(root, repoId, `${id} after fix ${round + 1}`));
       }
     }
+    // The dependents pass against the fixed prerelease without a fix round of their own.
+    for (const repoId of Object.keys(scenario.edit)) expectPassing(await runChecks(root, repoId, `${id} after the fixes`));
   });
 
   it('feedback rounds keep the checks passing', async () => {
-    for (const [repoId, script] of Object.entries(scenario.edit)) {
-      for (const feedback of script.feedback) {
-        const text = feedback.when.map((k) => SAMPLE_FEEDBACK[k]).find((s) => s !== undefined)!;
-        // The scripted model plays the first feedback script whose keywords all occur.
-        expect(script.feedback.find((f) => matchesAll(text, f.when))).toBe(feedback);
+    const samples = [...new Set(Object.values(scenario.edit).flatMap((script) => script.feedback.map((f) => f.when.map((k) => SAMPLE_FEEDBACK[k]).find((t) => t !== undefined)!)))];
+    for (const text of samples) {
+      // One feedback round: every repository whose script answers it, packages first (and published).
+      const repos = inCatalogOrder(Object.keys(scenario.edit)).filter((repoId) => scenario.edit[repoId]!.feedback.some((f) => matchesAll(text, f.when)));
+      expect(repos.length).toBeGreaterThan(0);
+      for (const repoId of repos) {
+        const feedback = scenario.edit[repoId]!.feedback.find((f) => matchesAll(text, f.when))!;
         await playEditRound(root, repoId, feedback.turns, `Review feedback: ${text}`, `${id} ${repoId} feedback [${feedback.when}]`);
-        expectPassing(await runChecks(root, repoId, `${id} feedback [${feedback.when.join(',')}]`));
+        if (repoId === 'ui-kit') await publishInFlight(root);
       }
+      for (const repoId of Object.keys(scenario.edit)) expectPassing(await runChecks(root, repoId, `${id} feedback "${text.slice(0, 12)}"`));
     }
   });
 });
+
+function catalogRepo(id: string) {
+  return catalog!.repositories.find((r) => r.id === id)!;
+}
+
+/** Packages before the repositories that depend on them, as the service edits them. */
+function inCatalogOrder(ids: string[]): string[] {
+  return catalog!.repositories.map((r) => r.id).filter((id) => ids.includes(id));
+}
 
 afterAll(() => {
   if (timings.length > 0) process.stdout.write(`\ndemo check timings:\n${timings.join('\n')}\n`);

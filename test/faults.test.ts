@@ -44,7 +44,8 @@ async function expectOneCommitPerRoundAndOnePr(runId: string, repos: string[]): 
   for (const repo of repos) {
     const rounds = state.repos[repo]!.commits.map((c) => c.round);
     expect(new Set(rounds).size).toBe(rounds.length);
-    expect(await branchCommits(world, repo, `change-request/${runId}`)).toHaveLength(rounds.length);
+    // One commit per round, and for the app the one that points its range at the planned ui-kit release.
+    expect(await branchCommits(world, repo, `change-request/${runId}`)).toHaveLength(rounds.length + (state.repos[repo]!.rangeBump ? 1 : 0));
     const pulls = (await forgePulls(world, repo)).filter((p) => p.head.ref === `change-request/${runId}`);
     expect(pulls).toHaveLength(1);
   }
@@ -99,7 +100,8 @@ test('when someone pushes to the work branch meanwhile, their commit is merged i
     edit: { ...sale.edit, 'web-app': { ...sale.edit['web-app']!, initial: sale.edit['web-app']!.initial.map((t) => ({ ...t, delayMs: 1500 })) } },
   };
   const { stop } = await world.startWorker([slow, ...demo]);
-  const { runId } = await world.gateway.start({ requirement: 'A moved branch sale badge', requester: 'fiona', autonomy: 'fixed', repos: ['web-app'] });
+  // With ui-kit: web-app's sale badge needs ui-kit's new saleBadge, installed from the run's prerelease.
+  const { runId } = await world.gateway.start({ requirement: 'A moved branch sale badge', requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit', 'web-app'] });
   await waitForState(world.gateway, runId, (s) => (s.repos['web-app']?.progress?.turn ?? 0) >= 1);
   // A person pushes to the run's branch while the agent is still editing.
   await commitToBranch(world, 'web-app', `change-request/${runId}`, { 'NOTES.md': 'Pushed by a person while the agent worked.\n' }, 'Add notes');

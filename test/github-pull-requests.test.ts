@@ -264,6 +264,7 @@ describe('linkPullRequests', () => {
       mergeOrder: ids,
       risks: [],
       sincePrevious: [],
+    releasePlan: [],
     };
   }
 

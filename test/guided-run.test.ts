@@ -2,6 +2,7 @@
 // confirmation, a failing check fixed in the next round, review, one feedback round, approval and PRs.
 import { Worker } from '@temporalio/worker';
 import type { Scenario } from '../activities/agent/scenarios';
+import { shortRunId } from '../shared/change-set';
 import { recordHistory } from './helpers/histories';
 import { branchCommits, createWorld, forgePulls, demoScenarios, waitForPhase, workflowBundle, type World } from './helpers/world';
 
@@ -60,7 +61,22 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(uiKit.checks.map((c) => [c.round, c.passed])).toEqual([[1, false], [2, true]]);
   expect(uiKit.checks[0]!.results[0]!.outputTail).toContain('pads single-digit cents');
   expect(uiKit.commits.map((c) => c.round)).toEqual([1, 2]);
-  expect(state.repos['web-app']!.checks.every((c) => c.passed)).toBe(true);
+  // ui-kit is published as this run's prerelease after each round that changed it; web-app installs it for its
+  // checks. Round 1's prerelease has the padding slip, so web-app's new price test fails too; it gets no fix
+  // round of its own, and passes when checked again against round 2's fix.
+  const short = shortRunId(runId);
+  expect(uiKit.publishes.map((p) => [p.round, p.status, p.version, p.distTag])).toEqual([
+    [1, 'published', `1.4.0-cr.${short}.1`, `cr-${short}`],
+    [2, 'published', `1.4.0-cr.${short}.2`, `cr-${short}`],
+  ]);
+  const webApp = state.repos['web-app']!;
+  expect(webApp.checks.map((c) => [c.round, c.passed, c.against.map((a) => [a.name, a.source, a.version, a.installed])])).toEqual([
+    [1, false, [['@acme/ui-kit', 'run', `1.4.0-cr.${short}.1`, `1.4.0-cr.${short}.1`]]],
+    [2, true, [['@acme/ui-kit', 'run', `1.4.0-cr.${short}.2`, `1.4.0-cr.${short}.2`]]],
+  ]);
+  expect(webApp.checks[0]!.results.find((r) => r.name === 'test')!.outputTail).toContain('USD 14.05');
+  expect(webApp.commits.map((c) => c.round)).toEqual([1]);
+  expect(state.summary!.repos.find((r) => r.id === 'web-app')!.checkedAgainst[0]).toMatchObject({ version: `1.4.0-cr.${short}.2` });
   expect(state.summary!.mergeOrder).toEqual(['ui-kit', 'web-app']);
   expect(state.phaseHistory.map((p) => p.phase)).toContain('previewing');
   // The web app's preview: built from the work branch, served, screenshotted in Chromium.
@@ -79,6 +95,8 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(state.rounds.at(-1)).toMatchObject({ n: 3, kind: 'feedback', repos: ['web-app'] });
   expect(state.repos['ui-kit']!.commits).toHaveLength(2);
   expect(state.repos['web-app']!.commits.map((c) => c.round)).toEqual([1, 3]);
+  // A feedback round on web-app alone publishes nothing new: it is checked against ui-kit's round 2 again.
+  expect(state.repos['web-app']!.checks.at(-1)).toMatchObject({ round: 3, passed: true, against: [expect.objectContaining({ version: `1.4.0-cr.${short}.2` })] });
   expect(state.summary!.sincePrevious.join('\n')).toContain('CHANGELOG.md');
   expect(state.feedback).toEqual([expect.objectContaining({ by: 'fiona', round: 3, repos: ['web-app'] })]);
 
@@ -99,9 +117,14 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(webPulls[0]!.body).toContain(`ui-kit #${uiPulls[0]!.number}`);
   expect(state.repos['ui-kit']!.pr).toMatchObject({ number: uiPulls[0]!.number, state: 'open' });
 
-  // Exactly one commit per round per repository on the pushed branches.
+  // Exactly one commit per round per repository on the pushed branches, and on web-app's the planned release:
+  // it depends on @acme/ui-kit ^1.5.0 (the next minor), never on the run's prerelease.
   expect(await branchCommits(world, 'ui-kit', branch)).toHaveLength(2);
-  expect(await branchCommits(world, 'web-app', branch)).toHaveLength(2);
+  const webCommits = await branchCommits(world, 'web-app', branch);
+  expect(webCommits).toHaveLength(3);
+  expect(webCommits[0]).toContain('depend on @acme/ui-kit ^1.5.0');
+  expect(uiPulls[0]!.body).toContain('release @acme/ui-kit 1.5.0');
+  expect(webPulls[0]!.body).toContain(`blocked by [ui-kit #${uiPulls[0]!.number}]`);
 
   // The history replays cleanly against the current workflow code.
   const history = await world.env.client.workflow.getHandle(runId).fetchHistory();

@@ -31,7 +31,7 @@ beforeAll(async () => {
   world = await createWorld();
   storeDir = path.join(world.dataDir, 'previews');
   server = await startPreviewServer({ dir: storeDir });
-  const previews = { dir: storeDir, baseUrl: server.url, chromiumPath: '/usr/bin/chromium', viewport: VIEWPORT };
+  const previews = { dir: storeDir, baseUrl: server.url, chromiumPath: '/usr/bin/chromium', viewport: VIEWPORT, host: null };
   deps = world.activityDeps([], { previews });
   depsWithoutScreenshots = world.activityDeps([], { previews: { ...previews, chromiumPath: null } });
   webApp = findRepo(await deps.loadCatalog(), 'web-app')!;
@@ -73,8 +73,11 @@ async function renderWithTitle(title: string): Promise<Record<string, string>> {
   return { 'src/render.js': (await webAppSource('src/render.js')).replace('All products', title) };
 }
 
+/** What a preview of a repository without upstream changes is deployed with. */
+const NO_UPSTREAM = { changeSet: [], env: {}, upstream: { packages: [], previews: [], unresolved: [] } };
+
 function deploy(activityDeps: ActivityDeps, repo: CatalogRepo, runId: string, branch: string, sha: string, round = 1): Promise<PreviewRecord> {
-  return new MockActivityEnvironment().run(deployPreview, activityDeps, { runId, repo, branch, sha, round, lifetimeMs: LIFETIME_MS });
+  return new MockActivityEnvironment().run(deployPreview, activityDeps, { runId, repo, branch, sha, round, lifetimeMs: LIFETIME_MS, ...NO_UPSTREAM });
 }
 
 async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
@@ -177,6 +180,7 @@ test('a command preview records the URL its deploy prints last, and remove gets 
       timeoutSeconds: 30,
     },
     remove: { name: 'remove', run: `printf '%s\\n' "$PREVIEW_URL" "$PREVIEW_RUN_ID" "$PREVIEW_REPO" "$(ls -A | wc -l)" > '${removed}'`, timeoutSeconds: 30 },
+    env: {},
   });
 
   const record = await timed('command deploy (clone, install, deploy hook, failed screenshot)', () => deploy(deps, repo, runId, branch, sha!));
@@ -198,7 +202,7 @@ test('a deploy command that prints no URL last gives a failed preview that names
   const runId = 'cr-preview-no-url';
   const branch = `change-request/${runId}`;
   const [sha] = await pushWorkBranch('web-app', branch, [await renderWithTitle('Nowhere to be seen')]);
-  const repo = commandPreviewOf({ kind: 'command', deploy: { name: 'deploy', run: 'echo "deployed, have a look"; echo http://preview.example/abc >&2', timeoutSeconds: 30 } });
+  const repo = commandPreviewOf({ kind: 'command', deploy: { name: 'deploy', run: 'echo "deployed, have a look"; echo http://preview.example/abc >&2', timeoutSeconds: 30 }, env: {} });
 
   const record = await deploy(deps, repo, runId, branch, sha!);
 
@@ -238,10 +242,10 @@ test('cancelling a deploy stops its build at once', async () => {
   const runId = 'cr-preview-cancelled';
   const branch = `change-request/${runId}`;
   const [sha] = await pushWorkBranch('web-app', branch, [await renderWithTitle('Never shown')]);
-  const slowBuild: CatalogRepo = { ...webApp, preview: { kind: 'static', build: { name: 'build', run: 'sleep 60', timeoutSeconds: 120 }, outputDir: 'dist' } };
+  const slowBuild: CatalogRepo = { ...webApp, preview: { kind: 'static', build: { name: 'build', run: 'sleep 60', timeoutSeconds: 120 }, outputDir: 'dist', env: {} } };
   const environment = new MockActivityEnvironment();
   const started = Date.now();
-  const deploying = environment.run(deployPreview, deps, { runId, repo: slowBuild, branch, sha: sha!, round: 1, lifetimeMs: LIFETIME_MS });
+  const deploying = environment.run(deployPreview, deps, { runId, repo: slowBuild, branch, sha: sha!, round: 1, lifetimeMs: LIFETIME_MS, ...NO_UPSTREAM });
   setTimeout(() => environment.cancel(), 1_000);
 
   await expect(deploying).rejects.toThrow(/cancel/i);

@@ -28,7 +28,7 @@ beforeEach(async () => {
     // Starts a grandchild that would outlive a naive kill, then hangs.
     { name: 'hang', run: `sh -c 'sleep 300 & echo $! > ${path.join(root, 'grandchild.pid')}; wait'`, timeoutSeconds: 1 },
   ];
-  tools = new ToolRegistry([...editingTools(await RepoSandbox.open(repo)), runCommandTool(repo, commands, () => undefined)]);
+  tools = new ToolRegistry([...editingTools(await RepoSandbox.open(repo)), runCommandTool(repo, { allowed: commands, env: (home) => commandEnvironment(home), onOutput: () => undefined })]);
 });
 
 afterEach(async () => fs.rm(root, { recursive: true, force: true }));

@@ -45,12 +45,13 @@ test('a long run continues as new and keeps its state, its inputs and their idem
   expect(continued.summary).not.toBeNull();
 
   await world.gateway.send(runId, 'addContext', { by: 'fiona', key: 'ctx-after-can', text: 'discount comes from the API' });
-  await world.gateway.send(runId, 'feedback', { by: 'fiona', key: 'fb-after-can', text: 'Please make it say Save 20%', repos: ['web-app'] });
+  // The wording lives in ui-kit's saleBadge, so the feedback goes to both (web-app's test follows it).
+  await world.gateway.send(runId, 'feedback', { by: 'fiona', key: 'fb-after-can', text: 'Please make it say Save 20%', repos: ['ui-kit', 'web-app'] });
   const afterFeedback = await waitForState(world.gateway, runId, (s) => s.rounds.length === 2 && s.phase === 'awaiting_review');
-  expect(afterFeedback.rounds[1]).toMatchObject({ kind: 'feedback', repos: ['web-app'] });
+  expect(afterFeedback.rounds[1]).toMatchObject({ kind: 'feedback', repos: ['ui-kit', 'web-app'] });
   // The key was seen before the continue-as-new of this round; repeating it changes nothing.
   const handle = world.env.client.workflow.getHandle(runId);
-  await handle.signal('feedback', { by: 'fiona', key: 'fb-after-can', text: 'Please make it say Save 20%', repos: ['web-app'] });
+  await handle.signal('feedback', { by: 'fiona', key: 'fb-after-can', text: 'Please make it say Save 20%', repos: ['ui-kit', 'web-app'] });
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve-after-can' });
   const done = await waitForPhase(world.gateway, runId, 'done');
   expect(done.rounds).toHaveLength(2);
@@ -60,7 +61,8 @@ test('a long run continues as new and keeps its state, its inputs and their idem
 });
 
 test('a preview past its lifetime is taken down while the run waits for review', async () => {
-  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona', autonomy: 'fixed', repos: ['web-app'] });
+  // web-app's sale badge comes from ui-kit's saleBadge: without ui-kit in the change its build cannot work.
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit', 'web-app'] });
   const review = await waitForPhase(world.gateway, runId, 'awaiting_review');
   const preview = review.previews.find((p) => p.repo === 'web-app')!;
   expect(preview.status).toBe('ready');

@@ -143,7 +143,7 @@ test('a guided run from the web chat: propose, amend, confirm, review, a refusal
   let state = await world.gateway.state(runId);
   expect(state.confirmed.sort()).toEqual(['ui-kit', 'web-app']);
   await page.getByRole('heading', { name: 'What changed' }).waitFor();
-  await page.getByText(/^web-app: \d+ file\(s\).*checks pass$/).waitFor();
+  await page.getByText(/^web-app: \d+ file\(s\).*checks pass against @acme\/ui-kit@[\d.]+-cr\.\w+\.\d+ \(this run\)$/).waitFor();
   await page.getByRole('img', { name: 'web-app preview' }).waitFor();
   await page.waitForFunction(`(() => { const img = document.querySelector('img[alt="web-app preview"]'); return !!img && img.complete && img.naturalWidth > 0; })()`, undefined, { timeout: 30_000 });
   expect(await page.evaluate<number>(`document.querySelector('img[alt="web-app preview"]').naturalWidth`)).toBe(1024);

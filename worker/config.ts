@@ -27,7 +27,16 @@ const ConfigSchema = z.object({
   MODEL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   /** A JSON file of extra or changed prices: { "<model>": { input, output, cacheWrite, cacheRead } } in USD per million tokens. */
   MODEL_PRICES: z.string().optional().transform((v) => v || undefined),
+  /** The team's npm registry for in-flight packages; unset: the embedded Verdaccio that `npm start` runs. */
+  NPM_REGISTRY_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
+  /** Publishes the run's prereleases to NPM_REGISTRY_URL (an automation token that may publish the packages). */
+  NPM_REGISTRY_TOKEN: z.string().optional().transform((v) => v || undefined),
+  REGISTRY_PORT: z.coerce.number().int().min(0).max(65535).default(8745),
+  /** The embedded registry's upstream for packages not published to it (e.g. https://registry.npmjs.org/); unset: offline. */
+  REGISTRY_UPLINK: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   PREVIEW_PORT: z.coerce.number().int().min(0).max(65535).default(8741),
+  /** The preview server's control API token (service previews); `npm start` makes one when unset. */
+  PREVIEW_HOST_TOKEN: z.string().optional().transform((v) => v || undefined),
   /** Where people reach the preview server (defaults to this machine's preview port). */
   PREVIEW_BASE_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   /** Chromium for preview screenshots; "none" turns screenshots off. */
@@ -63,7 +72,9 @@ export interface ServiceConfig {
     timeoutMs: number;
     pricesFile: string | undefined;
   };
-  previews: { port: number; baseUrl: string; dir: string; chromiumPath: string | null };
+  previews: { port: number; baseUrl: string; dir: string; chromiumPath: string | null; hostToken: string | undefined };
+  /** The team's registry when NPM_REGISTRY_URL is set; otherwise the embedded one (`npm start`). */
+  registry: { url: string | undefined; token: string | undefined; port: number; uplink: string | undefined; dir: string };
   webChatPort: number;
   /** Present when Slack is configured (a bot token, and a signing secret or Socket Mode). */
   slack: { botToken: string; signingSecret: string; socketMode: { appToken: string } | undefined; port: number } | undefined;
@@ -101,7 +112,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       baseUrl: c.PREVIEW_BASE_URL ?? `http://127.0.0.1:${c.PREVIEW_PORT}`,
       dir: path.join(resolve(c.DATA_DIR), 'previews'),
       chromiumPath: c.CHROMIUM_PATH === 'none' ? null : c.CHROMIUM_PATH,
+      hostToken: c.PREVIEW_HOST_TOKEN,
     },
+    registry: { url: c.NPM_REGISTRY_URL, token: c.NPM_REGISTRY_TOKEN, port: c.REGISTRY_PORT, uplink: c.REGISTRY_UPLINK, dir: path.join(resolve(c.DATA_DIR), 'registry') },
     webChatPort: c.WEB_CHAT_PORT,
     slack: slackSettings(c),
     lark: larkSettings(c),

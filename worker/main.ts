@@ -28,7 +28,15 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     forge: forgeAccessFromEnv({ ...process.env, FORGE_TOKEN: config.forge.token }, pullRequestSettingsFromEnv(process.env)),
     reportProgress: progressReporterVia(client),
     conversations: conversationsFor(config),
-    previews: { dir: config.previews.dir, baseUrl: config.previews.baseUrl, chromiumPath: config.previews.chromiumPath, viewport: { width: 1280, height: 800 } },
+    previews: {
+      dir: config.previews.dir,
+      baseUrl: config.previews.baseUrl,
+      chromiumPath: config.previews.chromiumPath,
+      viewport: { width: 1280, height: 800 },
+      // The preview server runs service previews; its control API is on the same address.
+      host: config.previews.hostToken ? { url: config.previews.baseUrl, token: config.previews.hostToken } : null,
+    },
+    registry: config.registry.url && config.registry.token ? { url: config.registry.url, token: config.registry.token } : null,
     progressIntervalMs: config.progressIntervalMs,
   };
 }

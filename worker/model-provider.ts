@@ -57,5 +57,7 @@ export function secretsRedactor(config: ServiceConfig, env: NodeJS.ProcessEnv = 
     env.LARK_APP_SECRET,
     env.LARK_ENCRYPT_KEY,
     env.LARK_VERIFICATION_TOKEN,
+    config.registry.token,
+    config.previews.hostToken,
   ]);
 }

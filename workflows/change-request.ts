@@ -8,10 +8,14 @@ import {
   type ChangeRequestInput,
   type CheckResult,
   type PreviewRecord,
+  type PreviewUpstream,
+  type PublishRecord,
   type Round,
   type RunState,
 } from '../shared/contracts';
 import { dependenciesWithin, dependencyOrder } from '../shared/dependency-order';
+import { changeSetOf, packageNameOf, sameUpstreams, upstreamsOf, upstreamVersionsOf } from '../shared/change-set';
+import { previewReferences, resolvePreviewEnv } from '../shared/catalog-schema';
 import { mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../shared/summary';
 import { activitiesFor, type RunActivities } from './activity-stubs';
 import { inDependencyOrder } from './dependency-scheduler';
@@ -33,6 +37,7 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
   const run = resume
     ? Run.resume(resume)
     : Run.begin(parsed.success ? parsed.data : fallbackInput(input), wf.workflowInfo().workflowId);
+  run.changeSetsAvailable = wf.patched('integrated-change-sets');
   run.listen();
   const acts = activitiesFor(run);
   // Beside the main path, for the whole run (a cancelled workflow cancels their waits, which is fine).
@@ -114,17 +119,24 @@ async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: str
   run.confirm(run.inbox.confirmation!.repos);
 }
 
-/** Edit, check, and while checks fail and fix rounds remain, edit the failing repositories again. */
+/**
+ * Edit, check, and while checks fail and fix rounds remain, edit the failing repositories again. A dependent
+ * that fails while a package it installs from this run fails too gets no fix round of its own: it is
+ * checked again against the package's fix, which is the likelier cause.
+ */
 async function editUntilChecksSettle(run: Run, acts: RunActivities, first: Round): Promise<void> {
   let round = first;
   for (let fixRounds = 0; ; fixRounds++) {
     await interruptible(run, () => editRound(run, acts, round));
     await settleExhaustedBudgets(run, acts);
-    await interruptible(run, () => checkRound(run, acts, round));
+    const checked = await interruptible(run, () => checkRound(run, acts, round));
     run.endRound(round);
-    const failing = round.repos.filter((id) => run.repo(id).status === 'checks_failed');
+    const failing = checked.filter((id) => run.repo(id).status === 'checks_failed');
     if (failing.length === 0 || fixRounds >= run.policy.maxFixRounds) return;
-    round = run.beginRound('fix', failing, `checks failed in ${failing.join(', ')}`, null);
+    const waiting = run.integrates ? failing.filter((id) => upstreamsOf(run.catalog!, id).some((dep) => failing.includes(dep))) : [];
+    const toFix = failing.filter((id) => !waiting.includes(id));
+    const reason = `checks failed in ${toFix.join(', ')}${waiting.length ? ` (${waiting.join(', ')} will be checked again against ${waiting.length === 1 ? 'its' : 'their'} upstream fix)` : ''}`;
+    round = run.beginRound('fix', toFix, reason, null);
   }
 }
 
@@ -153,13 +165,44 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
         upstream: dependsOn(id)
           .map((dep) => run.state.repos[dep])
           .filter((dep) => dep !== undefined && dep.commits.length > 0)
-          .map((dep) => ({ repo: dep!.id, agentNotes: dep!.agentNotes, diffPreview: dep!.diffPreview })),
+          .map((dep) => ({ repo: dep!.id, agentNotes: dep!.agentNotes, diffPreview: dep!.diffPreview, consumedAs: consumedAs(run, id, dep!.id) })),
         knownCommits: repo.commits.length,
+        changeSet: run.integrates ? changeSetOf(run.state, run.catalog!, id) : [],
         limits,
       }],
     ));
     run.applyEdit(result);
+    // The package's round is complete once published: its dependents' edits and checks come after it.
+    if (run.integrates && result.commit && run.catalogRepo(id).publish) await publishPrerelease(run, acts, id, round.n);
   });
+}
+
+/** How `id` consumes `dep` as a package, if it does: the name, and the prerelease its installs will use. */
+function consumedAs(run: Run, id: string, dep: string): { name: string; version: string | null } | null {
+  if (!run.integrates || !run.catalogRepo(dep).publish) return null;
+  const name = packageNameOf(run.catalogRepo(dep), run.repo(dep).publishes);
+  if (!name) return null;
+  return { name, version: changeSetOf(run.state, run.catalog!, id).find((p) => p.repo === dep)?.version ?? null };
+}
+
+/**
+ * Publishes a package repository's newly committed round as this run's prerelease. A package that cannot
+ * be built or published is reported for that repository; its dependents use the last prerelease of the
+ * run (or the released version), which the summary states. It never fails the run.
+ */
+async function publishPrerelease(run: Run, acts: RunActivities, id: string, round: number): Promise<void> {
+  const repo = run.repo(id);
+  repo.status = 'publishing_prerelease';
+  run.touch();
+  const request = { runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, sha: repo.headSha!, baseSha: repo.baseSha!, round, changeSet: changeSetOf(run.state, run.catalog!, id) };
+  const record = await acts.checks.publishPackage
+    .executeWithOptions({ ...acts.checkOptions, summary: `publish ${id} · round ${round}` }, [request])
+    .catch((error: unknown): PublishRecord => {
+      if (wf.isCancellation(error)) throw error;
+      return { repo: id, round, sha: request.sha, name: null, version: null, distTag: '', releasedVersion: null, headVersion: null, status: 'failed', reused: false, output: describeFailure(error), at: Date.now() };
+    });
+  repo.status = 'edited';
+  run.recordPublish(id, record);
 }
 
 /**
@@ -187,31 +230,83 @@ async function settleExhaustedBudgets(run: Run, acts: RunActivities): Promise<vo
   }
 }
 
-/** Previews of every repository that has one and whose work branch moved since its last preview. */
+/**
+ * Previews of every repository that has one and whose work branch moved since its last preview, or whose
+ * upstream changed (a package prerelease it installs, a preview it points at): one change set, deployed
+ * in dependency order so an app's preview can be pointed at its API's preview of the same run.
+ */
 async function deployPreviews(run: Run, acts: RunActivities): Promise<void> {
-  const due = run.state.confirmed.filter((id) => {
-    const repo = run.repo(id);
-    const latest = run.state.previews.find((p) => p.repo === id);
-    return run.catalogRepo(id).preview && repo.commits.length > 0 && repo.headSha && (!latest || latest.sha !== repo.headSha || latest.status === 'removed');
-  });
-  if (due.length === 0) return;
-  run.setPhase('previewing');
+  const withPreview = run.state.confirmed.filter((id) => run.catalogRepo(id).preview && run.repo(id).commits.length > 0 && run.repo(id).headSha);
   const round = run.state.rounds.at(-1)?.n ?? 0;
-  await Promise.all(
-    due.map(async (id) => {
-      const repo = run.repo(id);
-      const request = { runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, sha: repo.headSha!, round, lifetimeMs: run.policy.previewLifetime };
-      const record = await acts.previews.deployPreview
-        .executeWithOptions({ ...acts.previewOptions, summary: `preview ${id} · round ${round}` }, [request])
-        // A preview that cannot be made is reported, never a reason to hold up the review.
-        .catch((error: unknown): PreviewRecord => {
-          if (wf.isCancellation(error)) throw error;
-          const now = Date.now();
-          return { repo: id, round, sha: repo.headSha!, kind: request.repo.preview!.kind, status: 'failed', url: null, screenshot: null, output: describeFailure(error), deployedAt: now, expiresAt: now };
-        });
-      run.recordPreview(record);
-    }),
-  );
+  const requestFor = (id: string) => {
+    const repo = run.repo(id);
+    const catalogRepo = run.catalogRepo(id);
+    const upstream = run.integrates ? previewUpstream(run, id) : { packages: [], previews: [], unresolved: [] };
+    const env = run.integrates ? resolvePreviewEnv(catalogRepo.preview!.env ?? {}, (ref) => previewRoot(run, ref)).env : {};
+    return { runId: run.state.runId, repo: catalogRepo, branch: repo.branch, sha: repo.headSha!, round, lifetimeMs: run.policy.previewLifetime, changeSet: run.integrates ? changeSetOf(run.state, run.catalog!, id) : [], env, upstream };
+  };
+  const isDue = (id: string, request: ReturnType<typeof requestFor>) => {
+    const latest = run.state.previews.find((p) => p.repo === id);
+    if (!latest || latest.status === 'removed' || latest.sha !== run.repo(id).headSha) return true;
+    return run.integrates && !samePreviewUpstream(latest.upstream, request.upstream);
+  };
+  let started = false;
+  const deploy = async (id: string) => {
+    const request = requestFor(id); // after its upstream previews, so it points at their addresses
+    if (!isDue(id, request)) return;
+    if (!started) run.setPhase('previewing');
+    started = true;
+    const record = await acts.previews.deployPreview
+      .executeWithOptions({ ...acts.previewOptions, summary: `preview ${id} · round ${round}` }, [request])
+      // A preview that cannot be made is reported, never a reason to hold up the review.
+      .catch((error: unknown): PreviewRecord => {
+        if (wf.isCancellation(error)) throw error;
+        const now = Date.now();
+        return { repo: id, round, sha: request.sha, kind: request.repo.preview!.kind, status: 'failed', url: null, screenshot: null, output: describeFailure(error), deployedAt: now, expiresAt: now, upstream: request.upstream };
+      });
+    run.recordPreview(record);
+  };
+  if (run.integrates) {
+    await inDependencyOrder(withPreview, (id) => previewDependencies(run, id), withPreview.length || 1, deploy);
+  } else {
+    const due = withPreview.filter((id) => isDue(id, requestFor(id)));
+    if (due.length === 0) return;
+    await Promise.all(due.map(deploy));
+  }
+}
+
+function readyPreview(run: Run, repo: string): PreviewRecord | undefined {
+  return run.state.previews.find((p) => p.repo === repo && p.status === 'ready' && p.url);
+}
+
+/** What `${preview:<repo>}` becomes: the preview's root address (a service's, not the page reviewers open). */
+function previewRoot(run: Run, repo: string): string | null {
+  const preview = readyPreview(run, repo);
+  return preview ? (preview.rootUrl ?? preview.url) : null;
+}
+
+/** The repositories whose previews `id`'s preview points at (its `${preview:…}` references). */
+function previewDependencies(run: Run, id: string): string[] {
+  return [...new Set(Object.values(run.catalogRepo(id).preview?.env ?? {}).flatMap(previewReferences))];
+}
+
+/** What `id`'s preview runs with: the run's packages it installs, and the upstream previews it points at. */
+function previewUpstream(run: Run, id: string): PreviewUpstream {
+  const env = run.catalogRepo(id).preview?.env ?? {};
+  const previews: PreviewUpstream['previews'] = [];
+  for (const [variable, value] of Object.entries(env)) {
+    for (const ref of previewReferences(value)) {
+      const preview = readyPreview(run, ref);
+      if (preview) previews.push({ repo: ref, sha: preview.sha, url: previewRoot(run, ref)!, variable });
+    }
+  }
+  const unresolved = resolvePreviewEnv(env, (ref) => previewRoot(run, ref)).unresolved;
+  return { packages: upstreamVersionsOf(run.state, run.catalog!, id), previews, unresolved };
+}
+
+function samePreviewUpstream(a: PreviewUpstream, b: PreviewUpstream): boolean {
+  const previews = (u: PreviewUpstream) => u.previews.map((p) => `${p.variable}=${p.repo}@${p.sha}`).sort().join(',');
+  return sameUpstreams(a.packages, b.packages) && previews(a) === previews(b) && a.unresolved.join(',') === b.unresolved.join(',');
 }
 
 /** Takes previews down: when the run ends, and when one outlives the policy's lifetime. */
@@ -245,21 +340,38 @@ async function expirePreviews(run: Run, acts: RunActivities): Promise<never> {
   }
 }
 
-async function checkRound(run: Run, acts: RunActivities, round: Round): Promise<void> {
+/**
+ * Checks the round's repositories, and (with change sets) every other changed repository whose upstream
+ * packages moved since its last check, e.g. the app after a fix round of the package it installs.
+ * Returns the repositories checked.
+ */
+async function checkRound(run: Run, acts: RunActivities, round: Round): Promise<string[]> {
   run.setPhase('checking');
+  const due = run.integrates ? [...round.repos, ...run.state.confirmed.filter((id) => !round.repos.includes(id) && upstreamMoved(run, id))] : round.repos;
   await Promise.all(
-    round.repos.map(async (id) => {
+    due.map(async (id) => {
       const repo = run.repo(id);
       if (repo.commits.length === 0 || !repo.headSha) return; // nothing pushed, nothing new to check
       repo.status = 'checking';
       run.touch();
+      // Recorded also when change sets are switched off: the released versions, said so.
+      const against = run.changeSetsAvailable ? upstreamVersionsOf(run.state, run.catalog!, id) : [];
+      const changeSet = run.integrates ? changeSetOf(run.state, run.catalog!, id) : [];
       const outcome = await acts.checks.runChecks.executeWithOptions(
         { ...acts.checkOptions, summary: `checks ${id} · round ${round.n}` },
-        [{ runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, sha: repo.headSha }],
+        [{ runId: run.state.runId, repo: run.catalogRepo(id), branch: repo.branch, sha: repo.headSha, changeSet, upstreamPackages: against.map((a) => a.name) }],
       );
-      run.applyChecks(id, { round: round.n, sha: outcome.sha, passed: outcome.passed, results: outcome.results });
+      const installed = outcome.installed ?? {};
+      run.applyChecks(id, { round: round.n, sha: outcome.sha, passed: outcome.passed, results: outcome.results, against: against.map((a) => ({ ...a, installed: installed[a.name] ?? null })) });
     }),
   );
+  return due;
+}
+
+/** A changed repository whose last check installed other upstream versions than it would now. */
+function upstreamMoved(run: Run, id: string): boolean {
+  const last = run.repo(id).checks.at(-1);
+  return run.repo(id).commits.length > 0 && last !== undefined && !sameUpstreams(last.against, upstreamVersionsOf(run.state, run.catalog!, id));
 }
 
 async function reviewUntilApproved(run: Run, acts: RunActivities): Promise<void> {
@@ -302,6 +414,7 @@ async function presentChanges(run: Run, acts: RunActivities): Promise<void> {
 
 async function publish(run: Run, acts: RunActivities): Promise<void> {
   run.setPhase('publishing');
+  if (run.integrates) await dependOnPlannedReleases(run, acts);
   const order = mergeOrderOf(run.state).filter((id) => run.repo(id).commits.length > 0);
   const title = oneLine(run.state.request.requirement, 72);
   const body = run.state.summary ? renderSummaryMarkdown(run.state.summary) : '';
@@ -328,6 +441,30 @@ async function publish(run: Run, acts: RunActivities): Promise<void> {
       .executeWithOptions({ ...acts.publishOptions, summary: 'link sibling pull requests' }, [{ runId: run.state.runId, summary: run.state.summary!, pullRequests: opened }])
       .catch((error: unknown) => run.recordError(`the pull requests were opened but not all could be linked to each other: ${describeFailure(error)}`));
   }
+}
+
+/**
+ * The plan, carried out in code before the PRs open: each changed dependent's branch depends on the
+ * planned release of every package it waits for (`^<release>`, never this run's prerelease).
+ */
+async function dependOnPlannedReleases(run: Run, acts: RunActivities): Promise<void> {
+  const round = run.state.rounds.at(-1)?.n ?? 0;
+  const steps = run.releasePlan().filter((step) => step.needs.length > 0 && run.repo(step.repo).commits.length > 0);
+  await Promise.all(
+    steps.map(async (step) => {
+      const repo = run.repo(step.repo);
+      const ranges = step.needs.map((n) => ({ name: n.name, range: n.range }));
+      const result = await acts.publish.bumpDependencyRanges
+        .executeWithOptions({ ...acts.publishOptions, summary: `depend on planned releases · ${step.repo}` }, [{ runId: run.state.runId, repo: run.catalogRepo(step.repo), branch: repo.branch, baseSha: repo.baseSha!, round, ranges }])
+        .catch((error: unknown) => {
+          if (wf.isCancellation(error)) throw error;
+          run.recordError(`${step.repo}: its branch could not be moved to the planned releases (${ranges.map((r) => `${r.name} ${r.range}`).join(', ')}): ${describeFailure(error)}`, step.repo);
+          return null;
+        });
+      if (result) run.applyRangeBump(result);
+    }),
+  );
+  run.refreshSummary();
 }
 
 /** Between rounds, at a quiet point: hand the whole state and any pending inputs to a fresh run. */

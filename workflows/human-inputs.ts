@@ -68,7 +68,8 @@ export function judgeInput(signal: SignalName, raw: unknown, state: RunState, ca
     case 'approve': {
       if (phase !== 'awaiting_review') return refuse(`approval is only possible while awaiting review (the run is ${phase})`);
       if (inbox.feedback.length) return refuse('feedback is being applied; review the new summary first');
-      return { outcome: 'accepted', input };
+      const releaseProblem = releaseChoiceProblems(input.payload.releases ?? {}, by, state, catalog);
+      return releaseProblem ? refuse(releaseProblem) : { outcome: 'accepted', input };
     }
     case 'cancel': {
       if (phase === 'publishing') return refuse('pull requests are being opened; close them on the forge instead');
@@ -80,6 +81,16 @@ export function judgeInput(signal: SignalName, raw: unknown, state: RunState, ca
       return { outcome: 'accepted', input };
     }
   }
+}
+
+/** A release other than the catalog's may be chosen for a changed package of this run, by one of its owners. */
+function releaseChoiceProblems(releases: Record<string, string>, by: string, state: RunState, catalog: Catalog): string | undefined {
+  for (const repo of Object.keys(releases)) {
+    if (!state.confirmed.includes(repo)) return `${repo} is not part of this change, so no release can be chosen for it`;
+    if (!catalog.repositories.find((r) => r.id === repo)?.publish) return `${repo} is not published as a package (no \`publish\` in the catalog), so it has no release to choose`;
+    if (!isOwner(catalog, by, repo)) return `${by} may not choose ${repo}'s release: only its owners may`;
+  }
+  return undefined;
 }
 
 function refuse(reason: string): Judgement {

@@ -8,6 +8,7 @@ import {
   type ParsedChangeRequestInput,
   type Phase,
   type PreviewRecord,
+  type PublishRecord,
   type RepoProgress,
   type Round,
   type RoundKind,
@@ -32,8 +33,9 @@ import {
   type BudgetLimits,
 } from '../shared/budget';
 import type { StepLimits } from '../activities/agent/budget';
-import { buildSummary, type Narrative } from '../shared/summary';
-import type { EditResult } from '../activities/types';
+import { buildSummary, mergeOrderOf, type Narrative } from '../shared/summary';
+import type { BumpRangesResult, EditResult } from '../activities/types';
+import { planReleases } from '../shared/change-set';
 import { agentProgressSignal, HUMAN_SIGNALS, stateQuery, transcriptQuery } from './definitions';
 import { emptyInbox, judgeInput, type AcceptedInput, type PendingInputs } from './human-inputs';
 
@@ -54,6 +56,11 @@ export class Run {
   /** Budget set aside for steps that are running now, so parallel steps cannot overspend the run together. */
   private readonly reservations = new Map<string, BudgetLimits>();
   private budgetOverrides: ParsedChangeRequestInput['budget'];
+  /**
+   * Set once at the start (behind `patched('integrated-change-sets')`): runs recorded before change sets
+   * existed keep checking every repository against released packages.
+   */
+  changeSetsAvailable = false;
 
   private constructor(
     readonly state: RunState,
@@ -88,6 +95,7 @@ export class Run {
       context: [],
       feedback: [],
       summary: null,
+      releaseChoices: {},
       previews: [],
       // Real limits arrive with the catalog snapshot (adoptCatalog); nothing is spent before that.
       budget: { perStep: zeroLimits(), perRun: zeroLimits(), used: noSpend(), steps: [], exhausted: null },
@@ -104,7 +112,7 @@ export class Run {
   }
 
   static resume(snapshot: RunSnapshot): Run {
-    const run = new Run(snapshot.state, snapshot.catalog, new Set(snapshot.processedKeys), snapshot.inbox, snapshot.transcripts);
+    const run = new Run(withCurrentFields(snapshot.state), snapshot.catalog, new Set(snapshot.processedKeys), snapshot.inbox, snapshot.transcripts);
     run.state.generation += 1;
     run.touch();
     return run;
@@ -116,6 +124,11 @@ export class Run {
 
   get policy(): Policy {
     return this.catalog!.policy;
+  }
+
+  /** Whether dependents are installed, checked and previewed against the run's in-flight packages. */
+  get integrates(): boolean {
+    return this.changeSetsAvailable && this.catalog?.policy.integrateChangeSets === true;
   }
 
   catalogRepo(id: string): CatalogRepo {
@@ -181,6 +194,7 @@ export class Run {
         break;
       case 'approve':
         this.inbox.approval = { by: input.payload.by };
+        for (const [repo, bump] of Object.entries(input.payload.releases ?? {})) this.state.releaseChoices[repo] = { bump, by: input.payload.by };
         break;
       case 'cancel':
         this.inbox.cancellation = { by: input.payload.by, reason: input.payload.reason ?? 'cancelled by a person' };
@@ -244,6 +258,8 @@ export class Run {
         keyHunks: [],
         testRisks: [],
         checks: [],
+        publishes: [],
+        rangeBump: null,
         agentNotes: '',
         progress: null,
         spend: noSpend(),
@@ -332,6 +348,24 @@ export class Run {
     this.recordTranscript(result.transcript);
   }
 
+  recordPublish(id: string, record: PublishRecord): void {
+    const repo = this.repo(id);
+    repo.publishes = [...repo.publishes.filter((p) => p.round !== record.round), record];
+    if (record.status === 'failed') this.recordError(`${id}: round ${record.round} could not be published to the registry; its dependents use ${repo.publishes.some((p) => p.status === 'published') ? 'its last prerelease of this run' : 'the released version'}`, id);
+    this.touch();
+  }
+
+  /** A dependency range bump committed on a dependent's branch when the PRs are opened. */
+  applyRangeBump(result: BumpRangesResult): void {
+    const repo = this.repo(result.repo);
+    if (result.commit) repo.rangeBump = result.commit;
+    repo.headSha = result.headSha;
+    repo.files = result.files;
+    repo.diffStat = result.diffStat;
+    repo.diffPreview = result.diffPreview;
+    this.touch();
+  }
+
   applyChecks(id: string, run: CheckRun): void {
     const repo = this.repo(id);
     repo.checks.push(run);
@@ -340,7 +374,7 @@ export class Run {
   }
 
   summarize(narrative: Narrative): void {
-    this.state.summary = buildSummary(this.state, narrative);
+    this.state.summary = buildSummary(this.state, narrative, this.releasePlan());
     this.decisionChanged();
   }
 
@@ -348,8 +382,14 @@ export class Run {
   refreshSummary(): void {
     const previous = this.state.summary;
     if (!previous) return;
-    this.state.summary = { ...buildSummary(this.state, { text: previous.narrative, by: previous.narrativeBy }), sincePrevious: previous.sincePrevious };
+    this.state.summary = { ...buildSummary(this.state, { text: previous.narrative, by: previous.narrativeBy }, this.releasePlan()), sincePrevious: previous.sincePrevious };
     this.touch();
+  }
+
+  /** The merge and release plan of the change set as it stands (empty when change sets are off). */
+  releasePlan(): ReturnType<typeof planReleases> {
+    if (!this.integrates) return [];
+    return planReleases(this.state, this.catalog!, mergeOrderOf(this.state));
   }
 
   recordPreview(record: PreviewRecord): void {
@@ -384,6 +424,25 @@ export class Run {
     if (s.lastError) lines.push(`Last error: ${s.lastError.message}`);
     return lines.join('\n');
   }
+}
+
+/** A snapshot written by an older version of this workflow, completed with the fields added since. */
+function withCurrentFields(state: RunState): RunState {
+  state.releaseChoices ??= {};
+  for (const repo of Object.values(state.repos)) {
+    repo.publishes ??= [];
+    repo.rangeBump ??= null;
+    for (const check of repo.checks) check.against ??= [];
+  }
+  for (const preview of state.previews) preview.upstream ??= { packages: [], previews: [], unresolved: [] };
+  if (state.summary) {
+    state.summary.releasePlan ??= [];
+    for (const repo of state.summary.repos) {
+      repo.checkedAgainst ??= [];
+      repo.published ??= null;
+    }
+  }
+  return state;
 }
 
 function zeroLimits(): BudgetLimits {

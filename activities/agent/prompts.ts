@@ -41,6 +41,18 @@ export function proposePrompt(request: ProposeRequest): string {
     .join('\n\n');
 }
 
+/**
+ * How the dependent gets the upstream change: installed from the registry as this run's prerelease. The
+ * agent must build on the new API without pinning anything: the service installs the change set, and the
+ * range the PR needs is set by the release plan when the pull requests open.
+ */
+function consumptionNote(repoId: string, upstreamId: string, as: { name: string; version: string | null }): string {
+  const installs = as.version
+    ? `This run's change to ${upstreamId} is published as ${as.name}@${as.version}; the install commands (yours through run_command, and the checks) install that version in place of the released one, in the workspace only.`
+    : `This run's change to ${upstreamId} could not be published, so installs use the released ${as.name}; code that needs the new ${upstreamId} API will fail its checks until it is.`;
+  return `${repoId} consumes ${upstreamId} as the npm package ${as.name}. ${installs} Import it by its package name as usual. Do not change the version of ${as.name} in package.json, do not pin a prerelease, a dist-tag or a branch, and do not vendor its code: the service sets the range to the planned release when the pull requests open.`;
+}
+
 export function editPrompt(request: EditRequest): string {
   const { repo, round } = request;
   const parts = [
@@ -53,6 +65,7 @@ export function editPrompt(request: EditRequest): string {
     parts.push(
       `Changes already made in ${upstream.repo}, which ${repo.id} depends on:\n${upstream.agentNotes}\n\`\`\`diff\n${upstream.diffPreview}\n\`\`\``,
     );
+    if (upstream.consumedAs) parts.push(consumptionNote(repo.id, upstream.repo, upstream.consumedAs));
   }
   if (round.kind === 'fix') {
     parts.push(`Round ${round.n}: the checks failed after your last round. Fix the cause, not the tests.`);

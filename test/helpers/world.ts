@@ -20,6 +20,8 @@ import { ChangeRequestGateway } from '../../client/gateway';
 import { startForge, type Forge } from '../../forge/server';
 import { seedRepositories } from '../../forge/seed';
 import { startPreviewServer } from '../../previews/server';
+import { startEmbeddedRegistry, type EmbeddedRegistry } from '../../registry/embedded';
+import { publishReleased } from '../../registry/seed';
 import { loadCatalog } from '../../shared/catalog-loader';
 import type { RunState } from '../../shared/contracts';
 import { ALL_SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
@@ -39,7 +41,9 @@ export interface World {
   env: TestWorkflowEnvironment;
   forge: Forge;
   forgeToken: string;
-  previewServer: { url: string; dir: string };
+  previewServer: { url: string; dir: string; token: string };
+  /** The embedded Verdaccio with the released demo packages (@acme/ui-kit@1.4.0). */
+  registry: EmbeddedRegistry;
   dataDir: string;
   catalogPath: string;
   taskQueue: string;
@@ -98,7 +102,10 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
   const catalogPath = await writeTestCatalog(dataDir, forge.url, options.policy, options.repos);
   const previewDir = path.join(dataDir, 'previews');
-  const previewServer = await startPreviewServer({ dir: previewDir });
+  const previewToken = randomBytes(16).toString('hex');
+  const previewServer = await startPreviewServer({ dir: previewDir, token: previewToken });
+  const registry = await startEmbeddedRegistry({ dir: path.join(dataDir, 'registry') });
+  await publishReleased(registry, path.join(PROJECT_ROOT, 'demo', 'repos', 'ui-kit'));
   const env = await startTemporal();
   const taskQueue = `change-requests-${randomBytes(3).toString('hex')}`;
   const gateway = new ChangeRequestGateway(env.client, { taskQueue, catalog: () => loadCatalog(catalogPath) });
@@ -110,11 +117,12 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     models: new ScriptedModelProvider(scenarios, 'test scenarios'),
     prices: DEFAULT_PRICES,
     maxTokensPerCall: 4096,
-    redact: redactorFor([forgeToken]),
+    redact: redactorFor([forgeToken, registry.token, previewToken]),
     forge: tokenForgeAccess(forgeToken),
     reportProgress: progressReporterVia(env.client),
     conversations: new Conversations(new OutboxChannel(path.join(dataDir, 'worker'))),
-    previews: { dir: previewDir, baseUrl: previewServer.url, chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 } },
+    previews: { dir: previewDir, baseUrl: previewServer.url, chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 }, host: { url: previewServer.url, token: previewToken } },
+    registry: { url: registry.url, token: registry.token },
     progressIntervalMs: 0,
     ...extra,
   });
@@ -123,7 +131,8 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     env,
     forge,
     forgeToken,
-    previewServer: { url: previewServer.url, dir: previewDir },
+    previewServer: { url: previewServer.url, dir: previewDir, token: previewToken },
+    registry,
     dataDir,
     catalogPath,
     taskQueue,
@@ -153,6 +162,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
       await env.teardown();
       await forge.close();
       await previewServer.close();
+      await registry.close();
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -5,10 +5,23 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { CatalogCommand } from '../../../shared/catalog-schema';
-import { commandEnvironment, runCommand } from '../../commands';
+import type { CheckResult } from '../../../shared/contracts';
+import { runCommand } from '../../commands';
 import { defineTool, type Tool } from './registry';
 
-export function runCommandTool(checkout: string, allowed: readonly CatalogCommand[], onOutput: () => void, extraEnv: Record<string, string> = {}): Tool<any, any> {
+export interface RunCommandOptions {
+  allowed: readonly CatalogCommand[];
+  /** The command's environment for a given home folder (no secrets). */
+  env: (home: string) => NodeJS.ProcessEnv;
+  onOutput: () => void;
+  /** Names among `allowed` that install dependencies: `afterInstall` runs after each succeeds. */
+  installNames?: readonly string[];
+  /** E.g. installing the run's in-flight packages over the released ones; its output is appended. */
+  afterInstall?: (env: NodeJS.ProcessEnv, signal?: AbortSignal) => Promise<CheckResult | null>;
+}
+
+export function runCommandTool(checkout: string, options: RunCommandOptions): Tool<any, any> {
+  const { allowed } = options;
   const names = allowed.map((c) => c.name);
   return defineTool({
     name: 'run_command',
@@ -23,9 +36,19 @@ export function runCommandTool(checkout: string, allowed: readonly CatalogComman
       }
       const home = path.join(path.dirname(checkout), '.home');
       await fs.mkdir(home, { recursive: true });
-      const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: commandEnvironment(home, extraEnv), signal, onOutput });
+      const env = options.env(home);
+      const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env, signal, onOutput: options.onOutput });
       const status = result.timedOut ? `killed after ${command.timeoutSeconds}s (timeout)` : `exit code ${result.exitCode}`;
-      return { isError: result.exitCode !== 0, text: `${command.name} (\`${command.run}\`): ${status} in ${(result.durationMs / 1000).toFixed(1)}s\n${result.outputTail.slice(-8000)}` };
+      let text = `${command.name} (\`${command.run}\`): ${status} in ${(result.durationMs / 1000).toFixed(1)}s\n${result.outputTail.slice(-8000)}`;
+      let failed = result.exitCode !== 0;
+      if (!failed && options.afterInstall && options.installNames?.includes(command.name)) {
+        const extra = await options.afterInstall(env, signal);
+        if (extra) {
+          text += `\n\nThen the change set (\`${extra.command}\`): ${extra.status}, exit code ${extra.exitCode}\n${extra.outputTail.slice(-4000)}`;
+          failed = extra.status !== 'passed';
+        }
+      }
+      return { isError: failed, text };
     },
   });
 }

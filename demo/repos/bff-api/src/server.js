@@ -1,4 +1,4 @@
-// HTTP wiring for the handlers. Start with `node src/server.js` (PORT defaults to 3001).
+// HTTP wiring for the handlers. Start with `node src/server.js` (PORT defaults to 3001; HOST to every interface).
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { getProduct, listProducts } from './handlers.js';
@@ -24,5 +24,6 @@ export function createApiServer() {
 // Only listen when run directly, so importing this module never opens a port.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3001);
-  createApiServer().listen(port, () => console.log(`bff-api listening on http://localhost:${port}`));
+  const host = process.env.HOST || undefined;
+  createApiServer().listen(port, host, () => console.log(`bff-api listening on http://${host ?? 'localhost'}:${port}`));
 }

@@ -1,5 +1,5 @@
 // Renders the product list page. Pure functions: products in, HTML string out.
-import { badgeCss, escapeHtml, formatPrice, renderBadge } from './vendor/ui-kit.js';
+import { badgeCss, escapeHtml, formatPrice, renderBadge } from '@acme/ui-kit';
 import { PAGE_CSS } from './styles.js';
 
 /** Up to two initials for the placeholder image, e.g. "Canvas Tote Bag" -> "CT". */
@@ -44,8 +44,8 @@ export function renderProductList(products) {
   return `<ul class="grid">\n${products.map(renderProductCard).join('\n')}\n</ul>`;
 }
 
-/** The complete product list page. */
-export function renderPage(products, { title = 'Acme Shop' } = {}) {
+/** The complete product list page; `source` says where the products came from (shown in the footer). */
+export function renderPage(products, { title = 'Acme Shop', source = null } = {}) {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -65,7 +65,7 @@ ${badgeCss()}
   <h2 class="page-title">All products</h2>
   ${renderProductList(products)}
 </main>
-<footer>Acme Shop demo storefront</footer>
+<footer>Acme Shop demo storefront${source ? ` · products from ${escapeHtml(source)}` : ''}</footer>
 </body>
 </html>
 `;
