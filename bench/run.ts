@@ -2,10 +2,11 @@
 // on stdout, writes one JSON document to bench/results.json, and with --write-docs puts the figures into
 // docs/benchmarks.md. Goals are compared and reported as met / not met, never asserted.
 //
-//   npm run bench                              all: im-latency, orchestration, git, scale
+//   npm run bench                              all: im-latency, orchestration, git, changeset, scale
 //   npm run bench -- im-latency                one (several may be named)
 //   npm run bench -- scale --runs 200          fewer runs for a quick try (default 1000)
 //   npm run bench -- scale --finish-timeout 0  wait until all confirmed runs have finished (default: 720 s)
+//   npm run bench -- changeset --changeset-samples 3   fewer samples per path in both change-set cases
 //   npm run bench -- --quick                   smaller everything (a smoke test of the benchmarks)
 //   npm run bench -- --json                    the JSON document on stdout instead of the tables
 //   npm run bench -- --write-docs              also update docs/benchmarks.md
@@ -19,6 +20,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import { writeDocs } from './docs';
+import { changesetBenchmark } from './changeset';
 import { imLatencyBenchmark } from './im-latency';
 import { describeMachine, type MachineDescription } from './machine';
 import { orchestrationBenchmark } from './orchestration';
@@ -28,7 +30,7 @@ import { cleanUpEnvironment, log, prepareEnvironment, PROJECT_ROOT, stopEverythi
 
 export type { BenchResult } from './report';
 
-const ORDER = ['im-latency', 'orchestration', 'git', 'scale'] as const;
+const ORDER = ['im-latency', 'orchestration', 'git', 'changeset', 'scale'] as const;
 type BenchName = (typeof ORDER)[number];
 
 interface Options {
@@ -36,6 +38,7 @@ interface Options {
   finishTimeout?: number;
   samples?: number;
   repeats?: number;
+  changesetSamples?: number;
   quick: boolean;
   json: boolean;
   writeDocs: boolean;
@@ -65,6 +68,7 @@ const BENCHMARKS: Record<BenchName, (options: Options) => Promise<BenchResult>> 
   'im-latency': (o) => imLatencyBenchmark(o.quick ? { samples: o.samples ?? 40, warmup: 10 } : { ...(o.samples ? { samples: o.samples } : {}) }),
   orchestration: (o) => orchestrationBenchmark({ repeats: o.repeats ?? (o.quick ? 2 : undefined) }),
   git: runGit,
+  changeset: (o) => changesetBenchmark({ quick: o.quick, demoSamples: o.changesetSamples, realSamples: o.changesetSamples }),
   scale: (o) => scaleBenchmark({ runs: o.runs ?? (o.quick ? 100 : undefined), finishTimeoutMs: o.finishTimeout === 0 ? Number.POSITIVE_INFINITY : (o.finishTimeout ?? DEFAULT_FINISH_TIMEOUT_S) * 1000 }),
 };
 
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
     .option('--finish-timeout <seconds>', `scale: stop waiting for the confirmed runs to finish after this long (default ${DEFAULT_FINISH_TIMEOUT_S}; 0: until all have)`, wholeNumber)
     .option('--samples <n>', 'im-latency: measured actions per path (default 200)', positiveInt)
     .option('--repeats <n>', 'orchestration: measured runs per configuration (default 5)', positiveInt)
+    .option('--changeset-samples <n>', 'changeset: samples per path in each case (default 7 for the demo, 5 for the real tree)', positiveInt)
     .option('--quick', 'smaller everything: a smoke test of the benchmarks, not figures to keep', false)
     .option('--json', 'print the JSON document on stdout instead of the tables', false)
     .option('--write-docs', 'write the figures and the machine into docs/benchmarks.md', false)
