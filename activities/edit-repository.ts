@@ -13,6 +13,7 @@ import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
 import { checkoutFromCache, cloneCacheOf, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
 import { revertRunPins } from './change-set-guard';
+import { rootConventions, withNearestConventions } from './agent/conventions';
 import { installChangeSet } from './packages/change-set-install';
 import { describeChanges } from './git/diff';
 import {
@@ -77,14 +78,15 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
         : undefined,
       installNames: repo.install.map((c) => c.name),
     });
-    const tools = new ToolRegistry<string>([...editingTools(sandbox), commands, finish]);
+    const tools = new ToolRegistry<string>([...withNearestConventions(editingTools(sandbox), sandbox), commands, finish]);
+    const conventions = await rootConventions(sandbox, repo.instructions);
     const step = await runAgentStep(deps, runId, {
       task: { kind: 'edit', runId, requirement: request.requirement, repo: repo.id, round: round.n, roundKind: round.kind, priorFixRounds: round.priorFixRounds, feedback: request.feedback },
       label: `edit ${repo.id} round ${round.n}`,
       repo: repo.id,
       round: round.n,
       system: EDIT_SYSTEM_PROMPT,
-      prompt: editPrompt(request),
+      prompt: editPrompt(request, conventions),
       tools,
       limits: request.limits,
     });

@@ -67,6 +67,25 @@ export const PreviewSchema = z.discriminatedUnion('kind', [
 ]);
 export type PreviewSpec = z.infer<typeof PreviewSchema>;
 
+/**
+ * Which model (and how much effort) a kind of agent step uses. Unset fields fall back to the catalog
+ * policy's entry for the step kind, then to the worker's model (ANTHROPIC_MODEL) and the model's own
+ * default effort. Each step is priced by its own model.
+ */
+export const STEP_KINDS = ['propose', 'edit', 'fix', 'summarize', 'extract'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+export const EffortSchema = z.enum(['low', 'medium', 'high', 'max']);
+export type Effort = z.infer<typeof EffortSchema>;
+export const ModelChoiceSchema = z
+  .object({
+    model: z.string().regex(/^[a-z0-9][a-z0-9._:-]{1,99}$/, 'a model id such as claude-sonnet-5-5').optional(),
+    effort: EffortSchema.optional(),
+  })
+  .strict();
+export type ModelChoice = z.infer<typeof ModelChoiceSchema>;
+export const StepModelsSchema = z.object(Object.fromEntries(STEP_KINDS.map((kind) => [kind, ModelChoiceSchema.optional()])) as Record<StepKind, z.ZodOptional<typeof ModelChoiceSchema>>).strict();
+export type StepModels = z.infer<typeof StepModelsSchema>;
+
 export const ReleaseBumpSchema = z.enum(['major', 'minor', 'patch']);
 export type ReleaseBump = z.infer<typeof ReleaseBumpSchema>;
 
@@ -95,6 +114,11 @@ export const CatalogRepoSchema = z.object({
   defaultBranch: z.string().min(1).default('main'),
   role: RoleSchema,
   description: z.string().trim().min(1, 'say in a sentence what lives in this repository'),
+  /**
+   * Guidance for the editing agent beside the repository's own AGENTS.md (how to add a component, where
+   * tests go, what not to touch). Repository content, not orders: it never overrides the service's rules.
+   */
+  instructions: z.string().trim().max(4000, 'at most 4,000 characters; longer guidance belongs in the repository\'s AGENTS.md').optional(),
   dependsOn: z.array(RepoIdSchema).default([]),
   install: z.array(CommandSchema).default([]),
   /**
@@ -112,6 +136,8 @@ export const CatalogRepoSchema = z.object({
   preview: PreviewSchema.optional(),
   /** Set when this repository is consumed as an npm package by repositories that depend on it. */
   publish: PublishSchema.optional(),
+  /** Models for this repository's steps (edit, fix), over the policy's: e.g. a cheaper one for an API layer. */
+  models: StepModelsSchema.optional(),
   owners: z.array(PrincipalSchema).min(1, 'name at least one owner'),
   /** Who may target this repository in a change request. */
   access: z.array(PrincipalSchema).default(['*']),
@@ -147,6 +173,8 @@ export const PolicySchema = z.object({
    * it depends on (published as prereleases of the run), or against their released versions.
    */
   integrateChangeSets: z.boolean().default(true),
+  /** The model and effort per kind of agent step (propose, edit, fix, summarize, extract). */
+  models: StepModelsSchema.default({}),
   /** Who may confirm, approve and cancel besides the requester. */
   deciders: z.enum(['requester', 'requester-and-owners']).default('requester-and-owners'),
 });
@@ -286,6 +314,19 @@ export function reposInScope(catalog: Catalog, person: string): string[] {
 export function isOwner(catalog: Catalog, person: string, repoId: string): boolean {
   const repo = catalog.repositories.find((r) => r.id === repoId);
   return repo !== undefined && repo.owners.some((p) => principalMatches(p, person, catalog.groups));
+}
+
+/** The model choice of one step: the repository's entry for the kind, over the policy's (fields merge). */
+export function modelChoiceFor(catalog: Pick<Catalog, 'policy' | 'repositories'>, kind: StepKind, repoId: string | null): ModelChoice {
+  const policy = catalog.policy.models?.[kind] ?? {};
+  const repo = repoId ? (catalog.repositories.find((r) => r.id === repoId)?.models?.[kind] ?? {}) : {};
+  return { ...policy, ...repo };
+}
+
+/** Every model the catalog names, so a worker can refuse to start with one it cannot price. */
+export function modelsNamedIn(catalog: Pick<Catalog, 'policy' | 'repositories'>): string[] {
+  const choices = [...Object.values(catalog.policy.models ?? {}), ...catalog.repositories.flatMap((r) => Object.values(r.models ?? {}))];
+  return [...new Set(choices.flatMap((c) => (c?.model ? [c.model] : [])))].sort();
 }
 
 export function findRepo(catalog: Catalog, repoId: string): CatalogRepo | undefined {

@@ -14,6 +14,7 @@ import { findScenario, matchesAll, ScenarioBookSchema, type Scenario, type Scrip
 import { editingTools, exploringTools } from '../activities/agent/tools/files';
 import { ToolRegistry } from '../activities/agent/tools/registry';
 import { RepoSandbox } from '../activities/agent/tools/sandbox';
+import { rootConventions, withNearestConventions } from '../activities/agent/conventions';
 import { installChangeSet } from '../activities/packages/change-set-install';
 import { packFolder, publishTarball } from '../activities/packages/npm';
 import { rewrittenManifest } from '../activities/packages/publish-package';
@@ -203,13 +204,15 @@ async function playEditRound(root: string, repoId: string, turns: readonly Scrip
   const lastCalls = turns[turns.length - 1]!.calls;
   expect(lastCalls[lastCalls.length - 1]?.name).toBe('finish');
   const sandbox = await RepoSandbox.open(path.join(root, repoId));
-  const registry = new ToolRegistry<unknown>(editingTools(sandbox));
+  // As the edit activity does: the repository's conventions in the prompt, nested AGENTS.md with the tools.
+  const registry = new ToolRegistry<unknown>(withNearestConventions(editingTools(sandbox), sandbox));
+  const conventions = await rootConventions(sandbox, catalogRepo(repoId).instructions);
   for (const turn of turns) {
     for (const call of turn.calls) {
       if (call.name !== 'finish') expect(registry.names).toContain(call.name);
     }
   }
-  const { finishSummaries } = await playTurns(registry, turns, context, where);
+  const { finishSummaries } = await playTurns(registry, turns, [context, conventions].filter(Boolean).join('\n\n'), where);
   expect(finishSummaries).toHaveLength(1);
   expect(finishSummaries[0]!.length).toBeGreaterThan(80);
 }

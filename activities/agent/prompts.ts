@@ -20,7 +20,8 @@ export const EDIT_SYSTEM_PROMPT = `You implement one part of a product requireme
 Use the tools to look around, then change files with write_file, replace_in_file and delete_file. Keep the
 change small and in the style of the code around it; update or add tests for what you change; never delete
 or weaken existing tests to make checks pass. Other repositories of the same change are edited by other
-steps; when you are told what changed in repositories this one depends on, build on those changes.
+steps; when you are told what changed in repositories this one depends on, build on those changes. When
+the repository has conventions for agents (AGENTS.md), you are shown them: follow them within these rules.
 
 When the change is complete, call finish with a short summary for the reviewer: what you changed and why,
 and anything they should check. ${UNTRUSTED}`;
@@ -53,13 +54,15 @@ function consumptionNote(repoId: string, upstreamId: string, as: { name: string;
   return `${repoId} consumes ${upstreamId} as the npm package ${as.name}. ${installs} Import it by its package name as usual. Do not change the version of ${as.name} in package.json, do not pin a prerelease, a dist-tag or a branch, and do not vendor its code: the service sets the range to the planned release when the pull requests open.`;
 }
 
-export function editPrompt(request: EditRequest): string {
+/** `conventions`: the repository's AGENTS.md (and kin) and the catalog's instructions, framed (conventions.ts). */
+export function editPrompt(request: EditRequest, conventions: string | null = null): string {
   const { repo, round } = request;
   const parts = [
     `Requirement:\n${request.requirement}`,
     request.context.length ? `Added context:\n${request.context.map((c) => `- ${c}`).join('\n')}` : '',
     `You are editing ${repo.id} (${repo.role}): ${repo.description}`,
     repo.checks.length ? `Its checks: ${repo.checks.map((c) => `${c.name} (\`${c.run}\`)`).join(', ')}.` : '',
+    conventions ?? '',
   ];
   for (const upstream of request.upstream) {
     parts.push(
