@@ -2,6 +2,7 @@
 // worker wire the same code with different parts.
 import path from 'node:path';
 import type { Catalog } from '../shared/catalog-schema';
+import type { Spend } from '../shared/budget';
 import type { AgentProgress } from '../shared/contracts';
 import type { PriceTable } from './agent/budget';
 import type { ModelProvider } from './agent/model';
@@ -28,6 +29,11 @@ export interface ActivityDeps {
   forge: ForgeAccess;
   /** Sends an activity's progress to its run so the `state` query shows it. Best effort. */
   reportProgress(runId: string, progress: AgentProgress): Promise<void>;
+  /**
+   * The run's record of what a running agent step may have spent: written before each model call (awaited:
+   * once it returns the run has it), read by a retried attempt. Survives the worker, unlike a heartbeat.
+   */
+  spendLedger: SpendLedger;
   /** The conversation a run came from: its card and messages, per platform. */
   conversations: Conversations;
   previews: PreviewSettings;
@@ -35,6 +41,11 @@ export interface ActivityDeps {
   registry: RegistryAccess | null;
   /** Minimum time between two progress reports of one activity (the last step is always reported). */
   progressIntervalMs: number;
+}
+
+export interface SpendLedger {
+  read(runId: string, key: string): Promise<Spend | null>;
+  record(runId: string, key: string, spend: Spend): Promise<void>;
 }
 
 export interface RegistryAccess {
@@ -68,7 +79,9 @@ export function installCacheDir(deps: ActivityDeps): string {
 /** Package managers' download caches live beside it, so even a cache miss downloads little. */
 export function packageManagerCaches(deps: ActivityDeps): Record<string, string> {
   const root = path.join(deps.dataDir, 'package-caches');
-  return { npm_config_cache: path.join(root, 'npm'), YARN_CACHE_FOLDER: path.join(root, 'yarn'), npm_config_store_dir: path.join(root, 'pnpm') };
+  // pnpm keeps its store under $XDG_DATA_HOME/pnpm/store: setting that (not npm_config_store_dir, which npm
+  // itself warns about in every command's output) shares it too.
+  return { npm_config_cache: path.join(root, 'npm'), YARN_CACHE_FOLDER: path.join(root, 'yarn'), XDG_DATA_HOME: path.join(root, 'xdg-data') };
 }
 
 /**

@@ -1,6 +1,6 @@
 // Inputs and results of every activity: the workflow's only way to reach the outside world.
 import type { Card } from '../shared/card';
-import type { Catalog, CatalogRepo } from '../shared/catalog-schema';
+import type { Catalog, CatalogRepo, ModelChoice } from '../shared/catalog-schema';
 import type {
   CardRef,
   ChangeSetPackage,
@@ -29,6 +29,10 @@ export interface ProposeRequest {
   repos: CatalogRepo[];
   /** Catalog ids outside the requester's scope: never shown to the model, only used to explain a drop. */
   outOfScope: string[];
+  /** The model and effort the catalog chose for this step (unset fields: the worker's defaults). */
+  model: ModelChoice;
+  /** The run's ledger entry for this step: what it may have spent is recorded there before every model call. */
+  spendKey: string;
   limits: StepLimits;
 }
 
@@ -66,6 +70,10 @@ export interface EditRequest {
   knownCommits: number;
   /** In-flight packages this repository's installs use instead of the released ones (run_command's install too). */
   changeSet: ChangeSetPackage[];
+  /** The model and effort the catalog chose for this step (unset fields: the worker's defaults). */
+  model: ModelChoice;
+  /** The run's ledger entry for this step: what it may have spent is recorded there before every model call. */
+  spendKey: string;
   limits: StepLimits;
 }
 
@@ -124,6 +132,8 @@ export type PublishResult = PublishRecord;
 /** Commits, on a dependent's work branch, dependency ranges that point at planned releases. */
 export interface BumpRangesRequest {
   runId: string;
+  /** Credited in the commit, like the rounds' commits. */
+  requester: string;
   repo: CatalogRepo;
   branch: string;
   /** Where the work branch started: the result describes the whole change against it. */
@@ -180,6 +190,10 @@ export interface NarrativeRequest {
   requirement: string;
   feedback: string[];
   repos: { id: string; role: string; files: string[]; checksPassed: boolean | null; agentNotes: string }[];
+  /** The model and effort the catalog chose for this step (unset fields: the worker's defaults). */
+  model: ModelChoice;
+  /** The run's ledger entry for this step: what it may have spent is recorded there before every model call. */
+  spendKey: string;
   limits: StepLimits;
 }
 

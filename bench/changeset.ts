@@ -217,6 +217,8 @@ function caseOf(world: World, c: { key: Case['key']; dir: string; registry: Embe
     redact: redactorFor([world.forgeToken, c.registry.token]),
     forge: tokenForgeAccess(world.forgeToken),
     reportProgress: async () => undefined,
+    // No agent step runs here, so nothing is recorded.
+    spendLedger: { read: async () => null, record: async () => undefined },
     conversations: new Conversations(new OutboxChannel(dataDir)),
     previews: { dir: path.join(c.dir, 'previews'), baseUrl: 'http://127.0.0.1:1', chromiumPath: null, viewport: { width: 1024, height: 640 }, host: null },
     registry: { url: c.registry.url, token: c.registry.token },

@@ -12,7 +12,7 @@ import { redactorFor } from '../activities/agent/redact';
 import { tokenForgeAccess } from '../activities/forge-access';
 import { Conversations, OutboxChannel } from '../activities/notify';
 import { loadCatalog } from '../shared/catalog-loader';
-import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from '../worker/create-worker';
+import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from '../worker/create-worker';
 
 async function main(): Promise<void> {
   const env = (name: string) => {
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       redact: redactorFor([env('CR_FORGE_TOKEN')]),
       forge: tokenForgeAccess(env('CR_FORGE_TOKEN')),
       reportProgress: progressReporterVia(client),
+      spendLedger: spendLedgerVia(client),
       conversations: new Conversations(new OutboxChannel(dataDir)),
       previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: null, viewport: { width: 1280, height: 800 }, host: null },
       registry: process.env.CR_REGISTRY_URL ? { url: env('CR_REGISTRY_URL'), token: env('CR_REGISTRY_TOKEN') } : null,

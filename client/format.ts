@@ -55,6 +55,9 @@ export function formatState(state: RunState, options: { summary?: boolean } = {}
   }
   out.push('', `Spent: ${describeSpend(state.budget.used)} of the run's ${describeLimits(state.budget.perRun)} (per step at most ${describeLimits(state.budget.perStep)})`);
   for (const repo of repos) if (repo.spend.turns > 0) out.push(`  ${repo.id}: ${describeSpend(repo.spend)}`);
+  if (state.budget.steps.length) out.push('  steps:');
+  for (const step of state.budget.steps) out.push(`    ${step.step} · ${step.model} · ${describeSpend(step.spend)}`);
+  for (const [key, spend] of Object.entries(state.budget.inFlight ?? {})) out.push(`    ${key} (running) · at most ${describeSpend(spend)} so far`);
   if (state.budget.exhausted) {
     out.push('', 'A budget ran out:');
     for (const [i, id] of state.budget.exhausted.repos.entries()) out.push(`  - ${id}: ${state.budget.exhausted.stops[i]!.message}`);

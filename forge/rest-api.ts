@@ -7,7 +7,7 @@ import { branchHeads, commitsBetween } from './git-queries';
 import { labelsJson, pullJson, repositoryJson } from './github-json';
 import { parseInput, readJsonBody } from './json-body';
 import { newestFirst, type PullRecord } from './pulls-store';
-import { repoAt, repoExists, type Repo } from './repos';
+import { createBareRepo, repoAt, repoExists, type Repo } from './repos';
 import { sendJson } from './responses';
 import type { Site } from './site';
 import { parsePullNumber } from './url-paths';
@@ -31,6 +31,10 @@ export async function serveApi(req: http.IncomingMessage, res: http.ServerRespon
 
 async function routeApi(req: http.IncomingMessage, site: Site, segments: string[], query: string): Promise<ApiResponse> {
   const [root, owner, name, collection, number, subresource] = segments;
+  // GitHub's "create an organization repository": how people bring their own repositories to this forge.
+  if (root === 'orgs' && owner !== undefined && name === 'repos' && segments.length === 3 && req.method === 'POST') {
+    return { status: 201, body: await createRepository(site, owner, await readJsonBody(req)) };
+  }
   if (root !== 'repos' || owner === undefined || name === undefined) throw notFound();
   const repo = repoAt(site.reposDir, owner, name);
   if (!repo) throw new ApiError(400, { message: 'Invalid repository name' });
@@ -51,6 +55,17 @@ async function routeApi(req: http.IncomingMessage, site: Site, segments: string[
     return { status: 200, body: await addLabels(site, repo, pullNumber, await readJsonBody(req)) };
   }
   throw notFound();
+}
+
+const CreateRepositorySchema = z.object({ name: z.string().min(1).max(100), default_branch: z.string().min(1).max(200).optional() });
+
+async function createRepository(site: Site, owner: string, raw: unknown): Promise<unknown> {
+  const input = parseInput(CreateRepositorySchema, raw, 'Repository');
+  const repo = repoAt(site.reposDir, owner, input.name);
+  if (!repo) throw validationFailed(`"${owner}/${input.name}" is not a valid repository name`, 'Repository');
+  if (await repoExists(repo)) throw validationFailed(`${repo.fullName} already exists`, 'Repository');
+  await createBareRepo(site.reposDir, owner, input.name, input.default_branch ?? 'main');
+  return repositoryJson(site, repo);
 }
 
 async function listPulls(site: Site, repo: Repo, params: URLSearchParams): Promise<ApiResponse> {

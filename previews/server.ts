@@ -13,7 +13,7 @@ import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { renderChangeSetPage } from './change-set-page';
+import { escapeHtml, renderChangeSetPage } from './change-set-page';
 import { CONTROL_PREFIX, handleControlRequest, type ControlApiOptions } from './control-api';
 import { proxyToService } from './proxy';
 import { ServiceSupervisor, type ServiceView } from './services';
@@ -127,7 +127,7 @@ async function serve(served: Served, request: http.IncomingMessage, response: ht
   const target = parseTarget(rawUrl);
   if ('refused' in target) return reply(response, 400, target.refused);
   const [runId, second] = target.segments;
-  if (runId === undefined) return reply(response, 404, 'not found');
+  if (runId === undefined) return serveIndex(served, request, response);
   if (second === undefined) return serveChangeSet(served, request, response, runId, target);
   if (second === LOGS_SEGMENT) return serveServiceLog(served, request, response, runId, target.segments);
 
@@ -159,6 +159,25 @@ async function serve(served: Served, request: http.IncomingMessage, response: ht
   }
   if (!stats.isFile()) return reply(response, 404, 'not found');
   sendFile(request, response, file, stats);
+}
+
+/** The server's own address (what `npm start` prints): the runs that have previews, each to its change-set page. */
+async function serveIndex(served: Served, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.setHeader('Allow', 'GET, HEAD');
+    return reply(response, 405, 'the preview server only answers GET and HEAD');
+  }
+  const runs: { runId: string; previews: number }[] = [];
+  for (const name of await fs.readdir(served.root).catch(() => [] as string[])) {
+    if (!isStoreId(name)) continue;
+    const metas = await readPreviewMetas(served.root, name);
+    if (metas.length) runs.push({ runId: name, previews: metas.length });
+  }
+  const items = runs.map((r) => `<li><a href="/${encodeURIComponent(r.runId)}/">${escapeHtml(r.runId)}</a> · ${r.previews} preview${r.previews === 1 ? '' : 's'}</li>`).join('\n');
+  const html = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Previews</title><style>body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:48rem;padding:0 1rem}</style></head>\n<body><h1>Previews</h1><p>Each change request's previews are one change set, at <code>/&lt;run id&gt;/</code>. Runs with live previews:</p>\n${items ? `<ul>${items}</ul>` : '<p>none right now: previews appear when a run reaches review.</p>'}\n</body></html>\n`;
+  const body = Buffer.from(html, 'utf8');
+  response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': body.length, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+  response.end(request.method === 'HEAD' ? undefined : body);
 }
 
 /** The change-set page; `/<runId>` without the slash is sent to it when the run has previews. */

@@ -161,6 +161,8 @@ async function registryFor(config: ReturnType<typeof readConfig>): Promise<{ acc
     return { access: { url: config.registry.url, token: config.registry.token }, embedded: false };
   }
   const registry = await startEmbeddedRegistry({ dir: config.registry.dir, port: config.registry.port, uplink: config.registry.uplink ?? null });
+  // For people publishing their own packages' released versions into it (README: your own repositories).
+  await fs.writeFile(path.join(config.dataDir, 'registry-token'), registry.token, { mode: 0o600 });
   return { access: { url: registry.url, token: registry.token }, embedded: true, close: () => registry.close() };
 }
 

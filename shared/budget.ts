@@ -78,6 +78,20 @@ export function addSpend(a: Spend, b: Spend): Spend {
   };
 }
 
+/** The larger of two records of the same step's spending, field by field (null: nothing recorded). */
+export function maxSpend(a: Spend, b: Spend | null | undefined): Spend {
+  if (!b) return a;
+  return {
+    turns: Math.max(a.turns, b.turns),
+    inputTokens: Math.max(a.inputTokens, b.inputTokens),
+    outputTokens: Math.max(a.outputTokens, b.outputTokens),
+    cacheReadTokens: Math.max(a.cacheReadTokens, b.cacheReadTokens),
+    cacheWriteTokens: Math.max(a.cacheWriteTokens, b.cacheWriteTokens),
+    costUsd: Math.max(a.costUsd, b.costUsd),
+    wallTimeMs: Math.max(a.wallTimeMs, b.wallTimeMs),
+  };
+}
+
 export function roundUsd(value: number): number {
   return Math.round(value * 1e6) / 1e6;
 }

@@ -1,7 +1,7 @@
 // A run's state as one card with the buttons that make sense in its phase. Platform-neutral: the web chat,
 // Slack (Block Kit) and Lark (interactive cards) each draw this model their own way. Pure.
 import { z } from 'zod';
-import { describeReleasePlan, describeSpend, describeUpstream, oneLine } from './summary';
+import { describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
 import type { RunState } from './contracts';
 
 export const CARD_ACTIONS = ['toggle', 'confirm', 'approve', 'feedback', 'cancel', 'extend', 'review_partial'] as const;
@@ -166,7 +166,13 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
   }
   for (const preview of state.previews.filter((p) => p.status === 'ready' && p.url)) links.push({ label: `${preview.repo} preview`, url: preview.url! });
   for (const repo of repos.filter((r) => r.pr)) links.push({ label: `${repo.id} PR #${repo.pr!.number}`, url: repo.pr!.url });
-  if (state.budget.used.turns > 0) sections.push({ heading: 'Spent', lines: [describeSpend(state.budget.used)] });
+  if (state.budget.used.turns > 0) {
+    // The latest steps, each with its own model and cost (the whole list is in the summary and the state).
+    const steps = state.budget.steps.filter((s) => s.spend.turns > 0);
+    const shown = steps.slice(-6).map(describeStep);
+    if (steps.length > shown.length) shown.unshift(`… ${steps.length - shown.length} earlier step${steps.length - shown.length === 1 ? '' : 's'}`);
+    sections.push({ heading: 'Spent', lines: [describeSpend(state.budget.used), ...shown] });
+  }
   if (state.outcome) sections.push({ heading: 'Outcome', lines: [state.outcome.reason] });
   else if (state.lastError) sections.push({ heading: 'Last error', lines: [state.lastError.message] });
 

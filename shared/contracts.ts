@@ -101,6 +101,25 @@ export type SignalName = keyof typeof SignalPayloadSchemas;
 export const SIGNAL_NAMES = Object.keys(SignalPayloadSchemas) as SignalName[];
 export type SignalPayload<S extends SignalName> = z.infer<(typeof SignalPayloadSchemas)[S]>;
 
+/**
+ * The most a running agent step may have spent, recorded by the step itself before each model call (its
+ * spending so far plus the worst case of that call), so a worker that dies mid-step can never make the
+ * run forget what it spent: the retried attempt starts from here. Not a human input.
+ */
+export const StepSpendSchema = z.object({
+  key: z.string().min(1).max(200),
+  spend: z.object({
+    turns: z.number().min(0),
+    inputTokens: z.number().min(0),
+    outputTokens: z.number().min(0),
+    cacheReadTokens: z.number().min(0),
+    cacheWriteTokens: z.number().min(0),
+    costUsd: z.number().min(0),
+    wallTimeMs: z.number().min(0),
+  }),
+});
+export type StepSpend = z.infer<typeof StepSpendSchema>;
+
 /** Progress an editing or proposing activity reports about itself (not a human input). */
 export const AgentProgressSchema = z.object({
   step: z.string().min(1).max(200),
@@ -377,6 +396,8 @@ export interface BudgetState {
   /** Everything the run's agent steps spent (including attempts that failed). */
   used: Spend;
   steps: StepUsage[];
+  /** Steps running now: the most each may have spent so far, recorded before each of its model calls. */
+  inFlight: Record<string, Spend>;
   /** The budget question the run is waiting on, if any. */
   exhausted: { repos: string[]; stops: BudgetStop[] } | null;
 }
@@ -442,6 +463,8 @@ export interface CombinedSummary {
   mergeOrder: string[];
   /** Releases the merged package PRs need, and the ranges the dependents' branches depend on. */
   releasePlan: ReleasePlanStep[];
+  /** Every agent step of the run so far: its model and what it cost. */
+  steps: StepUsage[];
   risks: string[];
   /** What changed since the previous summary (after a feedback or fix round). */
   sincePrevious: string[];

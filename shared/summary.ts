@@ -1,7 +1,7 @@
 // One combined change summary across every repository of a run: built from the run's state (pure, so
 // the workflow computes it deterministically) and rendered as Markdown for PR bodies and the CLI; the
 // structured form feeds IM cards.
-import { describeDimension, type Spend } from './budget';
+import { describeDimension, inputTokensOf, type Spend } from './budget';
 import { latestPublish } from './change-set';
 import type { CombinedSummary, ReleasePlanStep, RunState, SummaryRepo, UpstreamVersion } from './contracts';
 import { dependencyOrder } from './dependency-order';
@@ -88,6 +88,7 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     repos,
     mergeOrder,
     releasePlan,
+    steps: state.budget.steps,
     risks,
     sincePrevious: changesSince(state, state.summary),
   };
@@ -136,6 +137,11 @@ function firstLine(text: string): string {
 export function describeUpstream(upstream: UpstreamVersion): string {
   if (upstream.source === 'run' && upstream.version) return `${upstream.name}@${upstream.version} (this run)`;
   return `${upstream.name}${upstream.installed ? `@${upstream.installed}` : ''} (released)`;
+}
+
+/** One line per agent step for cards: what it was, which model, what it cost. */
+export function describeStep(step: { step: string; model: string; spend: Spend }): string {
+  return `${step.step}: ${step.model}, ${step.spend.turns} turn${step.spend.turns === 1 ? '' : 's'}, ${describeDimension('costUsd', step.spend.costUsd)}`;
 }
 
 /** One line per plan step, with PR links when the pull requests exist. */
@@ -220,6 +226,12 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
       }
     }
     if (repo.keyHunks.length > 0) out.push('<details><summary>Key changes</summary>', '', '```diff', repo.keyHunks.join('\n'), '```', '</details>', '');
+  }
+  const steps = summary.steps ?? [];
+  if (steps.length > 0) {
+    out.push('<details><summary>Agent steps: model and cost of each</summary>', '', '| step | model | turns | tokens in / out | cost |', '|---|---|---|---|---|');
+    for (const step of steps) out.push(`| ${step.step} | ${step.model} | ${step.spend.turns} | ${inputTokensOf(step.spend)} / ${step.spend.outputTokens} | ${describeDimension('costUsd', step.spend.costUsd)} |`);
+    out.push('', '</details>', '');
   }
   out.push(`---`, `Agent spending for the whole change: ${describeSpend(summary.spent)}.`);
   return out.join('\n');

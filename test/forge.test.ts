@@ -262,6 +262,17 @@ describe('pull request API', () => {
     await expect(octokit.rest.repos.get({ owner: 'acme', repo: 'missing' })).rejects.toMatchObject({ status: 404 });
   });
 
+  it('creates a repository of an owner as GitHub does, which git can then push to; a second create is refused', async () => {
+    const { data } = await octokit.rest.repos.createInOrg({ org: 'team', name: 'own-app' });
+    expect(data).toMatchObject({ full_name: 'team/own-app', default_branch: 'main', clone_url: `${forge.url}/team/own-app.git` });
+    await gitCli(['push', '--quiet', cloneUrl('team/own-app'), 'HEAD:refs/heads/main'], workDir);
+    expect([...(await remoteHeads('team/own-app')).keys()]).toEqual(['refs/heads/main']);
+    await expect(octokit.rest.repos.createInOrg({ org: 'team', name: 'own-app' })).rejects.toMatchObject({ status: 422 });
+    await expect(octokit.rest.repos.createInOrg({ org: 'team', name: '../escape' })).rejects.toMatchObject({ status: 422 });
+    const anonymous = await fetch(`${forge.apiUrl}/orgs/team/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"sneaky"}' });
+    expect(anonymous.status).toBe(401);
+  });
+
   it('creates, finds, refuses to duplicate, updates and labels a pull request, and records it beside the repo', async () => {
     const headSha = await pushBranch('change/button');
     const mainSha = (await gitCli(['rev-parse', 'origin/main'], workDir)).trim();

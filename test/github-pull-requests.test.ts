@@ -265,6 +265,7 @@ describe('linkPullRequests', () => {
       risks: [],
       sincePrevious: [],
     releasePlan: [],
+    steps: [],
     };
   }
 

@@ -260,9 +260,13 @@ test('the preview server refuses traversal, other methods, and links out of the 
   expect(post.status).toBe(405);
   expect(post.headers.allow).toBe('GET, HEAD');
   expect((await rawRequest('GET', '/cr-x/web-app/missing.html')).status).toBe(404);
-  expect((await rawRequest('GET', '/')).status).toBe(404);
 
   await fs.mkdir(path.join(storeDir, 'cr-link'), { recursive: true });
   await fs.symlink(world.dataDir, path.join(storeDir, 'cr-link', 'web-app'));
   expect((await rawRequest('GET', '/cr-link/web-app/catalog.yaml')).status).toBe(403);
+  // The root is an index of runs with previews (to their change-set pages), never a listing of the store.
+  const index = await rawRequest('GET', '/');
+  expect(index.status).toBe(200);
+  expect(index.body).toContain('<h1>Previews</h1>');
+  expect(index.body).not.toContain('cr-link');
 });

@@ -306,7 +306,7 @@ describe('bumpDependencyRanges', () => {
   test('commits the planned ranges once, keeping the file as it was written, and a second call changes nothing', async () => {
     const { stdout: mainHead } = await exec('git', ['-C', await cloneBranch('web-app', 'main'), 'rev-parse', 'HEAD']);
     await pushCommit('web-app', BRANCH, { 'index.js': 'import { formatPrice, CURRENCY_CODES } from "@acme/ui-kit";\nconsole.log(formatPrice(1250), CURRENCY_CODES);\n' }, 'web-app: currency codes (round 1)');
-    const request: BumpRangesRequest = { runId: RUN_ID, repo: webApp, branch: BRANCH, baseSha: mainHead.trim(), round: 1, ranges: [{ name: '@acme/ui-kit', range: '^1.5.0' }, { name: '@acme/absent', range: '^2.0.0' }] };
+    const request: BumpRangesRequest = { runId: RUN_ID, requester: 'fiona', repo: webApp, branch: BRANCH, baseSha: mainHead.trim(), round: 1, ranges: [{ name: '@acme/ui-kit', range: '^1.5.0' }, { name: '@acme/absent', range: '^2.0.0' }] };
 
     const first = await timed('bumpDependencyRanges (checkout, commit, push)', () => bump(request));
     expect(first.commit).not.toBeNull();
@@ -324,6 +324,7 @@ describe('bumpDependencyRanges', () => {
     expect(lock.packages['node_modules/@acme/ui-kit'].version).toBe('1.4.0');
     const { stdout: body } = await exec('git', ['-C', clone, 'log', '-1', '--format=%B']);
     expect(body).toContain(`Change-Request-Run: ${RUN_ID}`);
+    expect(body).toContain('Requested-by: fiona');
     expect(body).toContain(`Change-Request-Round: ${RUN_ID}/1-release-plan`);
 
     const second = await bump(request);
@@ -331,6 +332,21 @@ describe('bumpDependencyRanges', () => {
     const { stdout: log } = await exec('git', ['-C', await cloneBranch('web-app', BRANCH), 'log', '--format=%s']);
     expect(log.split('\n').filter((s) => s.includes('planned release'))).toHaveLength(1);
   });
+});
+
+// Last: it releases 1.5.0, which the tests above must not see.
+describe('publishPackage after a release made elsewhere', () => {
+  test("the released version is the registry's latest when main's package.json was not bumped on release", async () => {
+    // As release tooling that publishes without committing the version: 1.5.0 is out, main still says 1.4.0.
+    const released = path.join(root, 'sources', 'ui-kit-1.5.0');
+    await fs.cp(path.join(root, 'sources', 'ui-kit'), released, { recursive: true });
+    const manifest = JSON.parse(await fs.readFile(path.join(released, 'package.json'), 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(path.join(released, 'package.json'), `${JSON.stringify({ ...manifest, version: '1.5.0' }, null, 2)}\n`);
+    await publishReleased(registry, released);
+    const record = await publish(deps, { runId: RUN_ID, repo: uiKit, branch: BRANCH, sha: uiKitRound1, baseSha: uiKitMain, round: 5, changeSet: [tokensChangeSet] });
+    expect(record).toMatchObject({ status: 'published', releasedVersion: '1.5.0', headVersion: '1.4.0' });
+  });
+
 });
 
 function publish(activityDeps: ActivityDeps, request: PublishRequest): Promise<PublishRecord> {
@@ -359,6 +375,8 @@ function activityDeps(access: { url: string; token: string } | null): ActivityDe
     redact: redactorFor([forgeToken]),
     forge: tokenForgeAccess(forgeToken),
     reportProgress: async () => undefined,
+    // No agent step runs here, so nothing is recorded.
+    spendLedger: { read: async () => null, record: async () => undefined },
     conversations: new Conversations(new OutboxChannel(dataDir)),
     previews: { dir: path.join(root, 'previews'), baseUrl: 'http://127.0.0.1:1', chromiumPath: null, viewport: { width: 1024, height: 640 }, host: null },
     registry: access,

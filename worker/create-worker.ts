@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
-import { agentProgressSignal } from '../workflows/definitions';
+import { agentProgressSignal, stepSpendQuery, stepSpendSignal } from '../workflows/definitions';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -50,6 +50,16 @@ export async function createChangeRequestWorker(setup: WorkerSetup): Promise<Wor
 export function progressReporterVia(client: Client): ActivityDeps['reportProgress'] {
   return async (runId, progress) => {
     await client.workflow.getHandle(runId).signal(agentProgressSignal, progress);
+  };
+}
+
+/** The run's spend ledger through its `stepSpend` signal and query (see ActivityDeps.spendLedger). */
+export function spendLedgerVia(client: Client): ActivityDeps['spendLedger'] {
+  return {
+    read: (runId, key) => client.workflow.getHandle(runId).query(stepSpendQuery, key),
+    record: async (runId, key, spend) => {
+      await client.workflow.getHandle(runId).signal(stepSpendSignal, { key, spend });
+    },
   };
 }
 

@@ -6,7 +6,7 @@ import { LarkChannel } from '../im-adapters/lark/channel';
 import { SlackChannel } from '../im-adapters/slack/channel';
 import { loadCatalog } from '../shared/catalog-loader';
 import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
-import { connectClient, createChangeRequestWorker, progressReporterVia, quietSdkLogs } from './create-worker';
+import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from './create-worker';
 import { assertPriced, chooseModelProvider, loadPrices, secretsRedactor } from './model-provider';
 import type { ActivityDeps } from '../activities/deps';
 import { forgeAccessFromEnv, pullRequestSettingsFromEnv } from '../activities/forge-access';
@@ -27,6 +27,7 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     // The local forge's generated token stands in for FORGE_TOKEN when none is set.
     forge: forgeAccessFromEnv({ ...process.env, FORGE_TOKEN: config.forge.token }, pullRequestSettingsFromEnv(process.env)),
     reportProgress: progressReporterVia(client),
+    spendLedger: spendLedgerVia(client),
     conversations: conversationsFor(config),
     previews: {
       dir: config.previews.dir,

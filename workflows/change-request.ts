@@ -15,7 +15,7 @@ import {
 } from '../shared/contracts';
 import { dependenciesWithin, dependencyOrder } from '../shared/dependency-order';
 import { changeSetOf, packageNameOf, sameUpstreams, upstreamsOf, upstreamVersionsOf } from '../shared/change-set';
-import { previewReferences, resolvePreviewEnv } from '../shared/catalog-schema';
+import { modelChoiceFor, previewReferences, resolvePreviewEnv } from '../shared/catalog-schema';
 import { mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../shared/summary';
 import { activitiesFor, type RunActivities } from './activity-stubs';
 import { inDependencyOrder } from './dependency-scheduler';
@@ -91,7 +91,7 @@ async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: str
   run.setPhase('proposing');
   const inScope = run.catalog!.repositories.filter((r) => run.state.scope.includes(r.id));
   const proposed = await interruptible(run, () =>
-    budgetedStep(run, { key: 'propose', label: 'propose repositories', repo: null, round: 0 }, (limits) =>
+    budgetedStep(run, { key: 'propose', label: 'propose repositories', repo: null, round: 0 }, ({ limits, spendKey }) =>
       acts.agent.proposeRepositories.executeWithOptions(
         { ...acts.agentOptions, summary: 'propose repositories' },
         [{
@@ -100,6 +100,8 @@ async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: str
           context: run.state.context.map((c) => c.text),
           repos: inScope,
           outOfScope: run.catalog!.repositories.filter((r) => !run.state.scope.includes(r.id)).map((r) => r.id),
+          model: modelChoiceFor(run.catalog!, 'propose', null),
+          spendKey,
           limits,
         }],
       ),
@@ -149,7 +151,7 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
     repo.status = 'editing';
     run.touch();
     const step = { key: `edit ${id} r${round.n}`, label: `edit ${id} round ${round.n}`, repo: id, round: round.n };
-    const result = await budgetedStep(run, step, (limits) => acts.agent.editRepository.executeWithOptions(
+    const result = await budgetedStep(run, step, ({ limits, spendKey }) => acts.agent.editRepository.executeWithOptions(
       { ...acts.agentOptions, summary: `edit ${id} · round ${round.n} (${round.kind})` },
       [{
         runId: run.state.runId,
@@ -168,6 +170,8 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
           .map((dep) => ({ repo: dep!.id, agentNotes: dep!.agentNotes, diffPreview: dep!.diffPreview, consumedAs: consumedAs(run, id, dep!.id) })),
         knownCommits: repo.commits.length,
         changeSet: run.integrates ? changeSetOf(run.state, run.catalog!, id) : [],
+        model: modelChoiceFor(run.catalog!, round.kind === 'fix' ? 'fix' : 'edit', id),
+        spendKey,
         limits,
       }],
     ));
@@ -396,7 +400,7 @@ async function reviewUntilApproved(run: Run, acts: RunActivities): Promise<void>
 async function presentChanges(run: Run, acts: RunActivities): Promise<void> {
   await interruptible(run, () => deployPreviews(run, acts));
   const round = run.state.rounds.at(-1)?.n ?? 0;
-  const result = await budgetedStep(run, { key: `summarize r${round}`, label: 'write the summary', repo: null, round }, (limits) =>
+  const result = await budgetedStep(run, { key: `summarize r${round}`, label: 'write the summary', repo: null, round }, ({ limits, spendKey }) =>
     acts.agent.writeNarrative.executeWithOptions({ ...acts.agentOptions, summary: `write the summary · round ${round}` }, [{
       runId: run.state.runId,
       round,
@@ -406,6 +410,8 @@ async function presentChanges(run: Run, acts: RunActivities): Promise<void> {
         const repo = run.repo(id);
         return { id, role: repo.role, files: repo.files.map((f) => f.path), checksPassed: repo.checks.at(-1)?.passed ?? null, agentNotes: repo.agentNotes };
       }),
+      model: modelChoiceFor(run.catalog!, 'summarize', null),
+      spendKey,
       limits,
     }]),
   );
@@ -455,7 +461,7 @@ async function dependOnPlannedReleases(run: Run, acts: RunActivities): Promise<v
       const repo = run.repo(step.repo);
       const ranges = step.needs.map((n) => ({ name: n.name, range: n.range }));
       const result = await acts.publish.bumpDependencyRanges
-        .executeWithOptions({ ...acts.publishOptions, summary: `depend on planned releases · ${step.repo}` }, [{ runId: run.state.runId, repo: run.catalogRepo(step.repo), branch: repo.branch, baseSha: repo.baseSha!, round, ranges }])
+        .executeWithOptions({ ...acts.publishOptions, summary: `depend on planned releases · ${step.repo}` }, [{ runId: run.state.runId, requester: run.state.request.requester, repo: run.catalogRepo(step.repo), branch: repo.branch, baseSha: repo.baseSha!, round, ranges }])
         .catch((error: unknown) => {
           if (wf.isCancellation(error)) throw error;
           run.recordError(`${step.repo}: its branch could not be moved to the planned releases (${ranges.map((r) => `${r.name} ${r.range}`).join(', ')}): ${describeFailure(error)}`, step.repo);

@@ -1,6 +1,7 @@
 // Signals and the query of the `changeRequest` workflow. Payloads arrive as `unknown` on purpose: the
 // workflow validates every one, so a malformed signal is refused and recorded instead of failing a task.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Spend } from '../shared/budget';
 import type { RunState, SignalName, Transcript } from '../shared/contracts';
 
 export const confirmReposSignal = defineSignal<[unknown]>('confirmRepos');
@@ -21,6 +22,12 @@ export const HUMAN_SIGNALS: Record<SignalName, ReturnType<typeof defineSignal<[u
 
 /** Sent by the run's own agent activities: turn, tokens and last tool, for the `state` query. */
 export const agentProgressSignal = defineSignal<[unknown]>('agentProgress');
+
+/** Sent by the run's agent activities before each model call: the most the step may have spent (StepSpendSchema). */
+export const stepSpendSignal = defineSignal<[unknown]>('stepSpend');
+
+/** What a step recorded so far (null: nothing), read by a retried attempt so it starts from there. */
+export const stepSpendQuery = defineQuery<Spend | null, [string]>('stepSpend');
 
 export const stateQuery = defineQuery<RunState>('state');
 

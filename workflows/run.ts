@@ -4,6 +4,7 @@ import * as wf from '@temporalio/workflow';
 import { type Catalog, type CatalogRepo, type Policy, findRepo, reposInScope } from '../shared/catalog-schema';
 import {
   AgentProgressSchema,
+  StepSpendSchema,
   type CheckRun,
   type ParsedChangeRequestInput,
   type Phase,
@@ -31,12 +32,13 @@ import {
   tighten,
   type BudgetDimension,
   type BudgetLimits,
+  type Spend,
 } from '../shared/budget';
 import type { StepLimits } from '../activities/agent/budget';
 import { buildSummary, mergeOrderOf, type Narrative } from '../shared/summary';
 import type { BumpRangesResult, EditResult } from '../activities/types';
 import { planReleases } from '../shared/change-set';
-import { agentProgressSignal, HUMAN_SIGNALS, stateQuery, transcriptQuery } from './definitions';
+import { agentProgressSignal, HUMAN_SIGNALS, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
 import { emptyInbox, judgeInput, type AcceptedInput, type PendingInputs } from './human-inputs';
 
 const KEPT_INPUT_RECORDS = 200;
@@ -98,7 +100,7 @@ export class Run {
       releaseChoices: {},
       previews: [],
       // Real limits arrive with the catalog snapshot (adoptCatalog); nothing is spent before that.
-      budget: { perStep: zeroLimits(), perRun: zeroLimits(), used: noSpend(), steps: [], exhausted: null },
+      budget: { perStep: zeroLimits(), perRun: zeroLimits(), used: noSpend(), steps: [], inFlight: {}, exhausted: null },
       waiting: null,
       inputs: [],
       transcripts: [],
@@ -149,6 +151,14 @@ export class Run {
     for (const [name, definition] of Object.entries(HUMAN_SIGNALS)) {
       wf.setHandler(definition, (payload: unknown) => this.receive(name as SignalName, payload));
     }
+    wf.setHandler(stepSpendQuery, (key: string) => this.state.budget.inFlight[key] ?? null);
+    wf.setHandler(stepSpendSignal, (payload: unknown) => {
+      const parsed = StepSpendSchema.safeParse(payload);
+      // Only for a step that is running: a late report after it settled must not resurrect it.
+      if (!parsed.success || !this.reservations.has(parsed.data.key)) return;
+      this.state.budget.inFlight[parsed.data.key] = parsed.data.spend;
+      this.touch();
+    });
     wf.setHandler(agentProgressSignal, (payload: unknown) => {
       const parsed = AgentProgressSchema.safeParse(payload);
       if (!parsed.success) return;
@@ -300,9 +310,15 @@ export class Run {
     return { step: budget.perStep, run: reserved };
   }
 
+  /** What a running step recorded it may have spent (null: nothing yet). */
+  inFlightSpend(key: string): Spend | null {
+    return this.state.budget.inFlight[key] ?? null;
+  }
+
   /** Records what a step spent (all its attempts) and frees what it had reserved. */
   settleBudget(key: string, usage: StepUsage): void {
     this.reservations.delete(key);
+    delete this.state.budget.inFlight[key];
     this.state.budget.used = addSpend(this.state.budget.used, usage.spend);
     this.state.budget.steps.push(usage);
     if (usage.repo && this.state.repos[usage.repo]) {
@@ -429,6 +445,7 @@ export class Run {
 /** A snapshot written by an older version of this workflow, completed with the fields added since. */
 function withCurrentFields(state: RunState): RunState {
   state.releaseChoices ??= {};
+  state.budget.inFlight ??= {};
   for (const repo of Object.values(state.repos)) {
     repo.publishes ??= [];
     repo.rangeBump ??= null;
@@ -437,6 +454,7 @@ function withCurrentFields(state: RunState): RunState {
   for (const preview of state.previews) preview.upstream ??= { packages: [], previews: [], unresolved: [] };
   if (state.summary) {
     state.summary.releasePlan ??= [];
+    state.summary.steps ??= [];
     for (const repo of state.summary.repos) {
       repo.checkedAgainst ??= [];
       repo.published ??= null;

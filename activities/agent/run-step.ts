@@ -28,9 +28,13 @@ export interface StepSpec<Final> {
   nudgeIfNoFinal?: string;
 }
 
-/** Spending an attempt reports when it fails, so the run's total stays true (see spendingOfFailure). */
+/**
+ * What an attempt reports when it fails: its spending, so the run's total stays true (see
+ * spendingOfFailure), and its transcript, so an operator can read what the agent did before it failed.
+ */
 export interface FailureDetails {
   spent: Spend;
+  transcript?: Transcript;
 }
 
 export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spec: StepSpec<Final>): Promise<StepRun<Final>> {
@@ -64,25 +68,21 @@ export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spe
     return {
       outcome,
       usage: { step: spec.label, repo: spec.repo, round: spec.round, model: model.name, spend: outcome.spent, stoppedBy },
-      transcript: {
-        id: `${spec.repo ?? 'proposal'}-r${spec.round}`,
-        step: spec.label,
-        repo: spec.repo,
-        round: spec.round,
-        model: model.name,
-        entries: recorder.entries,
-        outcome: outcome.kind === 'limit' ? `stopped: ${outcome.stop.message}` : outcome.kind === 'final' ? 'finished' : 'ended without a final answer',
-      },
+      transcript: transcriptOf(outcome.kind === 'limit' ? `stopped: ${outcome.stop.message}` : outcome.kind === 'final' ? 'finished' : 'ended without a final answer'),
     };
   } catch (error) {
-    throw failureWithSpending(error, spent, deps.redact);
+    throw failureWithSpending(error, spent, deps.redact, transcriptOf);
+  }
+
+  function transcriptOf(outcome: string): Transcript {
+    return { id: `${spec.repo ?? 'proposal'}-r${spec.round}`, step: spec.label, repo: spec.repo, round: spec.round, model: model.name, entries: recorder.entries, outcome };
   }
 }
 
-function failureWithSpending(error: unknown, spent: Spend, redact: (text: string) => string): unknown {
+function failureWithSpending(error: unknown, spent: Spend, redact: (text: string) => string, transcriptOf: (outcome: string) => Transcript): unknown {
   if (error instanceof CancelledFailure || Context.current().cancellationSignal.aborted) return error;
   const nonRetryable = error instanceof ModelUnavailableError || (error instanceof ApplicationFailure && error.nonRetryable === true);
   const message = redact(error instanceof Error ? error.message : String(error));
   const type = error instanceof ApplicationFailure ? (error.type ?? 'Error') : error instanceof Error ? error.name : 'Error';
-  return ApplicationFailure.create({ message, type, nonRetryable, details: [{ spent } satisfies FailureDetails] });
+  return ApplicationFailure.create({ message, type, nonRetryable, details: [{ spent, transcript: transcriptOf(`failed: ${message}`) } satisfies FailureDetails] });
 }

@@ -64,9 +64,12 @@ export class ScriptedModel implements Model {
     const turnIndex = this.next++;
     const turn = this.turns[turnIndex];
     const conversation = JSON.stringify(request.messages);
+    // What a script expects is text as people write it (quotes and all): match the conversation's own text
+    // as well as its JSON form, where quotes and newlines are escaped.
+    const said = conversationText(request.messages);
     if (turn?.delayMs) await sleep(turn.delayMs, signal);
     for (const expected of turn?.expect ?? []) {
-      if (!conversation.includes(expected)) {
+      if (!said.includes(expected) && !conversation.includes(expected)) {
         throw new Error(`Scripted model, turn ${turnIndex + 1}: the conversation does not contain "${expected}".`);
       }
     }
@@ -92,6 +95,13 @@ export class ScriptedModel implements Model {
       },
     };
   }
+}
+
+function conversationText(messages: ModelRequest['messages']): string {
+  return messages
+    .flatMap((m) => m.content)
+    .map((block) => (block.type === 'text' ? block.text : block.type === 'tool_result' ? block.content : block.type === 'tool_use' ? JSON.stringify(block.input) : ''))
+    .join('\n');
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

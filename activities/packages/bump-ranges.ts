@@ -95,7 +95,7 @@ function commitMessage(request: BumpRangesRequest, notListed: string[]): string 
     `The branch depends on the ${bumps.length === 1 ? 'release' : 'releases'} planned for ${bumps.length === 1 ? 'it' : 'them'} once the upstream pull ${bumps.length === 1 ? 'request is' : 'requests are'} merged and published,`,
     'never on a prerelease of the run: merge the upstream first, publish its release, then this one installs and passes.',
   ].join('\n');
-  return [title, '', explanation, '', `Change-Request-Run: ${request.runId}`, `Change-Request-Round: ${request.runId}/${request.round}-release-plan`, ''].join('\n');
+  return [title, '', explanation, '', `Requested-by: ${request.requester}`, `Change-Request-Run: ${request.runId}`, `Change-Request-Round: ${request.runId}/${request.round}-release-plan`, ''].join('\n');
 }
 
 function mergeMessage(request: BumpRangesRequest): string {

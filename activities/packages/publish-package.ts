@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
+import semver from 'semver';
 import { distTagFor, prereleaseVersion, shortRunId } from '../../shared/change-set';
 import type { CatalogRepo } from '../../shared/catalog-schema';
 import type { ChangeSetPackage, CheckResult, PublishRecord } from '../../shared/contracts';
@@ -87,7 +88,10 @@ export async function publishPackage(deps: ActivityDeps, request: PublishRequest
       const manifest = await readManifest(manifestFile);
       if (!manifest) return finish('failed', false, `${path.posix.join(directory, 'package.json')} is missing or not valid JSON at ${request.sha.slice(0, 12)}.`);
       progress.headVersion = manifest.version ?? null;
-      progress.releasedVersion = await versionAt(remote, checkout, request.branch, request.baseSha, path.posix.join(directory, 'package.json'));
+      const baseVersion = await versionAt(remote, checkout, request.branch, request.baseSha, path.posix.join(directory, 'package.json'));
+      // Released is the newer of the default branch's version and the registry's `latest`: repositories whose
+      // release tooling (changesets, semantic-release) does not bump package.json on main are released anyway.
+      progress.releasedVersion = newestRelease(baseVersion, manifest.name ? (await readPackument(registry, manifest.name))?.['dist-tags'].latest ?? null : null);
       if (!manifest.name) return finish('failed', false, `${path.posix.join(directory, 'package.json')} has no "name".`);
       if (spec.name && manifest.name !== spec.name) return finish('failed', false, `${path.posix.join(directory, 'package.json')} is named ${manifest.name}, but the catalog publishes ${spec.name}.`);
       progress.name = manifest.name;
@@ -242,6 +246,11 @@ async function readManifest(file: string): Promise<Manifest | null> {
   } catch {
     return null;
   }
+}
+
+function newestRelease(...versions: (string | null)[]): string | null {
+  const released = versions.filter((v): v is string => v !== null && semver.valid(v) !== null && semver.prerelease(v) === null);
+  return released.sort(semver.rcompare)[0] ?? versions.find((v) => v !== null) ?? null;
 }
 
 /** The version in package.json at a commit (the work branch's base: what is released); null if unreadable. */

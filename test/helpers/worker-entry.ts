@@ -13,7 +13,7 @@ import { tokenForgeAccess, type ForgeAccess } from '../../activities/forge-acces
 import { Conversations, OutboxChannel } from '../../activities/notify';
 import { SlackChannel } from '../../im-adapters/slack/channel';
 import { loadCatalog } from '../../shared/catalog-loader';
-import { connectClient, createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
+import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia } from '../../worker/create-worker';
 
 async function main(): Promise<void> {
   const env = (name: string) => {
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       redact: redactorFor([env('CR_FORGE_TOKEN'), env('CR_REGISTRY_TOKEN'), env('CR_PREVIEW_TOKEN')]),
       forge: withPublishDelay(tokenForgeAccess(env('CR_FORGE_TOKEN')), Number(process.env.CR_PUBLISH_DELAY_MS ?? 0)),
       reportProgress: progressReporterVia(client),
+      spendLedger: spendLedgerVia(client),
       conversations: new Conversations(new OutboxChannel(dataDir), slackChannels()),
       previews: { dir: env('CR_PREVIEW_DIR'), baseUrl: env('CR_PREVIEW_URL'), chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 }, host: { url: env('CR_PREVIEW_URL'), token: env('CR_PREVIEW_TOKEN') } },
       registry: { url: env('CR_REGISTRY_URL'), token: env('CR_REGISTRY_TOKEN') },

@@ -25,7 +25,7 @@ import { publishReleased } from '../../registry/seed';
 import { loadCatalog } from '../../shared/catalog-loader';
 import type { RunState } from '../../shared/contracts';
 import { ALL_SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
-import { createChangeRequestWorker, progressReporterVia } from '../../worker/create-worker';
+import { createChangeRequestWorker, progressReporterVia, spendLedgerVia } from '../../worker/create-worker';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const DEMO_REPOS = ['ui-kit', 'bff-api', 'web-app'];
@@ -120,6 +120,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     redact: redactorFor([forgeToken, registry.token, previewToken]),
     forge: tokenForgeAccess(forgeToken),
     reportProgress: progressReporterVia(env.client),
+    spendLedger: spendLedgerVia(env.client),
     conversations: new Conversations(new OutboxChannel(path.join(dataDir, 'worker'))),
     previews: { dir: previewDir, baseUrl: previewServer.url, chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 }, host: { url: previewServer.url, token: previewToken } },
     registry: { url: registry.url, token: registry.token },
