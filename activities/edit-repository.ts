@@ -5,7 +5,7 @@ import { Context } from '@temporalio/activity';
 import { oneLine } from '../shared/summary';
 import path from 'node:path';
 import { EDIT_SYSTEM_PROMPT, editPrompt } from './agent/prompts';
-import { carriedSpending } from './agent/progress';
+import { recordedSpending } from './agent/progress';
 import { runAgentStep, type StepRun } from './agent/run-step';
 import { editingTools } from './agent/tools/files';
 import { runCommandTool } from './agent/tools/run-command';
@@ -56,7 +56,7 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
     const done = (await recentCommits(dir, request.knownCommits + 2)).find((c) => trailer(c.message, ROUND_TRAILER) === `${runId}/${round.n}`);
     if (done) {
       // An earlier attempt pushed this round and then died: report its commit and what it spent.
-      const usage = { step: `edit ${repo.id} round ${round.n}`, repo: repo.id, round: round.n, model: '(earlier attempt)', spend: carriedSpending(), stoppedBy: null };
+      const usage = { step: `edit ${repo.id} round ${round.n}`, repo: repo.id, round: round.n, model: '(earlier attempt)', spend: await recordedSpending(deps, runId, request.spendKey), stoppedBy: null };
       return resultOf(request, dir, baseSha, done, { usage, transcript: null }, bodyOf(done.message));
     }
 
@@ -89,6 +89,7 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
       prompt: editPrompt(request, conventions),
       tools,
       limits: request.limits,
+      spendKey: request.spendKey,
     });
     const { outcome } = step;
     const agentNotes = outcome.kind === 'final' ? outcome.value : outcome.kind === 'ended' ? outcome.text : `Stopped early (${outcome.stop.message}); the work so far is kept.`;

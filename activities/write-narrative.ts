@@ -3,6 +3,7 @@
 import { Context } from '@temporalio/activity';
 import { noSpend } from '../shared/budget';
 import type { StepUsage } from '../shared/contracts';
+import { worstCaseAfterCall } from './agent/spend-ledger';
 import { planCall, spendOf } from './agent/budget';
 import { ModelUnavailableError, type Model } from './agent/model';
 import type { ActivityDeps } from './deps';
@@ -28,10 +29,13 @@ export async function writeNarrative(deps: ActivityDeps, request: NarrativeReque
   const price = deps.prices[model.name];
   if (!price) return none(`no price for ${model.name}`);
   const prompt = deps.redact(narrativePrompt(request));
-  const plan = planCall(noSpend(), request.limits, price, Math.ceil((NARRATIVE_SYSTEM_PROMPT.length + prompt.length) / 4), MAX_NARRATIVE_TOKENS);
+  const estimatedInput = Math.ceil((NARRATIVE_SYSTEM_PROMPT.length + prompt.length) / 4);
+  const plan = planCall(noSpend(), request.limits, price, estimatedInput, MAX_NARRATIVE_TOKENS);
   if (plan.kind === 'stop') return none(`not written: ${plan.stop.message}`);
   const started = Date.now();
   try {
+    // Recorded in the run before the call: a worker that dies with the answer cannot lose what it cost.
+    await deps.spendLedger.record(request.runId, request.spendKey, worstCaseAfterCall(noSpend(), price, estimatedInput, plan.maxTokens));
     const response = await model.complete(
       { system: NARRATIVE_SYSTEM_PROMPT, messages: [{ role: 'user', content: [{ type: 'text', text: prompt }] }], tools: [], maxTokens: plan.maxTokens },
       Context.current().cancellationSignal,

@@ -5,6 +5,7 @@ import type { Scenario, ScriptTurn } from '../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../activities/agent/scripted-model';
 import type { AgentTask, Model, ModelProvider, ModelRequest } from '../activities/agent/model';
 import { recordHistory } from './helpers/histories';
+import { startWorkerProcess } from './helpers/worker-process';
 import { commitToForge, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
 
 jest.setTimeout(180_000);
@@ -48,6 +49,23 @@ class RecordingProvider implements ModelProvider {
         return model.complete(request, signal);
       },
     };
+  }
+}
+
+/** The newest `stepSpend` record of a step in the run's history that `ready` accepts (waits up to 30 s). */
+async function lastSpendRecord(runId: string, key: string, ready: (spend: { turns: number; outputTokens: number }) => boolean) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const history = await world.env.client.workflow.getHandle(runId).fetchHistory();
+    const records = history.events!.flatMap((e) => {
+      const signal = e.workflowExecutionSignaledEventAttributes;
+      if (signal?.signalName !== 'stepSpend') return [];
+      const record = JSON.parse(Buffer.from(signal.input!.payloads![0]!.data!).toString('utf8')) as { key: string; spend: { turns: number; outputTokens: number } };
+      return record.key === key ? [record.spend] : [];
+    });
+    const last = records.at(-1);
+    if ((last && ready(last)) || Date.now() > deadline) return last!;
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
@@ -121,6 +139,33 @@ test('what a failed attempt spent is carried into the retry, so retries cannot r
   const transcript = await world.env.client.workflow.getHandle(runId).query<{ entries: { turn: number }[] }, [string]>('transcript', 'web-app-r1');
   expect(transcript.entries.map((e) => e.turn)).toEqual([2, 3]);
   await recordHistory(world.env.client, runId, 'spending-carried-over-a-retry');
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
+  await stop();
+});
+
+test('a worker killed the moment a model answers loses none of the spend: the retry starts from what was recorded before that call', async () => {
+  const edits = scenario('spend-kill', {
+    'web-app': { initial: [turn([write('a.md', 'a\n')]), turn([write('b.md', 'b\n')]), turn([write('c.md', 'c\n')]), turn([finish('done')])], continue: [], fix: [], feedback: [] },
+  });
+  // The worker dies (SIGKILL) as the second answer arrives: before the loop records or heartbeats anything about it.
+  const dying = await startWorkerProcess(world, [edits], 'dies-with-an-answer', { CR_KILL_AFTER_MODEL_ANSWERS: '2' });
+  const { runId } = await world.gateway.start({ requirement: 'spend-kill requirement', requester: 'fiona', autonomy: 'fixed', repos: ['web-app'] });
+  await new Promise<void>((resolve) => (dying.child.exitCode !== null || dying.child.signalCode !== null ? resolve() : dying.child.once('exit', () => resolve())));
+  // The run has it anyway: recorded before the second call, at that call's worst case (max_tokens 4096 out).
+  // Read from history (no worker is left to answer a query); a signal that arrived while the dead worker held
+  // a workflow task is durable at once but joins the history when that task times out, so wait for it.
+  const recorded = await lastSpendRecord(runId, 'edit web-app r1', (spend) => spend.turns === 2);
+  expect(recorded).toMatchObject({ turns: 2 });
+  expect(recorded.outputTokens).toBeGreaterThanOrEqual(4096);
+
+  const { stop } = await world.startWorker([edits]);
+  const review = await waitForPhase(world.gateway, runId, 'awaiting_review', 120_000);
+  const step = review.budget.steps.find((s) => s.repo === 'web-app')!;
+  // The two turns of the dead attempt, then the retry's four (its script starts again).
+  expect(step.spend.turns).toBe(6);
+  expect(step.spend.outputTokens).toBeGreaterThanOrEqual(recorded.outputTokens);
+  expect(review.budget.used.turns).toBe(6);
+  expect(review.budget.inFlight).toEqual({});
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
   await stop();
 });

@@ -3,6 +3,7 @@
 import { addSpend, type Spend } from '../../shared/budget';
 import type { BudgetStop, TranscriptEntry } from '../../shared/contracts';
 import { planCall, spendOf, type ModelPrice, type StepLimits } from './budget';
+import { worstCaseAfterCall } from './spend-ledger';
 import type { ContentBlock, Message, Model } from './model';
 import type { Redactor } from './redact';
 import type { ToolRegistry } from './tools/registry';
@@ -26,6 +27,8 @@ export interface LoopOptions<Final> {
   /** Said once when the model stops without calling a final tool (e.g. the proposer answering in prose). */
   nudgeIfNoFinal?: string;
   signal?: AbortSignal;
+  /** Awaited before each model call with the most the step will have spent once it is answered. */
+  beforeCall?(worstCase: Spend): Promise<void>;
   onStep(entry: TranscriptEntry, spent: Spend): Promise<void>;
 }
 
@@ -45,6 +48,7 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
     signal?.throwIfAborted();
 
     const request = { system: options.system, messages, tools: tools.specs(), maxTokens: plan.maxTokens };
+    await options.beforeCall?.(worstCaseAfterCall(spent, options.price, estimatedInput, plan.maxTokens));
     const callSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(plan.timeoutMs)]) : AbortSignal.timeout(plan.timeoutMs);
     let response;
     try {

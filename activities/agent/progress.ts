@@ -1,7 +1,7 @@
 // After every agent step: heartbeat (carrying what was spent, so a retry cannot reset it), keep the
 // transcript entry, and, at most every progressIntervalMs, tell the run how far the agent is.
 import { Context } from '@temporalio/activity';
-import { noSpend, type Spend } from '../../shared/budget';
+import { maxSpend, noSpend, type Spend } from '../../shared/budget';
 import type { TranscriptEntry } from '../../shared/contracts';
 import type { ActivityDeps } from '../deps';
 
@@ -9,10 +9,20 @@ export interface AgentHeartbeat {
   spent: Spend;
 }
 
-/** Spending recorded by an earlier attempt of this activity, if any. */
+/** Spending an earlier attempt of this activity sent with its last heartbeat, if any. */
 export function carriedSpending(): Spend {
   const details = Context.current().info.heartbeatDetails as AgentHeartbeat | undefined;
   return details?.spent ? { ...noSpend(), ...details.spent } : noSpend();
+}
+
+/**
+ * What earlier attempts of this step spent, as far as anything recorded it: the run's ledger (written
+ * before each model call, so it includes a call whose answer died with its worker) or the last heartbeat,
+ * whichever says more. A run that cannot be asked (a test without one) leaves the heartbeat's figure.
+ */
+export async function recordedSpending(deps: Pick<ActivityDeps, 'spendLedger'>, runId: string, spendKey: string): Promise<Spend> {
+  const ledger = await deps.spendLedger.read(runId, spendKey).catch(() => null);
+  return maxSpend(carriedSpending(), ledger);
 }
 
 export function stepRecorder(deps: ActivityDeps, runId: string, what: { step: string; repo?: string; round: number }) {

@@ -7,7 +7,7 @@ import type { ActivityDeps } from '../deps';
 import type { StepLimits } from './budget';
 import { runAgentLoop, type LoopOutcome } from './loop';
 import { ModelUnavailableError, type AgentTask } from './model';
-import { carriedSpending, stepRecorder } from './progress';
+import { recordedSpending, stepRecorder } from './progress';
 import type { ToolRegistry } from './tools/registry';
 
 export interface StepRun<Final> {
@@ -25,6 +25,8 @@ export interface StepSpec<Final> {
   prompt: string;
   tools: ToolRegistry<Final>;
   limits: StepLimits;
+  /** The run's ledger entry for this step (see ActivityDeps.spendLedger). */
+  spendKey: string;
   nudgeIfNoFinal?: string;
 }
 
@@ -44,7 +46,7 @@ export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spe
     throw new ModelUnavailableError(`No price is configured for the model "${model.name}", so its budget cannot be enforced; add it to MODEL_PRICES.`);
   }
   const recorder = stepRecorder(deps, runId, { step: spec.label, ...(spec.repo ? { repo: spec.repo } : {}), round: spec.round });
-  let spent = carriedSpending();
+  let spent = await recordedSpending(deps, runId, spec.spendKey);
   try {
     const outcome = await runAgentLoop({
       model,
@@ -58,6 +60,8 @@ export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spe
       redact: deps.redact,
       nudgeIfNoFinal: spec.nudgeIfNoFinal,
       signal: Context.current().cancellationSignal,
+      // In the run before the call: a worker that dies with the answer cannot lose what the call cost.
+      beforeCall: (worstCase) => deps.spendLedger.record(runId, spec.spendKey, worstCase),
       onStep: async (entry, nowSpent) => {
         spent = nowSpent;
         await recorder.onStep(entry, nowSpent);
@@ -71,6 +75,9 @@ export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spe
       transcript: transcriptOf(outcome.kind === 'limit' ? `stopped: ${outcome.stop.message}` : outcome.kind === 'final' ? 'finished' : 'ended without a final answer'),
     };
   } catch (error) {
+    // The attempt ends here knowing what it spent: the ledger's worst case for a call that failed is
+    // corrected, so a retry after a refused connection does not count a call that was never answered.
+    if (!Context.current().cancellationSignal.aborted) await deps.spendLedger.record(runId, spec.spendKey, spent).catch(() => undefined);
     throw failureWithSpending(error, spent, deps.redact, transcriptOf);
   }
 

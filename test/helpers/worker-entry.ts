@@ -7,6 +7,7 @@ import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { ScenarioSchema } from '../../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
+import type { ModelProvider } from '../../activities/agent/model';
 import { DEFAULT_PRICES } from '../../activities/agent/budget';
 import { redactorFor } from '../../activities/agent/redact';
 import { tokenForgeAccess, type ForgeAccess } from '../../activities/forge-access';
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
     deps: {
       loadCatalog: () => loadCatalog(env('CR_CATALOG')),
       dataDir,
-      models: new ScriptedModelProvider(scenarios, 'test scenarios'),
+      models: dyingAfterAnswers(new ScriptedModelProvider(scenarios, 'test scenarios'), Number(process.env.CR_KILL_AFTER_MODEL_ANSWERS ?? 0)),
       prices: DEFAULT_PRICES,
       maxTokensPerCall: 4096,
       redact: redactorFor([env('CR_FORGE_TOKEN'), env('CR_REGISTRY_TOKEN'), env('CR_PREVIEW_TOKEN')]),
@@ -51,6 +52,30 @@ async function main(): Promise<void> {
   const running = worker.run();
   await fs.writeFile(env('CR_READY_FILE'), String(process.pid));
   await running;
+}
+
+/**
+ * Fault injection for the spend-survives-a-crash test: the process dies (SIGKILL, as a machine does) the
+ * moment the n-th model answer arrives, before the loop can record or report anything about it.
+ */
+function dyingAfterAnswers(provider: ModelProvider, answers: number): ModelProvider {
+  if (!answers) return provider;
+  let answered = 0;
+  return {
+    description: provider.description,
+    isDemo: provider.isDemo,
+    forTask: (...args: Parameters<ModelProvider['forTask']>) => {
+      const model = provider.forTask(...args);
+      return {
+        name: model.name,
+        complete: async (...callArgs: Parameters<typeof model.complete>) => {
+          const response = await model.complete(...callArgs);
+          if (++answered >= answers) process.kill(process.pid, 'SIGKILL');
+          return response;
+        },
+      };
+    },
+  };
 }
 
 /** A Slack channel when the test gives a bot token (and where its Web API is). */
