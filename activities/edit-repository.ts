@@ -89,6 +89,7 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
       prompt: editPrompt(request, conventions),
       tools,
       limits: request.limits,
+      model: request.model,
       spendKey: request.spendKey,
     });
     const { outcome } = step;

@@ -72,6 +72,7 @@ export async function proposeRepositories(deps: ActivityDeps, request: ProposeRe
       prompt: proposePrompt(request),
       tools,
       limits: request.limits,
+      model: request.model,
       spendKey: request.spendKey,
       nudgeIfNoFinal: NUDGE,
     });

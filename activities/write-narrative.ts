@@ -9,7 +9,10 @@ import { ModelUnavailableError, type Model } from './agent/model';
 import type { ActivityDeps } from './deps';
 import type { NarrativeRequest, NarrativeResult } from './types';
 
-const MAX_NARRATIVE_TOKENS = 600;
+// Room for adaptive thinking before the few sentences; the summary asks for little effort unless the
+// catalog chooses otherwise (policy.models.summarize).
+const MAX_NARRATIVE_TOKENS = 2000;
+const NARRATIVE_EFFORT = 'low';
 
 export const NARRATIVE_SYSTEM_PROMPT = `You write the opening of a change summary that a backend engineer or a
 product manager reads before approving a frontend change spread over several repositories. In three to six
@@ -21,7 +24,7 @@ export async function writeNarrative(deps: ActivityDeps, request: NarrativeReque
   const none = (note: string): NarrativeResult => ({ text: null, note, usage: { step: label, repo: null, round: request.round, model: 'none', spend: noSpend(), stoppedBy: null } });
   let model: Model;
   try {
-    model = deps.models.forTask({ kind: 'summarize', runId: request.runId, requirement: request.requirement });
+    model = deps.models.forTask({ kind: 'summarize', runId: request.runId, requirement: request.requirement }, { effort: NARRATIVE_EFFORT, ...request.model });
   } catch (error) {
     if (error instanceof ModelUnavailableError) return none(error.message);
     throw error;

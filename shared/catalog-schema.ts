@@ -74,7 +74,7 @@ export type PreviewSpec = z.infer<typeof PreviewSchema>;
  */
 export const STEP_KINDS = ['propose', 'edit', 'fix', 'summarize', 'extract'] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
-export const EffortSchema = z.enum(['low', 'medium', 'high', 'max']);
+export const EffortSchema = z.enum(['low', 'medium', 'high', 'xhigh', 'max']);
 export type Effort = z.infer<typeof EffortSchema>;
 export const ModelChoiceSchema = z
   .object({

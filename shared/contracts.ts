@@ -408,6 +408,10 @@ export interface TranscriptEntry {
   at: number;
   request: { messages: number; tools: number };
   text: string;
+  /** The model's summarized thinking, where the newest models also put what they say between tool calls. */
+  thinking?: string;
+  /** Why the model stopped, when it was not a plain end of turn or a tool call (max_tokens, refusal, …). */
+  stopReason?: string;
   toolCalls: { name: string; input: string; result: string; isError: boolean }[];
   usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number };
   costUsd: number;

@@ -4,6 +4,7 @@
 import type { Scenario, ScriptTurn } from '../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../activities/agent/scripted-model';
 import type { AgentTask, Model, ModelProvider, ModelRequest } from '../activities/agent/model';
+import type { ModelChoice } from '../shared/catalog-schema';
 import { recordHistory } from './helpers/histories';
 import { startWorkerProcess } from './helpers/worker-process';
 import { commitToForge, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
@@ -17,6 +18,7 @@ beforeAll(async () => {
   world = await createWorld();
   demo = await demoScenarios();
 });
+afterEach(async () => world?.stopWorkers());
 afterAll(async () => world?.close());
 
 const turn = (calls: ScriptTurn['calls'], extra: Partial<ScriptTurn> = {}): ScriptTurn => ({ calls, expect: [], delayMs: 0, ...extra });
@@ -31,17 +33,20 @@ function scenario(id: string, edit: Scenario['edit'], propose: ScriptTurn[] = []
 class RecordingProvider implements ModelProvider {
   readonly isDemo = true;
   readonly description = 'recording';
-  readonly requests: { task: AgentTask; request: ModelRequest }[] = [];
+  readonly requests: { task: AgentTask; choice: ModelChoice | undefined; request: ModelRequest }[] = [];
   constructor(private readonly inner: ModelProvider, private readonly failOnCall?: { task: string; call: number; times: number }) {}
-  forTask(task: AgentTask): Model {
-    const model = this.inner.forTask(task);
+  get defaultModel(): string {
+    return this.inner.defaultModel;
+  }
+  forTask(task: AgentTask, choice?: ModelChoice): Model {
+    const model = this.inner.forTask(task, choice);
     const label = task.kind === 'edit' ? `${task.repo} r${task.round}` : 'propose';
     let calls = 0;
     return {
       name: model.name,
       complete: async (request, signal) => {
         calls += 1;
-        this.requests.push({ task, request });
+        this.requests.push({ task, choice, request });
         if (this.failOnCall && this.failOnCall.task === label && this.failOnCall.call === calls && this.failOnCall.times > 0) {
           this.failOnCall.times -= 1;
           throw new Error('connection reset by peer');

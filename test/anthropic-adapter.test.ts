@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { AnthropicModelProvider, ModelApiError } from '../activities/agent/anthropic-model';
 import { DEFAULT_PRICES, costOf } from '../activities/agent/budget';
 import { runAgentLoop } from '../activities/agent/loop';
-import { ModelUnavailableError, type AgentTask } from '../activities/agent/model';
+import { ModelUnavailableError, type AgentTask, type Message, type Model } from '../activities/agent/model';
 import { redactorFor } from '../activities/agent/redact';
 import { editingTools } from '../activities/agent/tools/files';
 import { defineTool, ToolRegistry } from '../activities/agent/tools/registry';
@@ -17,7 +17,8 @@ import { commandEnvironment } from '../activities/commands';
 import { RepoSandbox } from '../activities/agent/tools/sandbox';
 import { noSpend } from '../shared/budget';
 import type { TranscriptEntry } from '../shared/contracts';
-import { loadRecording, serveRecording, type RecordedAnthropic } from './helpers/recorded-anthropic';
+import { loadRecording, serveRecording, type RecordedAnthropic, type RecordedExchange } from './helpers/recorded-anthropic';
+import { brokenRule, ServedTurns } from './helpers/messages-api-rules';
 import { createWorld, PROJECT_ROOT, waitForPhase, type World } from './helpers/world';
 
 jest.setTimeout(120_000);
@@ -105,6 +106,149 @@ test('a multi-turn tool-use edit through the real adapter, with retries, caching
   expect(recording.received[0]!.headers.authorization).toBe(`Bearer ${KEY}`);
   expect(JSON.stringify(entries)).not.toContain(KEY);
   expect(JSON.stringify(recording.received.map((r) => r.body))).not.toContain(KEY);
+});
+
+function editTools(dir: string, sandbox: RepoSandbox): ToolRegistry<string> {
+  const finish = defineTool({ name: 'finish', description: 'done', input: z.object({ summary: z.string() }), run: async ({ summary }) => ({ final: summary, text: 'ok' }) });
+  return new ToolRegistry<string>([...editingTools(sandbox), runCommandTool(dir, { allowed: [{ name: 'test', run: 'node --test', timeoutSeconds: 60 }], env: (home) => commandEnvironment(home), onOutput: () => undefined }), finish]);
+}
+
+const SONNET_5_5 = (baseURL: string, maxRetries = 2) => new AnthropicModelProvider({ apiKey: KEY, model: 'claude-sonnet-5-5', baseURL, maxRetries, timeoutMs: 10_000 });
+
+describe('the current models (Sonnet 5.5: adaptive thinking, thinking blocks bound to the conversation)', () => {
+  test('a tool loop sends every thinking block back as received, prices 1-hour cache writes, and never runs a call cut off at max_tokens', async () => {
+    const exchanges = await loadRecording('edit-ui-kit-sale-tone-sonnet-5-5');
+    recording = await serveRecording(exchanges);
+    const dir = await copyOfUiKit();
+    const entries: TranscriptEntry[] = [];
+    const price = DEFAULT_PRICES['claude-sonnet-5-5']!;
+    const outcome = await runAgentLoop({
+      model: SONNET_5_5(recording.baseURL).forTask(TASK, { effort: 'medium' }),
+      price,
+      system: 'You edit repositories.',
+      prompt: 'Add a sale badge tone.',
+      tools: editTools(dir, await RepoSandbox.open(dir)),
+      limits: { step: WIDE, run: WIDE },
+      spent: noSpend(),
+      maxTokensPerCall: 2048,
+      redact: redactorFor([KEY]),
+      onStep: async (entry) => void entries.push(entry),
+    });
+
+    expect(recording.refused).toEqual([]);
+    expect(outcome).toMatchObject({ kind: 'final', value: expect.stringContaining('"sale" badge tone') });
+    expect(recording.pending()).toBe(0);
+    // Each answer came back in the next request exactly as served: thinking, signature, redacted data, order.
+    const answers = exchanges.filter((e) => e.status === 200).map((e) => (e.body as { content: unknown[] }).content);
+    const lastRequest = recording.received.at(-1)!.body;
+    const echoed = lastRequest.messages.filter((m) => m.role === 'assistant').map((m) => m.content.map(({ cache_control: _ignored, ...block }) => block));
+    expect(echoed).toEqual(answers.slice(0, -1));
+    expect(JSON.stringify(echoed)).toContain('"type":"redacted_thinking"');
+    // Adaptive thinking, the step's effort, summarized so the transcript has it; nothing the model refuses.
+    for (const { body } of recording.received) {
+      expect(body).toMatchObject({ model: 'claude-sonnet-5-5', thinking: { type: 'adaptive', display: 'summarized' }, output_config: { effort: 'medium' } });
+      expect(body).not.toHaveProperty('tool_choice');
+      expect(body).not.toHaveProperty('temperature');
+    }
+    // What the agent said between tool calls arrived in thinking blocks and is in the transcript.
+    expect(entries[0]!.thinking).toMatch(/Badges live in ui-kit/);
+    // The write_file cut off at max_tokens was answered "not run", and the file on disk is the complete one.
+    const cutOff = entries.find((e) => e.stopReason === 'max_tokens')!;
+    expect(cutOff.toolCalls).toEqual([expect.objectContaining({ name: 'write_file', isError: true, result: expect.stringMatching(/^Not run: your answer reached the output limit/) })]);
+    expect(await fs.readFile(path.join(dir, 'test/sale-badge.test.js'), 'utf8')).not.toContain('// truncated');
+    expect(await fs.readFile(path.join(dir, 'test/sale-badge.test.js'), 'utf8')).toContain("renderBadge('Sale', 'sale')");
+    // Priced at Sonnet 5.5's rates, 1-hour cache writes at the 1-hour rate.
+    const usages = answers.length;
+    expect(outcome.spent.turns).toBe(usages);
+    const expected = exchanges
+      .filter((e) => e.status === 200)
+      .map((e) => (e.body as { usage: { input_tokens: number; output_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number; cache_creation: { ephemeral_1h_input_tokens: number } } }).usage)
+      .reduce((total, u) => total + (u.input_tokens * 2 + u.output_tokens * 10 + u.cache_read_input_tokens * 0.2 + (u.cache_creation_input_tokens - u.cache_creation.ephemeral_1h_input_tokens) * 2.5 + u.cache_creation.ephemeral_1h_input_tokens * 4) / 1e6, 0);
+    expect(outcome.spent.costUsd).toBeCloseTo(expected, 6);
+  });
+
+  test('an adapter that drops, edits or moves thinking blocks is refused by the fake, as by the API', async () => {
+    const exchanges = await loadRecording('edit-ui-kit-sale-tone-sonnet-5-5');
+    recording = await serveRecording(exchanges);
+    const model = SONNET_5_5(recording.baseURL, 0).forTask(TASK);
+    const tools = [{ name: 'list_files', description: 'list', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } }];
+    const first: Message = { role: 'user', content: [{ type: 'text', text: 'Add a sale badge tone.' }] };
+    const answer = await model.complete({ system: 's', messages: [first], tools, maxTokens: 1024 });
+    const call = answer.content.find((b) => b.type === 'tool_use') as { id: string };
+    const result: Message = { role: 'user', content: [{ type: 'tool_result', toolUseId: call.id, content: 'src/badge.js', isError: false }] };
+    const without = answer.content.filter((b) => b.type !== 'thinking');
+    const edited = answer.content.map((b) => (b.type === 'thinking' ? { ...b, thinking: `${b.thinking} (edited)` } : b));
+    const otherSystem = { system: 's, changed', messages: [first, { role: 'assistant', content: answer.content }, result] as Message[] };
+    for (const broken of [without, edited]) {
+      const failure = await model.complete({ system: 's', messages: [first, { role: 'assistant', content: broken }, result], tools, maxTokens: 1024 }).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(ModelUnavailableError);
+      expect((failure as Error).message).toMatch(/refused the request \(400: invalid_request_error, messages\.1\.content: thinking or redacted_thinking blocks .* cannot be modified/);
+    }
+    const moved = await model.complete({ ...otherSystem, tools, maxTokens: 1024 }).catch((e: unknown) => e);
+    expect((moved as Error).message).toMatch(/bound to the conversation/);
+    const otherModel = await SONNET_5_5(recording.baseURL, 0).forTask(TASK, { model: 'claude-opus-5-5' }).complete({ system: 's', messages: [first, { role: 'assistant', content: answer.content }, result], tools, maxTokens: 1024 }).catch((e: unknown) => e);
+    expect((otherModel as Error).message).toMatch(/created by claude-sonnet-5-5 and cannot be sent to claude-opus-5-5/);
+    expect(recording.refused).toHaveLength(4);
+    // The same turn sent back unchanged is served.
+    const next = await model.complete({ system: 's', messages: [first, { role: 'assistant', content: answer.content }, result], tools, maxTokens: 1024 });
+    expect(next.content.some((b) => b.type === 'thinking')).toBe(true);
+  });
+
+  test('the fake holds requests to the documented rules of each model', () => {
+    const served = new ServedTurns();
+    const base = { max_tokens: 100, messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }] };
+    expect(brokenRule({ ...base, model: 'claude-sonnet-5-5', thinking: { type: 'adaptive' }, output_config: { effort: 'xhigh' } }, served)).toBeNull();
+    expect(brokenRule({ ...base, model: 'claude-sonnet-5-5', thinking: { type: 'enabled' } }, served)).toMatch(/thinking\.type\.enabled is not supported/);
+    expect(brokenRule({ ...base, model: 'claude-sonnet-5', temperature: 0.2 }, served)).toMatch(/sampling parameters/);
+    expect(brokenRule({ ...base, model: 'claude-sonnet-5-5', tool_choice: { type: 'any' } }, served)).toMatch(/forced tool use/);
+    expect(brokenRule({ ...base, model: 'claude-sonnet-5', tool_choice: { type: 'any' } }, served)).toBeNull();
+    expect(brokenRule({ ...base, model: 'claude-opus-5-5', thinking: { type: 'disabled' } }, served)).toMatch(/cannot be disabled/);
+    expect(brokenRule({ ...base, model: 'claude-haiku-4-5', thinking: { type: 'adaptive' } }, served)).toMatch(/not supported for claude-haiku-4-5/);
+    expect(brokenRule({ ...base, model: 'claude-sonnet-5-5', output_config: { effort: 'extreme' } }, served)).toMatch(/output_config\.effort/);
+    const unanswered = { ...base, model: 'claude-sonnet-5-5', messages: [...base.messages, { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'x', input: {} }] }, { role: 'user', content: [{ type: 'text', text: 'go on' }] }] };
+    expect(brokenRule(unanswered, served)).toMatch(/tool_use ids were found without tool_result blocks/);
+  });
+
+  test('a model and effort per step: the catalog\'s choice reaches the API, and a model without adaptive thinking gets no thinking settings', async () => {
+    const answer = (model: string) => ({ status: 200, body: { id: 'msg_1', type: 'message', role: 'assistant', model, content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 5, output_tokens: 1 } } });
+    recording = await serveRecording([answer('claude-opus-5-5'), answer('claude-haiku-4-5'), answer('claude-sonnet-5-5')]);
+    const provider55 = SONNET_5_5(recording.baseURL);
+    const ask = (m: Model) => m.complete({ system: 's', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], tools: [], maxTokens: 100 });
+    await ask(provider55.forTask(TASK, { model: 'claude-opus-5-5', effort: 'max' }));
+    await ask(provider55.forTask(TASK, { model: 'claude-haiku-4-5', effort: 'low' }));
+    await ask(provider55.forTask(TASK));
+    expect(recording.refused).toEqual([]);
+    const [opus, haiku, sonnet] = recording.received.map((r) => r.body);
+    expect(opus).toMatchObject({ model: 'claude-opus-5-5', thinking: { type: 'adaptive' }, output_config: { effort: 'max' } });
+    expect(haiku!.model).toBe('claude-haiku-4-5');
+    expect(haiku).not.toHaveProperty('thinking');
+    expect(haiku).not.toHaveProperty('output_config');
+    expect(sonnet).toMatchObject({ model: 'claude-sonnet-5-5', thinking: { type: 'adaptive' } });
+    expect(sonnet).not.toHaveProperty('output_config');
+  });
+
+  test('refusal ends the step, a full context window stops it, and a paused turn is continued as it is', async () => {
+    const turn = (stop: string, content: unknown[]) => ({ status: 200, body: { id: `msg_${stop}`, type: 'message', role: 'assistant', model: 'claude-sonnet-5-5', content, stop_reason: stop, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 5 } } });
+    const thinking = { type: 'thinking', thinking: 'Looking.', signature: 'c2lnbmF0dXJl' };
+    const loopWith = async (exchanges: RecordedExchange[]) => {
+      recording = await serveRecording(exchanges);
+      const dir = await copyOfUiKit();
+      const result = await runAgentLoop({ model: SONNET_5_5(recording.baseURL, 0).forTask(TASK), price: DEFAULT_PRICES['claude-sonnet-5-5']!, system: 's', prompt: 'p', tools: editTools(dir, await RepoSandbox.open(dir)), limits: { step: WIDE, run: WIDE }, spent: noSpend(), maxTokensPerCall: 1024, redact: (t) => t, onStep: async () => undefined });
+      const seen = recording;
+      await seen.close();
+      recording = undefined;
+      return { result, seen };
+    };
+    const refused = await loopWith([turn('refusal', [thinking, { type: 'text', text: 'I cannot help with that.' }])]);
+    expect(refused.result).toMatchObject({ kind: 'ended', text: expect.stringMatching(/^The model declined to continue \(refusal\)\. It said: I cannot help/) });
+    const full = await loopWith([turn('model_context_window_exceeded', [thinking])]);
+    expect(full.result).toMatchObject({ kind: 'limit', stop: { dimensions: ['inputTokens'], message: expect.stringContaining('context window') } });
+    const paused = await loopWith([turn('pause_turn', [thinking]), turn('tool_use', [{ type: 'tool_use', id: 'toolu_f', name: 'finish', input: { summary: 'done' } }])]);
+    expect(paused.result).toMatchObject({ kind: 'final', value: 'done' });
+    expect(paused.seen.refused).toEqual([]);
+    // The paused turn went back unchanged, as the last message, for the model to continue.
+    expect(paused.seen.received[1]!.body.messages.at(-1)).toMatchObject({ role: 'assistant', content: [{ type: 'thinking', signature: 'c2lnbmF0dXJl' }] });
+  });
 });
 
 test('an error no retry can fix is surfaced at once, readably, without the key', async () => {

@@ -11,6 +11,7 @@ import {
   branchCommits,
   commitToBranch,
   createWorld,
+  runChannelsVia,
   demoScenarios,
   forgePulls,
   startTemporal,
@@ -122,7 +123,7 @@ test('the Temporal server restarted on its database: runs waiting for people car
   const port = 17_000 + Math.floor(Math.random() * 2000);
   const gatewayFor = (env: Awaited<ReturnType<typeof startTemporal>>) => new ChangeRequestGateway(env.client, { taskQueue: world.taskQueue, catalog: () => loadCatalog(world.catalogPath) });
   const startWorker = async (env: Awaited<ReturnType<typeof startTemporal>>): Promise<{ worker: Worker; done: Promise<void> }> => {
-    const worker = await createChangeRequestWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: world.taskQueue, deps: world.activityDeps(demo), workflowBundle: workflowBundle() });
+    const worker = await createChangeRequestWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: world.taskQueue, deps: world.activityDeps(demo, runChannelsVia(env.client)), workflowBundle: workflowBundle() });
     return { worker, done: worker.run() };
   };
 

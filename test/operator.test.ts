@@ -23,7 +23,7 @@ beforeAll(async () => {
   const demo = await demoScenarios();
   const scripted = new ScriptedModelProvider(demo, 'demo');
   ({ stop: stopWorker } = await world.startWorker(demo, {
-    models: { description: 'demo or recorded API', isDemo: true, forTask: (task) => (task.requirement.includes('sale tone') ? models.forTask(task) : scripted.forTask(task)) },
+    models: { description: 'demo or recorded API', isDemo: true, defaultModel: 'claude-sonnet-4-6', forTask: (task) => (task.requirement.includes('sale tone') ? models.forTask(task) : scripted.forTask(task)) },
   }));
 });
 

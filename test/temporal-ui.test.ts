@@ -9,7 +9,7 @@ import { ChangeRequestGateway } from '../client/gateway';
 import { loadCatalog } from '../shared/catalog-loader';
 import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { createChangeRequestWorker } from '../worker/create-worker';
-import { createWorld, demoScenarios, PROJECT_ROOT, temporalCli, waitForPhase, workflowBundle, type World } from './helpers/world';
+import { createWorld, runChannelsVia, demoScenarios, PROJECT_ROOT, temporalCli, waitForPhase, workflowBundle, type World } from './helpers/world';
 
 jest.setTimeout(180_000);
 
@@ -40,7 +40,7 @@ afterAll(async () => {
 
 test('the list filtered by requester shows the run, and its page shows the summary and details', async () => {
   const gateway = new ChangeRequestGateway(env.client, { taskQueue: world.taskQueue, catalog: () => loadCatalog(world.catalogPath) });
-  const worker = await createChangeRequestWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: world.taskQueue, deps: world.activityDeps(await demoScenarios()), workflowBundle: workflowBundle() });
+  const worker = await createChangeRequestWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: world.taskQueue, deps: world.activityDeps(await demoScenarios(), runChannelsVia(env.client)), workflowBundle: workflowBundle() });
   const running = worker.run();
   try {
     const { runId } = await gateway.start({ requirement: 'Show prices with the currency code, like USD 12.50, on product cards', requester: 'frank', autonomy: 'fixed', repos: ['ui-kit', 'web-app'] });

@@ -2,6 +2,7 @@
 // on one machine (`npm start`). Secrets are read here and passed on explicitly; nothing else reads env.
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MODEL } from '../activities/agent/lineup';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -20,7 +21,7 @@ const ConfigSchema = z.object({
   FORGE_TOKEN: z.string().optional().transform((v) => v || undefined),
   GITHUB_TOKEN: z.string().optional().transform((v) => v || undefined),
   ANTHROPIC_API_KEY: z.string().optional().transform((v) => v || undefined),
-  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-4-6'),
+  ANTHROPIC_MODEL: z.string().min(1).default(DEFAULT_MODEL),
   ANTHROPIC_BASE_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   MODEL_MAX_TOKENS: z.coerce.number().int().min(256).max(128_000).default(8192),
   MODEL_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(4),

@@ -16,7 +16,7 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
   const env = catalogEnvironment(config);
   const models = await chooseModelProvider(config);
   const prices = await loadPrices(config);
-  assertPriced(models, prices, config);
+  assertPriced(models, prices, await loadCatalog(config.catalogPath, env));
   return {
     loadCatalog: () => loadCatalog(config.catalogPath, env),
     dataDir: config.dataDir,

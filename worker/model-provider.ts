@@ -3,7 +3,8 @@
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { AnthropicModelProvider } from '../activities/agent/anthropic-model';
-import { DEFAULT_PRICES, type PriceTable } from '../activities/agent/budget';
+import { DEFAULT_PRICES, LINEUP, unpricedModels, type PriceTable } from '../activities/agent/lineup';
+import { modelsNamedIn, type Catalog } from '../shared/catalog-schema';
 import type { ModelProvider } from '../activities/agent/model';
 import { redactorFor, type Redactor } from '../activities/agent/redact';
 import { loadScenarioBook } from '../activities/agent/scenarios';
@@ -26,7 +27,7 @@ export async function chooseModelProvider(config: ServiceConfig): Promise<ModelP
 
 const PriceFileSchema = z.record(
   z.string(),
-  z.object({ input: z.number().nonnegative(), output: z.number().nonnegative(), cacheWrite: z.number().nonnegative(), cacheRead: z.number().nonnegative() }),
+  z.object({ input: z.number().nonnegative(), output: z.number().nonnegative(), cacheWrite: z.number().nonnegative(), cacheRead: z.number().nonnegative(), cacheWrite1h: z.number().nonnegative().optional() }).strict(),
 );
 
 /** The default price list, with MODEL_PRICES' entries added or replacing defaults. */
@@ -37,10 +38,16 @@ export async function loadPrices(config: ServiceConfig): Promise<PriceTable> {
   return { ...DEFAULT_PRICES, ...parsed.data };
 }
 
-/** Refuses to start a worker whose model has no price: its money budget could not be enforced. */
-export function assertPriced(provider: ModelProvider, prices: PriceTable, config: ServiceConfig): void {
-  if (!provider.isDemo && !prices[config.model.name]) {
-    throw new Error(`No price is configured for the model "${config.model.name}"; add it to a MODEL_PRICES file so budgets can be enforced.`);
+/**
+ * Refuses to start a worker that would call a model it cannot price, its own or one the catalog chooses
+ * for a step: that step's money budget could not be enforced. (A catalog changed later is checked again
+ * by each step, which then fails plainly without calling the model.)
+ */
+export function assertPriced(provider: ModelProvider, prices: PriceTable, catalog: Pick<Catalog, 'policy' | 'repositories'>): void {
+  if (provider.isDemo) return;
+  const missing = unpricedModels([provider.defaultModel, ...modelsNamedIn(catalog)], prices);
+  if (missing.length > 0) {
+    throw new Error(`No price is configured for ${missing.map((m) => `"${m}"`).join(', ')}; add ${missing.length === 1 ? 'it' : 'them'} to a MODEL_PRICES file so budgets can be enforced (known: ${Object.keys(LINEUP).join(', ')}).`);
   }
 }
 

@@ -2,7 +2,15 @@
 // overload (529), server errors and timeouts with backoff a bounded number of times; past that the step
 // fails with a readable message and Temporal's activity retry policy takes over. Prompt caching marks
 // what stays the same across turns: tools and system prompt, and the task (repository context).
+//
+// The rules of the current models (see lineup.ts), kept here in one place: thinking is adaptive (sent as
+// `thinking: {type: "adaptive"}` with the step's effort in `output_config`), never manual; no sampling
+// parameters and no forced tool choice are ever sent; every assistant turn goes back exactly as it came,
+// thinking and redacted_thinking blocks included, because thinking is bound to the model and to the
+// unchanged conversation before it.
 import Anthropic from '@anthropic-ai/sdk';
+import type { ModelChoice } from '../../shared/catalog-schema';
+import { traitsOf } from './lineup';
 import {
   ModelUnavailableError,
   type AgentTask,
@@ -47,15 +55,19 @@ export class AnthropicModelProvider implements ModelProvider {
     this.description = `Anthropic ${settings.model}${settings.baseURL ? ` via ${settings.baseURL}` : ''}`;
   }
 
-  forTask(_task: AgentTask): Model {
-    return new AnthropicModel(this.client, this.settings);
+  get defaultModel(): string {
+    return this.settings.model;
+  }
+
+  forTask(_task: AgentTask, choice: ModelChoice = {}): Model {
+    return new AnthropicModel(this.client, { ...this.settings, model: choice.model ?? this.settings.model }, choice.effort);
   }
 }
 
 export class AnthropicModel implements Model {
   readonly name: string;
 
-  constructor(private readonly client: Anthropic, private readonly settings: AnthropicSettings) {
+  constructor(private readonly client: Anthropic, private readonly settings: AnthropicSettings, private readonly effort?: ModelChoice['effort']) {
     this.name = settings.model;
   }
 
@@ -75,27 +87,62 @@ export class AnthropicModel implements Model {
           system: [{ type: 'text', text: request.system, cache_control: EPHEMERAL }],
           tools,
           messages: toAnthropicMessages(request.messages),
+          ...thinkingSettings(this.name, this.effort),
         },
         { signal },
       );
       return {
-        content: response.content.flatMap((block): ContentBlock[] => {
-          if (block.type === 'text') return [{ type: 'text', text: block.text }];
-          if (block.type === 'tool_use') return [{ type: 'tool_use', id: block.id, name: block.name, input: block.input }];
-          return [];
-        }),
+        content: response.content.flatMap(fromAnthropicBlock),
         stopReason: stopReasonOf(response.stop_reason),
-        usage: {
-          inputTokens: response.usage.input_tokens,
-          outputTokens: response.usage.output_tokens,
-          cacheReadTokens: response.usage.cache_read_input_tokens ?? 0,
-          cacheWriteTokens: response.usage.cache_creation_input_tokens ?? 0,
-        },
+        usage: usageOf(response.usage),
       };
     } catch (error) {
       throw explainApiError(error, this.settings);
     }
   }
+}
+
+/**
+ * Thinking as the model wants it: adaptive where the model thinks adaptively, with the step's effort;
+ * nothing for models that only know manual thinking (they answer without it) or that this service does
+ * not know (priced through MODEL_PRICES: they get the API's defaults, and an effort set for them is not sent). Thinking is shown summarized so that what the agent says
+ * between tool calls, which the newest models put inside thinking blocks, reaches the transcript.
+ */
+export function thinkingSettings(model: string, effort: ModelChoice['effort']): Pick<Anthropic.MessageCreateParamsNonStreaming, 'thinking' | 'output_config'> {
+  const traits = traitsOf(model);
+  const adaptive = traits?.thinking === 'adaptive' || traits?.thinking === 'adaptive-always';
+  return {
+    ...(adaptive ? { thinking: { type: 'adaptive', display: 'summarized' } } : {}),
+    ...(effort && adaptive ? { output_config: { effort } } : {}),
+  };
+}
+
+/** A response block in our shape; thinking blocks keep every field the API needs back. */
+function fromAnthropicBlock(block: Anthropic.ContentBlock): ContentBlock[] {
+  switch (block.type) {
+    case 'text':
+      return [{ type: 'text', text: block.text }];
+    case 'thinking':
+      return [{ type: 'thinking', thinking: block.thinking, signature: block.signature }];
+    case 'redacted_thinking':
+      return [{ type: 'redacted_thinking', data: block.data }];
+    case 'tool_use':
+      return [{ type: 'tool_use', id: block.id, name: block.name, input: block.input }];
+    default:
+      // Server tool blocks are never requested; anything else is not ours to send back.
+      return [];
+  }
+}
+
+function usageOf(usage: Anthropic.Usage): ModelResponse['usage'] {
+  const split = usage.cache_creation;
+  return {
+    inputTokens: usage.input_tokens,
+    outputTokens: usage.output_tokens,
+    cacheReadTokens: usage.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: usage.cache_creation_input_tokens ?? (split ? split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens : 0),
+    ...(split?.ephemeral_1h_input_tokens ? { cacheWrite1hTokens: split.ephemeral_1h_input_tokens } : {}),
+  };
 }
 
 /**
@@ -105,11 +152,17 @@ export class AnthropicModel implements Model {
 export function toAnthropicMessages(messages: readonly Message[]): Anthropic.MessageParam[] {
   return messages.map((message, index) => {
     const breakpoint = index === 0 || index === messages.length - 1;
+    // Thinking blocks cannot carry a cache breakpoint: it goes on the last block that can.
+    const cacheAt = breakpoint ? lastIndexWhere(message.content, (b) => b.type !== 'thinking' && b.type !== 'redacted_thinking') : -1;
     const content = message.content.map((block, blockIndex): Anthropic.ContentBlockParam => {
-      const cache = breakpoint && blockIndex === message.content.length - 1 ? { cache_control: EPHEMERAL } : {};
+      const cache = blockIndex === cacheAt ? { cache_control: EPHEMERAL } : {};
       switch (block.type) {
         case 'text':
           return { type: 'text', text: block.text, ...cache };
+        case 'thinking':
+          return { type: 'thinking', thinking: block.thinking, signature: block.signature };
+        case 'redacted_thinking':
+          return { type: 'redacted_thinking', data: block.data };
         case 'tool_use':
           return { type: 'tool_use', id: block.id, name: block.name, input: block.input, ...cache };
         case 'tool_result':
@@ -120,6 +173,11 @@ export function toAnthropicMessages(messages: readonly Message[]): Anthropic.Mes
   });
 }
 
+function lastIndexWhere<T>(items: readonly T[], predicate: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (predicate(items[i]!)) return i;
+  return -1;
+}
+
 function stopReasonOf(reason: string | null): ModelResponse['stopReason'] {
   switch (reason) {
     case 'end_turn':
@@ -127,6 +185,8 @@ function stopReasonOf(reason: string | null): ModelResponse['stopReason'] {
     case 'max_tokens':
     case 'stop_sequence':
     case 'refusal':
+    case 'pause_turn':
+    case 'model_context_window_exceeded':
       return reason;
     default:
       return 'other';

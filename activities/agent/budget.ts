@@ -11,46 +11,21 @@ import {
   type Spend,
 } from '../../shared/budget';
 import type { BudgetStop } from '../../shared/contracts';
+import type { ModelPrice } from './lineup';
 import type { Usage } from './model';
 
-/** US dollars per million tokens. */
-export interface ModelPrice {
-  input: number;
-  output: number;
-  cacheWrite: number;
-  cacheRead: number;
-}
+export { DEFAULT_PRICES, type ModelPrice, type PriceTable } from './lineup';
 
-export type PriceTable = Record<string, ModelPrice>;
-
-const OPUS: ModelPrice = { input: 5, output: 25, cacheWrite: 6.25, cacheRead: 0.5 };
-const SONNET: ModelPrice = { input: 3, output: 15, cacheWrite: 3.75, cacheRead: 0.3 };
-const HAIKU: ModelPrice = { input: 1, output: 5, cacheWrite: 1.25, cacheRead: 0.1 };
-
-/**
- * Anthropic's list prices (5-minute cache writes) for the models this service has been run with; check
- * them against anthropic.com/pricing. MODEL_PRICES (a JSON file) adds models or overrides entries.
- */
-export const DEFAULT_PRICES: PriceTable = {
-  'claude-opus-5': OPUS,
-  'claude-opus-4-8': OPUS,
-  'claude-opus-4-7': OPUS,
-  'claude-opus-4-6': OPUS,
-  'claude-opus-4-5': OPUS,
-  'claude-sonnet-4-6': SONNET,
-  'claude-sonnet-4-5': SONNET,
-  'claude-haiku-4-5': HAIKU,
-  'scripted demo model': { input: 0, output: 0, cacheWrite: 0, cacheRead: 0 },
-};
-
+/** Cache writes are priced by lifetime: `cacheWrite1hTokens` of `cacheWriteTokens` at the 1-hour rate. */
 export function costOf(usage: Usage, price: ModelPrice): number {
-  return roundUsd(
-    (usage.inputTokens * price.input + usage.outputTokens * price.output + usage.cacheWriteTokens * price.cacheWrite + usage.cacheReadTokens * price.cacheRead) / 1e6,
-  );
+  const longWrites = Math.min(usage.cacheWrite1hTokens ?? 0, usage.cacheWriteTokens);
+  const writes = (usage.cacheWriteTokens - longWrites) * price.cacheWrite + longWrites * (price.cacheWrite1h ?? price.cacheWrite * 1.6);
+  return roundUsd((usage.inputTokens * price.input + usage.outputTokens * price.output + writes + usage.cacheReadTokens * price.cacheRead) / 1e6);
 }
 
 export function spendOf(usage: Usage, price: ModelPrice): Spend {
-  return { ...noSpend(), turns: 1, ...usage, costUsd: costOf(usage, price) };
+  const { inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens } = usage;
+  return { ...noSpend(), turns: 1, inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, costUsd: costOf(usage, price) };
 }
 
 /** The limits a step runs under: its own, and what the run reserved for it of the run's remainder. */

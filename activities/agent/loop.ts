@@ -4,7 +4,7 @@ import { addSpend, type Spend } from '../../shared/budget';
 import type { BudgetStop, TranscriptEntry } from '../../shared/contracts';
 import { planCall, spendOf, type ModelPrice, type StepLimits } from './budget';
 import { worstCaseAfterCall } from './spend-ledger';
-import type { ContentBlock, Message, Model } from './model';
+import type { ContentBlock, Message, Model, ModelResponse } from './model';
 import type { Redactor } from './redact';
 import type { ToolRegistry } from './tools/registry';
 
@@ -60,23 +60,34 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
     }
     const turnSpend = spendOf(response.usage, options.price);
     spent = clock(addSpend(spent, turnSpend));
+    // Exactly as received, thinking blocks included: the API refuses a conversation whose thinking changed.
     messages.push({ role: 'assistant', content: response.content });
 
+    const thinking = thinkingOf(response.content);
     const entry: TranscriptEntry = {
       turn,
       at: Date.now(),
       request: { messages: request.messages.length, tools: request.tools.length },
       text: clip(redact(textOf(response.content)), 4000),
+      ...(thinking ? { thinking: clip(redact(thinking), 2000) } : {}),
+      ...(UNUSUAL_STOPS.has(response.stopReason) ? { stopReason: response.stopReason } : {}),
       toolCalls: [],
-      usage: response.usage,
+      usage: { inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens, cacheReadTokens: response.usage.cacheReadTokens, cacheWriteTokens: response.usage.cacheWriteTokens },
       costUsd: turnSpend.costUsd,
     };
+    const ending = endingOf<Final>(response.stopReason, entry.text, spent);
+    if (ending) {
+      await options.onStep(entry, spent);
+      return ending;
+    }
+    // A turn cut off at max_tokens may end in a tool call whose input is incomplete: none of its calls run.
+    const cutOff = response.stopReason === 'max_tokens';
     const results: ContentBlock[] = [];
     let final: { value: Final } | undefined;
     for (const call of response.content) {
       if (call.type !== 'tool_use') continue;
       signal?.throwIfAborted();
-      const result = await tools.call(call.name, call.input, signal);
+      const result = cutOff ? { text: CUT_OFF_CALL, isError: true, final: undefined } : await tools.call(call.name, call.input, signal);
       const text = redact(result.text);
       entry.toolCalls.push({ name: call.name, input: clip(redact(JSON.stringify(call.input)), 2000), result: clip(text, 2000), isError: result.isError });
       results.push({ type: 'tool_result', toolUseId: call.id, content: text, isError: result.isError });
@@ -86,15 +97,33 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
     await options.onStep(entry, spent);
 
     if (final) return { kind: 'final', value: final.value, spent };
+    // A paused turn continues when the conversation is sent back as it is.
+    if (response.stopReason === 'pause_turn' && results.length === 0) continue;
     if (results.length === 0) {
-      if (!nudge) return { kind: 'ended', text: entry.text, spent };
-      results.push({ type: 'text', text: nudge });
-      nudge = undefined;
+      if (cutOff) results.push({ type: 'text', text: CUT_OFF_TURN });
+      else if (!nudge) return { kind: 'ended', text: entry.text, spent };
+      else {
+        results.push({ type: 'text', text: nudge });
+        nudge = undefined;
+      }
     }
     messages.push({ role: 'user', content: results });
     const readSoFar = response.usage.inputTokens + response.usage.cacheReadTokens + response.usage.cacheWriteTokens;
     estimatedInput = readSoFar + response.usage.outputTokens + tokensIn(JSON.stringify(results));
   }
+}
+
+const UNUSUAL_STOPS = new Set<ModelResponse['stopReason']>(['max_tokens', 'refusal', 'pause_turn', 'model_context_window_exceeded', 'stop_sequence', 'other']);
+const CUT_OFF_CALL = 'Not run: your answer reached the output limit, so this call may be incomplete. Call it again with a shorter input (e.g. write a large file in parts).';
+const CUT_OFF_TURN = 'Your answer reached the output limit and was cut off. Continue in shorter steps.';
+
+/** Stops that end the step whatever the answer holds: a refusal, or a conversation the model can no longer read. */
+function endingOf<Final>(stopReason: ModelResponse['stopReason'], text: string, spent: Spend): Exclude<LoopOutcome<Final>, { kind: 'final' }> | null {
+  if (stopReason === 'refusal') return { kind: 'ended', text: `The model declined to continue (refusal).${text ? ` It said: ${text}` : ''}`, spent };
+  if (stopReason === 'model_context_window_exceeded') {
+    return { kind: 'limit', stop: { scope: 'step', dimensions: ['inputTokens'], message: "the conversation outgrew the model's context window" }, spent };
+  }
+  return null;
 }
 
 /** Transcripts live in workflow history: keep each field short, saying what was cut. */
@@ -104,6 +133,10 @@ function clip(text: string, max: number): string {
 
 function textOf(content: ContentBlock[]): string {
   return content.flatMap((c) => (c.type === 'text' ? [c.text] : [])).join('\n');
+}
+
+function thinkingOf(content: ContentBlock[]): string {
+  return content.flatMap((c) => (c.type === 'thinking' && c.thinking.trim() ? [c.thinking.trim()] : [])).join('\n');
 }
 
 /** A rough count (about four characters a token), only used to plan the next call. */

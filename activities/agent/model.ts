@@ -1,9 +1,16 @@
 // What the agent loop needs from a language model, and nothing more. The Messages-API shape is used
 // because it maps one-to-one onto Anthropic's and is easy to script.
+import type { ModelChoice } from '../../shared/catalog-schema';
 import type { RoundKind } from '../../shared/contracts';
 
+/**
+ * `thinking` and `redacted_thinking` are the model's own and go back to it exactly as received (signature
+ * and data included, in order): the API refuses a tool loop whose earlier thinking was dropped or edited.
+ */
 export type ContentBlock =
   | { type: 'text'; text: string }
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string }
   | { type: 'tool_use'; id: string; name: string; input: unknown }
   | { type: 'tool_result'; toolUseId: string; content: string; isError: boolean };
 
@@ -30,12 +37,18 @@ export interface Usage {
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
+  /** All cache writes; `cacheWrite1hTokens` of them were written for an hour (priced higher). */
   cacheWriteTokens: number;
+  cacheWrite1hTokens?: number;
 }
 
 export interface ModelResponse {
   content: ContentBlock[];
-  stopReason: 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence' | 'refusal' | 'other';
+  /**
+   * `pause_turn`: the API paused a long turn, send the conversation back to let it continue;
+   * `model_context_window_exceeded`: the conversation no longer fits the model.
+   */
+  stopReason: 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence' | 'refusal' | 'pause_turn' | 'model_context_window_exceeded' | 'other';
   usage: Usage;
 }
 
@@ -65,7 +78,10 @@ export interface ModelProvider {
   /** One line for logs and `npm start`: which model serves this worker. */
   readonly description: string;
   readonly isDemo: boolean;
-  forTask(task: AgentTask): Model;
+  /** The model a step gets when the catalog names none. */
+  readonly defaultModel: string;
+  /** The catalog's choice for the step (model and effort); unset fields fall back to the worker's. */
+  forTask(task: AgentTask, choice?: ModelChoice): Model;
 }
 
 /** The model cannot serve this task at all (no key, unknown demo requirement): retrying will not help. */

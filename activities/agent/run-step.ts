@@ -2,6 +2,7 @@
 // the transcript, and failures that still report what the attempt spent.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Spend } from '../../shared/budget';
+import type { ModelChoice } from '../../shared/catalog-schema';
 import type { StepUsage, Transcript } from '../../shared/contracts';
 import type { ActivityDeps } from '../deps';
 import type { StepLimits } from './budget';
@@ -25,6 +26,8 @@ export interface StepSpec<Final> {
   prompt: string;
   tools: ToolRegistry<Final>;
   limits: StepLimits;
+  /** The catalog's model and effort for this step (unset: the worker's model and the model's default). */
+  model: ModelChoice;
   /** The run's ledger entry for this step (see ActivityDeps.spendLedger). */
   spendKey: string;
   nudgeIfNoFinal?: string;
@@ -40,7 +43,7 @@ export interface FailureDetails {
 }
 
 export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spec: StepSpec<Final>): Promise<StepRun<Final>> {
-  const model = deps.models.forTask(spec.task);
+  const model = deps.models.forTask(spec.task, spec.model);
   const price = deps.prices[model.name];
   if (!price) {
     throw new ModelUnavailableError(`No price is configured for the model "${model.name}", so its budget cannot be enforced; add it to MODEL_PRICES.`);

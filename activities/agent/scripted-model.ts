@@ -11,16 +11,20 @@ import {
   type ModelResponse,
 } from './model';
 
-export const SCRIPTED_MODEL_NAME = 'scripted demo model';
+import { SCRIPTED_MODEL_NAME } from './lineup';
+
+export { SCRIPTED_MODEL_NAME };
 
 export class ScriptedModelProvider implements ModelProvider {
   readonly isDemo = true;
   readonly description: string;
+  readonly defaultModel = SCRIPTED_MODEL_NAME;
 
   constructor(private readonly scenarios: readonly Scenario[], source = 'bundled demo scenarios') {
     this.description = `${SCRIPTED_MODEL_NAME} (no ANTHROPIC_API_KEY set; plays ${scenarios.length} ${source})`;
   }
 
+  /** The catalog's model choice is ignored: one script serves every step, at no cost. */
   forTask(task: AgentTask): Model {
     const scenario = findScenario(this.scenarios, task.requirement);
     if (!scenario) {

@@ -64,6 +64,7 @@ function dyingAfterAnswers(provider: ModelProvider, answers: number): ModelProvi
   return {
     description: provider.description,
     isDemo: provider.isDemo,
+    defaultModel: provider.defaultModel,
     forTask: (...args: Parameters<ModelProvider['forTask']>) => {
       const model = provider.forTask(...args);
       return {

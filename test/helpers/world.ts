@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import YAML from 'yaml';
 import type { ActivityDeps } from '../../activities/deps';
 import { loadScenarioBook, type Scenario } from '../../activities/agent/scenarios';
@@ -51,6 +52,8 @@ export interface World {
   /** Activity dependencies as a worker here would have them; `extra` replaces parts (model, prices …). */
   activityDeps(scenarios: Scenario[], extra?: Partial<ActivityDeps>): ActivityDeps;
   startWorker(scenarios: Scenario[], extra?: Partial<ActivityDeps>): Promise<{ worker: Worker; stop(): Promise<void> }>;
+  /** Stops every worker started here (after a failed test, so the next one can start its own). */
+  stopWorkers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,6 +98,11 @@ export async function writeTestCatalog(dir: string, forgeUrl: string, policy: Re
   return file;
 }
 
+/** Activities reach their run through a client: a test on its own Temporal server passes its client here. */
+export function runChannelsVia(client: Client): Pick<ActivityDeps, 'reportProgress' | 'spendLedger'> {
+  return { reportProgress: progressReporterVia(client), spendLedger: spendLedgerVia(client) };
+}
+
 export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cr-test-'));
   const forgeToken = randomBytes(16).toString('hex');
@@ -119,14 +127,18 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     maxTokensPerCall: 4096,
     redact: redactorFor([forgeToken, registry.token, previewToken]),
     forge: tokenForgeAccess(forgeToken),
-    reportProgress: progressReporterVia(env.client),
-    spendLedger: spendLedgerVia(env.client),
+    ...runChannelsVia(env.client),
     conversations: new Conversations(new OutboxChannel(path.join(dataDir, 'worker'))),
     previews: { dir: previewDir, baseUrl: previewServer.url, chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 }, host: { url: previewServer.url, token: previewToken } },
     registry: { url: registry.url, token: registry.token },
     progressIntervalMs: 0,
     ...extra,
   });
+
+  const stopWorkers = async (): Promise<void> => {
+    for (const { worker } of running) if (worker.getState() === 'RUNNING') worker.shutdown();
+    await Promise.allSettled(running.map((r) => r.done));
+  };
 
   return {
     env,
@@ -157,9 +169,9 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
         },
       };
     },
+    stopWorkers,
     async close() {
-      for (const { worker } of running) if (worker.getState() === 'RUNNING') worker.shutdown();
-      await Promise.allSettled(running.map((r) => r.done));
+      await stopWorkers();
       await env.teardown();
       await forge.close();
       await previewServer.close();
