@@ -19,7 +19,8 @@ import { noSpend } from '../shared/budget';
 import type { TranscriptEntry } from '../shared/contracts';
 import { loadRecording, serveRecording, type RecordedAnthropic, type RecordedExchange } from './helpers/recorded-anthropic';
 import { brokenRule, ServedTurns } from './helpers/messages-api-rules';
-import { createWorld, PROJECT_ROOT, waitForPhase, type World } from './helpers/world';
+import { assertPriced } from '../worker/model-provider';
+import { createWorld, PROJECT_ROOT, waitForPhase, waitForState, type World } from './helpers/world';
 
 jest.setTimeout(120_000);
 
@@ -248,6 +249,19 @@ describe('the current models (Sonnet 5.5: adaptive thinking, thinking blocks bou
     expect(paused.seen.refused).toEqual([]);
     // The paused turn went back unchanged, as the last message, for the model to continue.
     expect(paused.seen.received[1]!.body.messages.at(-1)).toMatchObject({ role: 'assistant', content: [{ type: 'thinking', signature: 'c2lnbmF0dXJl' }] });
+    // Content this service does not know cannot be sent back: the step ends and says so.
+    const unknown = await loopWith([turn('end_turn', [{ type: 'hologram', data: 'x' }])]);
+    expect(unknown.result).toMatchObject({ kind: 'ended', text: expect.stringContaining('content this service cannot handle (hologram)') });
+    // The API's "prompt is too long" is a limit, not a failure.
+    const tooLong = await loopWith([{ status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 1000321 tokens > 1000000 maximum' } } }]);
+    expect(tooLong.result).toMatchObject({ kind: 'limit', stop: { dimensions: ['inputTokens'], message: expect.stringContaining("no longer fits claude-sonnet-5-5's context window") } });
+  });
+
+  test('a worker starts on the current models and refuses one the catalog names but nobody priced', () => {
+    const catalog = (model: string) => ({ policy: { models: { edit: { model } } }, repositories: [] }) as unknown as Parameters<typeof assertPriced>[2];
+    expect(() => assertPriced(SONNET_5_5('http://127.0.0.1:9'), DEFAULT_PRICES, catalog('claude-opus-5-5'))).not.toThrow();
+    expect(() => assertPriced(SONNET_5_5('http://127.0.0.1:9'), DEFAULT_PRICES, catalog('claude-nova-9'))).toThrow(/No price is configured for "claude-nova-9"; add it to a MODEL_PRICES file/);
+    expect(() => assertPriced(SONNET_5_5('http://127.0.0.1:9'), { ...DEFAULT_PRICES, 'claude-nova-9': { input: 1, output: 2, cacheWrite: 1.25, cacheRead: 0.1 } }, catalog('claude-nova-9'))).not.toThrow();
   });
 });
 
@@ -305,6 +319,20 @@ describe('inside a run', () => {
     expect(transcript).toMatchObject({ model: 'claude-sonnet-4-6', outcome: 'finished' });
     expect(JSON.stringify(transcript)).not.toContain(KEY);
     expect(JSON.stringify(transcript)).not.toContain(world.forgeToken);
+    await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
+  });
+
+  test('a model that refuses ends its step with a readable reason in the state; the run goes on', async () => {
+    const refusal = { status: 200, body: { id: 'msg_r', type: 'message', role: 'assistant', model: 'claude-sonnet-5-5', content: [{ type: 'text', text: 'I will not change this repository.' }], stop_reason: 'refusal', stop_sequence: null, usage: { input_tokens: 900, output_tokens: 12 } } };
+    const summary = { status: 200, body: { id: 'msg_s', type: 'message', role: 'assistant', model: 'claude-sonnet-5-5', content: [{ type: 'text', text: 'Nothing changed.' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 300, output_tokens: 5 } } };
+    recording = await serveRecording([refusal, summary]);
+    ({ stop: stopWorker } = await world.startWorker([], { models: SONNET_5_5(recording.baseURL), redact: redactorFor([KEY, world.forgeToken]) }));
+    const { runId } = await world.gateway.start({ requirement: 'Add a sale tone to badges', requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit'] });
+    const state = await waitForState(world.gateway, runId, (s) => (s.repos['ui-kit']?.agentNotes ?? '').includes('declined') || ['failed', 'done', 'cancelled'].includes(s.phase), 60_000);
+    expect(state.phase).not.toBe('failed');
+    expect(state.repos['ui-kit']!.agentNotes).toContain('The model declined to continue (refusal). It said: I will not change this repository.');
+    expect(state.budget.used.inputTokens).toBeGreaterThanOrEqual(900);
+    expect(recording.refused).toEqual([]);
     await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-end` });
   });
 

@@ -12,6 +12,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { ModelChoice } from '../../shared/catalog-schema';
 import { traitsOf } from './lineup';
 import {
+  ContextWindowExceededError,
   ModelUnavailableError,
   type AgentTask,
   type ContentBlock,
@@ -91,10 +92,12 @@ export class AnthropicModel implements Model {
         },
         { signal },
       );
+      const unknownBlocks = response.content.filter((b) => !KNOWN_BLOCKS.has(b.type)).map((b) => b.type);
       return {
         content: response.content.flatMap(fromAnthropicBlock),
         stopReason: stopReasonOf(response.stop_reason),
         usage: usageOf(response.usage),
+        ...(unknownBlocks.length > 0 ? { unknownBlocks } : {}),
       };
     } catch (error) {
       throw explainApiError(error, this.settings);
@@ -116,6 +119,8 @@ export function thinkingSettings(model: string, effort: ModelChoice['effort']): 
     ...(effort && adaptive ? { output_config: { effort } } : {}),
   };
 }
+
+const KNOWN_BLOCKS = new Set<string>(['text', 'thinking', 'redacted_thinking', 'tool_use']);
 
 /** A response block in our shape; thinking blocks keep every field the API needs back. */
 function fromAnthropicBlock(block: Anthropic.ContentBlock): ContentBlock[] {
@@ -214,6 +219,8 @@ export function explainApiError(error: unknown, settings: Pick<AnthropicSettings
         return new ModelUnavailableError(`The model API does not know the model "${settings.model}" (404${detail}). Check ANTHROPIC_MODEL.`);
       case 400:
       case 413:
+        if (/prompt is too long|context window|too many (input )?tokens/i.test(detail)) return new ContextWindowExceededError(`The conversation no longer fits ${settings.model}'s context window (${error.status}${detail}).`);
+        return new ModelUnavailableError(`The model API refused the request (${error.status}${detail}).`);
       case 422:
         return new ModelUnavailableError(`The model API refused the request (${error.status}${detail}).`);
       default:

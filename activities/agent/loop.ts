@@ -4,7 +4,7 @@ import { addSpend, type Spend } from '../../shared/budget';
 import type { BudgetStop, TranscriptEntry } from '../../shared/contracts';
 import { planCall, spendOf, type ModelPrice, type StepLimits } from './budget';
 import { worstCaseAfterCall } from './spend-ledger';
-import type { ContentBlock, Message, Model, ModelResponse } from './model';
+import { ContextWindowExceededError, type ContentBlock, type Message, type Model, type ModelResponse } from './model';
 import type { Redactor } from './redact';
 import type { ToolRegistry } from './tools/registry';
 
@@ -56,6 +56,7 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
     } catch (error) {
       signal?.throwIfAborted(); // a cancel is a cancel, not a budget stop
       if (callSignal.aborted) return { kind: 'limit', stop: { scope: 'step', dimensions: ['wallTimeMs'], message: 'wall time ran out during a model call' }, spent: clock(spent) };
+      if (error instanceof ContextWindowExceededError) return { kind: 'limit', stop: { scope: 'step', dimensions: ['inputTokens'], message: error.message }, spent: clock(spent) };
       throw error;
     }
     const turnSpend = spendOf(response.usage, options.price);
@@ -75,7 +76,7 @@ export async function runAgentLoop<Final>(options: LoopOptions<Final>): Promise<
       usage: { inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens, cacheReadTokens: response.usage.cacheReadTokens, cacheWriteTokens: response.usage.cacheWriteTokens },
       costUsd: turnSpend.costUsd,
     };
-    const ending = endingOf<Final>(response.stopReason, entry.text, spent);
+    const ending = endingOf<Final>(response, entry.text, spent);
     if (ending) {
       await options.onStep(entry, spent);
       return ending;
@@ -117,8 +118,9 @@ const UNUSUAL_STOPS = new Set<ModelResponse['stopReason']>(['max_tokens', 'refus
 const CUT_OFF_CALL = 'Not run: your answer reached the output limit, so this call may be incomplete. Call it again with a shorter input (e.g. write a large file in parts).';
 const CUT_OFF_TURN = 'Your answer reached the output limit and was cut off. Continue in shorter steps.';
 
-/** Stops that end the step whatever the answer holds: a refusal, or a conversation the model can no longer read. */
-function endingOf<Final>(stopReason: ModelResponse['stopReason'], text: string, spent: Spend): Exclude<LoopOutcome<Final>, { kind: 'final' }> | null {
+/** Answers that end the step whatever else they hold: unknown content, a refusal, or a conversation the model can no longer read. */
+function endingOf<Final>({ stopReason, unknownBlocks }: ModelResponse, text: string, spent: Spend): Exclude<LoopOutcome<Final>, { kind: 'final' }> | null {
+  if (unknownBlocks?.length) return { kind: 'ended', text: `The model answered with content this service cannot handle (${unknownBlocks.join(', ')}); the step ended and its work so far is kept.`, spent };
   if (stopReason === 'refusal') return { kind: 'ended', text: `The model declined to continue (refusal).${text ? ` It said: ${text}` : ''}`, spent };
   if (stopReason === 'model_context_window_exceeded') {
     return { kind: 'limit', stop: { scope: 'step', dimensions: ['inputTokens'], message: "the conversation outgrew the model's context window" }, spent };

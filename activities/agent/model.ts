@@ -50,6 +50,8 @@ export interface ModelResponse {
    */
   stopReason: 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence' | 'refusal' | 'pause_turn' | 'model_context_window_exceeded' | 'other';
   usage: Usage;
+  /** Block types in the answer this service does not know: it cannot send them back, so the step ends. */
+  unknownBlocks?: string[];
 }
 
 export interface Model {
@@ -82,6 +84,11 @@ export interface ModelProvider {
   readonly defaultModel: string;
   /** The catalog's choice for the step (model and effort); unset fields fall back to the worker's. */
   forTask(task: AgentTask, choice?: ModelChoice): Model;
+}
+
+/** The request no longer fits the model's context window (the API's 400 "prompt is too long"). */
+export class ContextWindowExceededError extends Error {
+  override readonly name = 'ContextWindowExceededError';
 }
 
 /** The model cannot serve this task at all (no key, unknown demo requirement): retrying will not help. */
