@@ -1,13 +1,10 @@
 // `npm start`: the whole system on one machine with its embedded defaults — a Temporal dev server
 // (SQLite under .data, so runs survive a restart), the local git forge with the demo repositories, and a
 // worker — then tells you where everything is.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { TypedSearchAttributes } from '@temporalio/common';
-import { NativeConnection } from '@temporalio/worker';
 import { startForge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
 import { startPreviewServer } from '../previews/server';
@@ -20,11 +17,11 @@ import { startWebChat } from '../im-adapters/web/server';
 import { startSlackAdapter } from '../im-adapters/slack/adapter';
 import { startLarkAdapter } from '../im-adapters/lark/adapter';
 import { loadCatalog } from '../shared/catalog-loader';
-import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { activityDepsFor } from '../worker/main';
 import { catalogEnvironment, PROJECT_ROOT, readConfig } from '../worker/config';
 import { connectClient, createChangeRequestWorker, quietSdkLogs } from '../worker/create-worker';
 import { ensureTemporalCli } from './ensure-temporal';
+import { connectWithRetry, startDevServer } from './temporal-dev-server';
 
 const DEMO_REPOS = ['ui-kit', 'bff-api', 'web-app'];
 /** Demo packages whose released version must be in the registry for the apps that depend on them. */
@@ -132,25 +129,6 @@ async function main(): Promise<void> {
   } finally {
     console.log('Stopping…');
     for (const stop of stopAll) await stop().catch((error: unknown) => console.error(String(error)));
-  }
-}
-
-function startDevServer(cli: string, ip: string, port: number, uiPort: number, dbFile: string): ChildProcess {
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--ui-port', String(uiPort), '--db-filename', dbFile, '--log-level', 'warn'];
-  for (const key of ALL_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=${TypedSearchAttributes.toMetadataType(key.type)}`);
-  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  return child;
-}
-
-async function connectWithRetry(address: string): Promise<NativeConnection> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await NativeConnection.connect({ address });
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`the Temporal dev server did not come up at ${address}: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
   }
 }
 
