@@ -1,6 +1,7 @@
 // Runs one catalog command (install, check, build) in a checkout: its own process group so a timeout or
 // a cancel kills it with every child, and an environment that carries no secret of the service.
 import { spawn } from 'node:child_process';
+import { confine, sandboxState, type Confinement } from './sandbox';
 
 export interface CommandResult {
   exitCode: number | null;
@@ -9,6 +10,8 @@ export interface CommandResult {
   durationMs: number;
   /** The last part of stdout and stderr interleaved. */
   outputTail: string;
+  /** Ran without the sandbox (REPO_SANDBOX=off). */
+  unconfined?: true;
 }
 
 const KEPT_OUTPUT_CHARS = 64 * 1024;
@@ -25,13 +28,24 @@ export function commandEnvironment(home: string, extra: Record<string, string> =
   return { ...env, ...extra };
 }
 
-export function runCommand(
+/** Every repository command runs confined (see sandbox.ts); `confinement` widens what it may write or reach. */
+export async function runCommand(
   command: string,
-  options: { cwd: string; timeoutMs: number; env: NodeJS.ProcessEnv; signal?: AbortSignal; onOutput?: () => void },
+  options: { cwd: string; timeoutMs: number; env: NodeJS.ProcessEnv; signal?: AbortSignal; onOutput?: () => void; confinement?: Confinement },
 ): Promise<CommandResult> {
+  const confined = await confine(command, options.cwd, options.env, options.confinement);
+  try {
+    const result = await runSpawned(confined.file, confined.args, { ...options, env: confined.env });
+    return sandboxState().mode === 'off' ? { ...result, unconfined: true } : result;
+  } finally {
+    await confined.release();
+  }
+}
+
+function runSpawned(file: string, args: string[], options: { cwd: string; timeoutMs: number; env: NodeJS.ProcessEnv; signal?: AbortSignal; onOutput?: () => void }): Promise<CommandResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let timedOut = false;
     let cancelled = false;

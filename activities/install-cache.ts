@@ -32,7 +32,7 @@ export async function install(repo: CatalogRepo, checkout: string, context: Inst
     const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: context.env, signal: context.signal, onOutput: context.onOutput });
     context.signal?.throwIfAborted();
     const status: CheckResult['status'] = ran.timedOut ? 'timed_out' : ran.exitCode === 0 ? 'passed' : 'failed';
-    results.push({ name: command.name, command: command.run, kind: 'install', status, exitCode: ran.exitCode, durationMs: ran.durationMs, outputTail: (ran.timedOut ? `[killed after ${command.timeoutSeconds}s]\n` : '') + ran.outputTail.slice(-OUTPUT_TAIL_CHARS) });
+    results.push({ name: command.name, command: command.run, kind: 'install', status, exitCode: ran.exitCode, durationMs: ran.durationMs, outputTail: (ran.timedOut ? `[killed after ${command.timeoutSeconds}s]\n` : '') + ran.outputTail.slice(-OUTPUT_TAIL_CHARS), ...(ran.unconfined ? { unconfined: true as const } : {}) });
     if (status !== 'passed') return results;
   }
   await save(entry, checkout, repo.installCache.paths);

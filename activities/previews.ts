@@ -261,6 +261,8 @@ async function deployWithCommand({ request, checkout, scratch, previewEnv, signa
     timeoutMs: spec.deploy.timeoutSeconds * 1000,
     env: { ...previewEnv, PREVIEW_RUN_ID: request.runId, PREVIEW_REPO: request.repo.id, PREVIEW_BRANCH: request.branch, PREVIEW_SHA: request.sha },
     signal,
+    // The team's own deploy command reaches its hosting; it writes its stdout beside the checkout.
+    confinement: { writable: [scratch], network: 'host' },
   });
   signal.throwIfAborted();
   const stdout = await fs.readFile(stdoutFile, 'utf8').catch(() => '');
@@ -280,7 +282,7 @@ async function runRemoveCommand(deps: ActivityDeps, runId: string, repo: Catalog
   await fs.mkdir(home, { recursive: true });
   await fs.mkdir(cwd, { recursive: true });
   const env = commandEnvironment(home, { ...packageManagerCaches(deps), PREVIEW_URL: url, PREVIEW_RUN_ID: runId, PREVIEW_REPO: repo.id });
-  const ran = await runCommand(remove.run, { cwd, timeoutMs: remove.timeoutSeconds * 1000, env, signal });
+  const ran = await runCommand(remove.run, { cwd, timeoutMs: remove.timeoutSeconds * 1000, env, signal, confinement: { network: 'host' } });
   signal.throwIfAborted();
   if (!ran.timedOut && ran.exitCode === 0) return null;
   return `${repo.id}: ${commandFailure('the remove command', remove, ran)} for ${url}\n${tail(ran.outputTail)}`;

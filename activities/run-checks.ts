@@ -43,6 +43,7 @@ export async function runChecks(deps: ActivityDeps, request: CheckRequest): Prom
             exitCode: ran.exitCode,
             durationMs: ran.durationMs,
             outputTail: (ran.timedOut ? `[killed after ${command.timeoutSeconds}s]\n` : '') + ran.outputTail.slice(-OUTPUT_TAIL_CHARS),
+            ...(ran.unconfined ? { unconfined: true as const } : {}),
           });
         }
       }

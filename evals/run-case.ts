@@ -163,7 +163,7 @@ async function acceptanceChecks(world: EvalWorld, state: RunState, evalCase: Eva
         continue;
       }
       for (const check of checks) {
-        const ran = await runCommand(check.run, { cwd: checkout, env, timeoutMs: check.timeoutSeconds * 1000 });
+        const ran = await runCommand(check.run, { cwd: checkout, env, timeoutMs: check.timeoutSeconds * 1000, confinement: { readable: [options.evalDir] } });
         const passed = ran.exitCode === 0 && !ran.timedOut;
         outcomes.push({ repo: repoId, check: check.name, passed, ...(passed ? {} : { detail: ran.timedOut ? `timed out after ${check.timeoutSeconds} s` : ran.outputTail.slice(-800) }) });
       }

@@ -18,6 +18,7 @@
 //   - close (the server stops): every process is stopped, the manifests stay. The next server on the same
 //     store restarts what was running (and first kills what a server that died hard left running).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { confine } from '../activities/sandbox';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -295,7 +296,10 @@ export class ServiceSupervisor {
     try {
       await log.write(`[preview server] ${new Date().toISOString()} starting "${spec.start.run}" with PORT=${port}\n`);
       // The process writes to the file itself, so its log survives this server and needs no pipe to drain.
-      child = spawn('sh', ['-c', spec.start.run], { cwd: serviceDeployFolder(this.store, runId, repo, spec.deployId), env, detached: true, stdio: ['ignore', log.fd, log.fd] });
+      // Confined like every repository command; it shares the network because the proxy must reach its port.
+      const cwd = serviceDeployFolder(this.store, runId, repo, spec.deployId);
+      const confined = await confine(spec.start.run, cwd, env, { network: 'host' });
+      child = spawn(confined.file, confined.args, { cwd, env: confined.env, detached: true, stdio: ['ignore', log.fd, log.fd] });
     } finally {
       await log.close();
     }

@@ -162,6 +162,8 @@ export interface CheckResult {
   outputTail: string;
   /** Install only: restored from this worker's install cache instead of run. */
   fromCache?: boolean;
+  /** Ran without the sandbox (REPO_SANDBOX=off): the summary flags it. */
+  unconfined?: true;
 }
 
 export interface CheckRun {

@@ -65,6 +65,7 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     if (repo.checksPassed === null) risks.push(`${repo.id}: no checks ran`);
     if (repo.files.length === 0) risks.push(`${repo.id}: the agent changed nothing here`);
     risks.push(...progress.testRisks.map((r) => `${repo.id}: ${r}`));
+    if (progress.checks.at(-1)?.results.some((r) => r.unconfined)) risks.push(`${repo.id}: its installs and checks ran unconfined (REPO_SANDBOX=off), with access to everything the worker can reach`);
     if (repo.preview?.status === 'failed') risks.push(`${repo.id}: the preview could not be built or deployed (see its output)`);
     const failedPublish = progress.publishes.filter((p) => p.status === 'failed').at(-1);
     if (failedPublish && failedPublish.round >= (repo.published?.round ?? 0)) {

@@ -13,14 +13,14 @@ let stop: () => Promise<void>;
 let installLog: string;
 
 beforeAll(async () => {
-  const dir = await fs.mkdtemp(path.join(require('node:os').tmpdir(), 'cr-install-log-'));
-  installLog = path.join(dir, 'installs.log');
   world = await createWorld({
     repos: {
-      // A real install step: it writes node_modules and leaves a line in a log outside the checkout.
-      'ui-kit': { install: [{ name: 'install', run: `mkdir -p node_modules/left-pad && echo ok > node_modules/left-pad/index.js && echo installed >> ${installLog}`, timeoutSeconds: 30 }] },
+      // A real install step: it writes node_modules and leaves a line in a log outside the checkout, in the
+      // npm cache (the one folder beyond its workspace a confined command may write, shared by all installs).
+      'ui-kit': { install: [{ name: 'install', run: `mkdir -p node_modules/left-pad && echo ok > node_modules/left-pad/index.js && echo installed >> "$npm_config_cache/installs.log"`, timeoutSeconds: 30 }] },
     },
   });
+  installLog = path.join(world.dataDir, 'worker', 'package-caches', 'npm', 'installs.log');
   const demo = await demoScenarios();
   const currency = demo.find((s) => s.id === 'currency')!;
   const withNarrative: Scenario = {

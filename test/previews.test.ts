@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -165,7 +166,18 @@ test('a command preview records the URL its deploy prints last, and remove gets 
   const runId = 'cr-preview-command';
   const branch = `change-request/${runId}`;
   const [sha] = await pushWorkBranch('web-app', branch, [await renderWithTitle('Deployed elsewhere')]);
-  const removed = path.join(world.dataDir, 'removed-preview.txt');
+  // The team's remove command calls its hosting's API: here a local one that records what it was told.
+  let removed = '';
+  const hosting = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      removed = body;
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => hosting.listen(0, '127.0.0.1', resolve));
+  const hostingUrl = `http://127.0.0.1:${(hosting.address() as AddressInfo).port}/remove`;
   const repo = commandPreviewOf({
     kind: 'command',
     deploy: {
@@ -179,7 +191,7 @@ test('a command preview records the URL its deploy prints last, and remove gets 
       ].join('\n'),
       timeoutSeconds: 30,
     },
-    remove: { name: 'remove', run: `printf '%s\\n' "$PREVIEW_URL" "$PREVIEW_RUN_ID" "$PREVIEW_REPO" "$(ls -A | wc -l)" > '${removed}'`, timeoutSeconds: 30 },
+    remove: { name: 'remove', run: `printf '%s\\n' "$PREVIEW_URL" "$PREVIEW_RUN_ID" "$PREVIEW_REPO" "$(ls -A | wc -l)" | curl -sS --data-binary @- '${hostingUrl}'`, timeoutSeconds: 30 },
     env: {},
   });
 
@@ -195,7 +207,8 @@ test('a command preview records the URL its deploy prints last, and remove gets 
 
   await new MockActivityEnvironment().run(removePreviews, deps, { runId, previews: [{ repo, record }] });
   // The URL, the run, the repository, and an empty working folder.
-  expect((await fs.readFile(removed, 'utf8')).trim().split('\n')).toEqual(['http://preview.example/abc', runId, 'web-app', '0']);
+  expect(removed.trim().split('\n')).toEqual(['http://preview.example/abc', runId, 'web-app', '0']);
+  hosting.close();
 });
 
 test('a deploy command that prints no URL last gives a failed preview that names the contract', async () => {

@@ -9,11 +9,15 @@ import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from './create-worker';
 import { assertPriced, chooseModelProvider, loadPrices, secretsRedactor } from './model-provider';
 import type { ActivityDeps } from '../activities/deps';
+import { sandboxState } from '../activities/sandbox';
 import { forgeAccessFromEnv, pullRequestSettingsFromEnv } from '../activities/forge-access';
 import type { Client } from '@temporalio/client';
 
 export async function activityDepsFor(config: ServiceConfig, client: Client): Promise<ActivityDeps> {
   const env = catalogEnvironment(config);
+  // Repository code never runs unconfined by accident: no sandbox stops start-up here (unless REPO_SANDBOX=off).
+  const sandbox = sandboxState();
+  if (sandbox.mode === 'off') console.warn(`worker: repository commands run UNCONFINED (${sandbox.reason}); every check result says so`);
   const models = await chooseModelProvider(config);
   const prices = await loadPrices(config);
   assertPriced(models, prices, await loadCatalog(config.catalogPath, env));

@@ -1,4 +1,5 @@
 // File tools over one repository checkout (editing) or over several read-only ones (proposing).
+import { RE2JS } from 're2js';
 import { z } from 'zod';
 import { defineTool, ToolRefusal, type Tool } from './registry';
 import type { RepoSandbox } from './sandbox';
@@ -22,13 +23,23 @@ async function readFile(sandbox: RepoSandbox, file: string, fromLine?: number, t
   return `${file} (lines ${first}-${last} of ${lines.length})\n${body}${more}`;
 }
 
-async function searchFiles(sandbox: RepoSandbox, pattern: string, dir: string | undefined): Promise<string> {
-  let matcher: RegExp;
+/**
+ * A pattern the agent wrote, matched in linear time (RE2 semantics, via re2js): a pattern like `(a+)+$`
+ * cannot stall the worker's event loop. One RE2 does not know (lookarounds, backreferences) is searched
+ * for as plain text.
+ */
+function lineMatcher(pattern: string): { test(line: string): boolean } {
+  let compiled: RE2JS;
   try {
-    matcher = new RegExp(pattern, 'i');
+    compiled = RE2JS.compile(pattern, RE2JS.CASE_INSENSITIVE);
   } catch {
-    matcher = new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+    compiled = RE2JS.compile(RE2JS.quote(pattern), RE2JS.CASE_INSENSITIVE);
   }
+  return { test: (line) => compiled.matcher(line).find() };
+}
+
+async function searchFiles(sandbox: RepoSandbox, pattern: string, dir: string | undefined): Promise<string> {
+  const matcher = lineMatcher(pattern);
   const { files } = await sandbox.listFiles(dir ?? '.');
   const matches: string[] = [];
   for (const file of files) {

@@ -1,0 +1,143 @@
+// Repository code is untrusted: every command it runs (installs, checks, builds, previews, the agent's
+// run_command) goes through bubblewrap. Inside:
+//  - its own PID namespace: nothing of the worker is visible (no /proc/<worker>/environ), and when the
+//    command ends every process it started ends with it, setsid or not;
+//  - a mount view of the system read-only (/usr and the few /etc files programs need), the command's
+//    checkout and caches writable, a private /tmp, and nothing else: the data folder, the forge's
+//    repositories, the Temporal database, the service's home and other workspaces are absent;
+//  - its own network namespace with loopback only. The addresses the command is meant to reach (the
+//    registry and previews its environment names, e.g. npm_config_registry) are forwarded one port each
+//    through a Unix socket to the real address, and nothing else is reachable;
+//  - user 1000 in a user namespace, all capabilities dropped, and only the environment it was given.
+// Where bubblewrap is missing or cannot create namespaces, REPO_SANDBOX decides: `required` (the default
+// when it works) refuses to run, `off` runs unconfined and every check result says so.
+import { execFileSync } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export type SandboxMode = 'bwrap' | 'off';
+
+export interface Confinement {
+  /** Folders the command may write besides its working directory (its HOME and caches come from the env). */
+  writable?: string[];
+  /** Folders it may read (nothing else of the machine outside the system is visible), e.g. eval cases. */
+  readable?: string[];
+  /** `loopback`: only the forwarded addresses; `host`: the machine's network (a catalog's own deploy commands). */
+  network?: 'loopback' | 'host';
+}
+
+interface SandboxState {
+  mode: SandboxMode;
+  /** Why there is no sandbox, when there is none. */
+  reason: string | null;
+}
+
+let state: SandboxState | null = null;
+
+/** Chosen once per process: REPO_SANDBOX=off runs unconfined on purpose; otherwise bubblewrap must work. */
+export function sandboxState(env: NodeJS.ProcessEnv = process.env): SandboxState {
+  if (state) return state;
+  if (env.REPO_SANDBOX === 'off') return (state = { mode: 'off', reason: 'REPO_SANDBOX=off' });
+  const problem = bwrapProblem();
+  if (problem) {
+    throw new Error(`Repository commands cannot be confined: ${problem}. Install bubblewrap (Debian: apt-get install bubblewrap) on a kernel with user namespaces, or set REPO_SANDBOX=off to run repository code unconfined (every check result then says so).`);
+  }
+  return (state = { mode: 'bwrap', reason: null });
+}
+
+function bwrapProblem(): string | null {
+  try {
+    execFileSync('bwrap', ['--unshare-all', '--unshare-user', '--die-with-parent', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', 'true'], { stdio: 'pipe', timeout: 10_000 });
+    return null;
+  } catch (error) {
+    const text = String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim();
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'bwrap is not installed' : `bwrap fails here (${text.split('\n')[0]})`;
+  }
+}
+
+/** /etc files programs need (names, certificates, time zone); the rest of /etc stays out. */
+const ETC = ['passwd', 'group', 'hosts', 'resolv.conf', 'nsswitch.conf', 'ssl', 'ca-certificates', 'ca-certificates.conf', 'alternatives', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'localtime', 'mime.types', 'gitconfig'];
+const ENV_FOLDERS = ['HOME', 'npm_config_cache', 'YARN_CACHE_FOLDER', 'XDG_DATA_HOME', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME'];
+const FORWARDER = path.join(__dirname, 'sandbox-forwarder.js');
+
+export interface SandboxedSpawn {
+  file: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** Ends the forwarding behind the command. */
+  release(): Promise<void>;
+}
+
+/** How to spawn `sh -c command` confined; unconfined (as given) when the mode is off. */
+export async function confine(command: string, cwd: string, env: NodeJS.ProcessEnv, confinement: Confinement = {}): Promise<SandboxedSpawn> {
+  if (sandboxState().mode === 'off') return { file: 'sh', args: ['-c', command], env, release: async () => undefined };
+  const writable = unique([cwd, ...ENV_FOLDERS.flatMap((name) => (env[name] && path.isAbsolute(env[name]!) ? [env[name]!] : [])), ...(confinement.writable ?? [])]);
+  await Promise.all(writable.map((dir) => fs.mkdir(dir, { recursive: true })));
+  const args = ['--unshare-all', '--unshare-user', '--uid', '1000', '--gid', '1000', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
+  if (confinement.network === 'host') args.push('--share-net');
+  args.push('--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin', '--symlink', 'usr/lib', '/lib');
+  if (existsSync('/usr/lib64')) args.push('--symlink', 'usr/lib64', '/lib64');
+  for (const name of ETC) if (existsSync(`/etc/${name}`)) args.push('--ro-bind', `/etc/${name}`, `/etc/${name}`);
+  // Node (and npm beside it) when it is installed outside /usr, e.g. by nvm.
+  const nodePrefix = path.dirname(path.dirname(process.execPath));
+  if (!process.execPath.startsWith('/usr/')) args.push('--ro-bind', nodePrefix, nodePrefix);
+  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  for (const dir of confinement.readable ?? []) args.push('--ro-bind', path.resolve(dir), path.resolve(dir));
+  for (const dir of writable) args.push('--bind', dir, dir);
+  args.push('--chdir', cwd, '--clearenv');
+  const inside: NodeJS.ProcessEnv = { ...env, TMPDIR: '/tmp' };
+  for (const [name, value] of Object.entries(inside)) if (value !== undefined) args.push('--setenv', name, value);
+
+  const ports = confinement.network === 'host' ? [] : loopbackPortsIn(env);
+  // The root of the view (the folders leading to the binds) is read-only; only the binds and /tmp take writes.
+  if (ports.length === 0) return { file: 'bwrap', args: [...args, '--remount-ro', '/', 'sh', '-c', command], env: {}, release: async () => undefined };
+  // Each allowed port gets a socket outside; the forwarder inside listens on the same loopback port.
+  const relay = await relayPorts(ports);
+  args.push('--ro-bind', FORWARDER, '/run/sandbox/forwarder.js', '--bind', relay.dir, '/run/sandbox/ports');
+  return { file: 'bwrap', args: [...args, '--remount-ro', '/', process.execPath, '/run/sandbox/forwarder.js', ports.join(','), command], env: {}, release: relay.close };
+}
+
+/** The loopback ports the command's environment points at (npm_config_registry, preview URLs, …). */
+export function loopbackPortsIn(env: NodeJS.ProcessEnv): number[] {
+  const ports = new Set<number>();
+  for (const value of Object.values(env)) {
+    for (const match of String(value ?? '').matchAll(/\bhttps?:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):(\d{2,5})\b/g)) ports.add(Number(match[1]));
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+async function relayPorts(ports: number[]): Promise<{ dir: string; close(): Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cr-sandbox-'));
+  const servers = await Promise.all(
+    ports.map(
+      (port) =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer((inside) => {
+            const outside = net.connect({ host: '127.0.0.1', port });
+            inside.pipe(outside).pipe(inside);
+            const end = () => {
+              inside.destroy();
+              outside.destroy();
+            };
+            inside.on('error', end);
+            outside.on('error', end);
+          });
+          server.once('error', reject);
+          server.listen(path.join(dir, String(port)), () => resolve(server));
+        }),
+    ),
+  );
+  return {
+    dir,
+    close: async () => {
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function unique(paths: string[]): string[] {
+  return [...new Set(paths.map((p) => path.resolve(p)))];
+}

@@ -1,0 +1,115 @@
+// Repository commands run confined (activities/sandbox.ts): an adversarial check, built here, tries to
+// read the worker's secrets from /proc, the data folder and the Temporal database, to move a forge ref,
+// to reach an address it was not given, and to leave a setsid process behind. All of it fails, while
+// the checkout, its caches and the addresses in its environment keep working.
+import { execFileSync, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { commandEnvironment, runCommand } from '../activities/commands';
+import { loopbackPortsIn, sandboxState } from '../activities/sandbox';
+
+jest.setTimeout(60_000);
+
+const SECRET = 'cr-test-secret-4d1f9a0b7c2e';
+let root: string;
+let checkout: string;
+let dataDir: string;
+let allowed: http.Server;
+let forbidden: http.Server;
+const portOf = (s: http.Server) => (s.address() as AddressInfo).port;
+
+beforeAll(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'cr-confine-'));
+  dataDir = path.join(root, 'data');
+  checkout = path.join(dataDir, 'worker', 'workspaces', 'r1', 'web-app');
+  await fs.mkdir(checkout, { recursive: true });
+  await fs.writeFile(path.join(dataDir, 'temporal.sqlite'), 'database');
+  execFileSync('git', ['init', '--quiet', '--bare', path.join(dataDir, 'forge', 'repos', 'demo', 'web-app.git')]);
+  const serve = (text: string) => http.createServer((_req, res) => res.end(text));
+  allowed = serve('registry says hi');
+  forbidden = serve('should not be reachable');
+  await Promise.all([allowed, forbidden].map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
+});
+
+afterAll(async () => {
+  await Promise.all([allowed, forbidden].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+const run = (command: string, timeoutMs = 30_000) =>
+  runCommand(command, { cwd: checkout, timeoutMs, env: commandEnvironment(path.join(checkout, '..', 'home'), { npm_config_registry: `http://127.0.0.1:${portOf(allowed)}/` }) });
+
+test('this machine confines repository commands (bubblewrap)', () => {
+  expect(sandboxState().mode).toBe('bwrap');
+});
+
+test("a check cannot read the worker's environment through /proc, nor see its processes", async () => {
+  // A process of the service with a secret in its environment, as the worker is.
+  const worker = spawn('sleep', ['60'], { env: { ...process.env, CR_CONFINEMENT_SECRET: SECRET } });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Outside the sandbox it is there for the taking.
+  expect((await fs.readFile(`/proc/${worker.pid}/environ`, 'utf8')).includes(SECRET)).toBe(true);
+  const ran = await run(`cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c CR_CONFINEMENT_SECRET; ls /proc | grep -c '^[0-9]' ; cat /proc/$PPID/environ 2>&1 | head -c 300; echo`);
+  expect(ran.outputTail).not.toContain(SECRET);
+  const [secrets, processes] = ran.outputTail.trim().split('\n').map((l) => Number(l));
+  expect(secrets).toBe(0);
+  // Only the command's own few processes exist in its PID namespace.
+  expect(processes).toBeLessThan(10);
+  worker.kill();
+});
+
+test("the data folder, the Temporal database and the forge's repositories are out of reach; the checkout is writable", async () => {
+  const sqlite = path.join(dataDir, 'temporal.sqlite');
+  const bare = path.join(dataDir, 'forge', 'repos', 'demo', 'web-app.git');
+  const ran = await run(
+    [
+      `cat ${sqlite} && echo READ-DB`,
+      `echo x >> ${sqlite} && echo WROTE-DB`,
+      `ls -a ${dataDir} | tr '\\n' ' '; echo`,
+      `git --git-dir=${bare} update-ref refs/heads/main 0000000000000000000000000000000000000000 2>&1; git --git-dir=${bare} branch evil 2>&1 && echo MOVED-REF`,
+      `ls /root /work 2>&1 | head -2`,
+      `echo built > out.txt && echo WROTE-CHECKOUT`,
+      `touch /usr/evil 2>/dev/null && echo WROTE-SYSTEM`,
+      'true',
+    ].join('; '),
+  );
+  expect(ran.outputTail).not.toMatch(/READ-DB|MOVED-REF|WROTE-SYSTEM/);
+  // The data folder is only the path down to the checkout: no database, no forge. (Under /tmp, as here, a
+  // write beside it lands in the sandbox's private /tmp; the real database below is untouched.)
+  expect(ran.outputTail).toMatch(/^\. \.\. (temporal\.sqlite )?worker $/m);
+  expect(ran.outputTail).toMatch(/temporal\.sqlite: No such file or directory/);
+  expect(ran.outputTail).toContain('WROTE-CHECKOUT');
+  expect(await fs.readFile(sqlite, 'utf8')).toBe('database');
+  expect(execFileSync('git', ['--git-dir', bare, 'for-each-ref']).toString()).toBe('');
+  expect(await fs.readFile(path.join(checkout, 'out.txt'), 'utf8')).toBe('built\n');
+});
+
+test('only the addresses in its environment are reachable', async () => {
+  expect(loopbackPortsIn({ npm_config_registry: `http://127.0.0.1:${portOf(allowed)}/`, OTHER: 'no url' })).toEqual([portOf(allowed)]);
+  const fetchOf = (port: number) => `node -e "fetch('http://127.0.0.1:${port}/').then(r => r.text()).then(t => console.log('GOT', t), e => console.log('REFUSED', e.cause?.code ?? e.message))"`;
+  const ran = await run(`${fetchOf(portOf(allowed))}; ${fetchOf(portOf(forbidden))}; node -e "require('dns').lookup('registry.npmjs.org', (e) => console.log(e ? 'NO-DNS' : 'DNS'))"`);
+  expect(ran.outputTail).toContain('GOT registry says hi');
+  expect(ran.outputTail).not.toContain('should not be reachable');
+  expect(ran.outputTail).toMatch(/REFUSED ECONNREFUSED/);
+  expect(ran.outputTail).toContain('NO-DNS');
+});
+
+test('no process outlives its check, setsid or not', async () => {
+  const marker = `31${Math.floor(Math.random() * 1000)}`;
+  const ran = await run(`setsid sh -c 'sleep ${marker}' > /dev/null 2>&1 & (sleep ${marker} &) ; echo started`);
+  expect(ran.exitCode).toBe(0);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const left = execFileSync('sh', ['-c', `pgrep -f '[s]leep ${marker}' || true`]).toString().trim();
+  expect(left).toBe('');
+});
+
+test('a timed-out check is killed with everything it started', async () => {
+  const marker = `32${Math.floor(Math.random() * 1000)}`;
+  const ran = await run(`setsid sh -c 'sleep ${marker}' & sleep ${marker}`, 1500);
+  expect(ran.timedOut).toBe(true);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(execFileSync('sh', ['-c', `pgrep -f '[s]leep ${marker}' || true`]).toString().trim()).toBe('');
+});
