@@ -28,6 +28,19 @@ export function commandEnvironment(home: string, extra: Record<string, string> =
   return { ...env, ...extra };
 }
 
+const outputMasks = new Set<(text: string) => string>();
+
+/** Masks every command's output with this redactor (each worker in the process adds its own). */
+export function maskCommandOutputWith(redact: (text: string) => string): void {
+  outputMasks.add(redact);
+}
+
+function masked(text: string): string {
+  let out = text;
+  for (const redact of outputMasks) out = redact(out);
+  return out;
+}
+
 /** Every repository command runs confined (see sandbox.ts); `confinement` widens what it may write or reach. */
 export async function runCommand(
   command: string,
@@ -36,7 +49,8 @@ export async function runCommand(
   const confined = await confine(command, options.cwd, options.env, options.confinement);
   try {
     const result = await runSpawned(confined.file, confined.args, { ...options, env: confined.env });
-    return sandboxState().mode === 'off' ? { ...result, unconfined: true } : result;
+    const safe = { ...result, outputTail: masked(result.outputTail) };
+    return sandboxState().mode === 'off' ? { ...safe, unconfined: true } : safe;
   } finally {
     await confined.release();
   }

@@ -12,6 +12,7 @@ import { runCommandTool } from './agent/tools/run-command';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
 import { checkoutFromCache, cloneCacheOf, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
+import { keepSecretsOut } from './git/secret-guard';
 import { revertRunPins } from './change-set-guard';
 import { rootConventions, withNearestConventions } from './agent/conventions';
 import { installChangeSet } from './packages/change-set-install';
@@ -98,9 +99,13 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
     // Whatever the agent did is kept, also when a budget stopped it: the requester decides what next.
     Context.current().cancellationSignal.throwIfAborted();
     const reverted = await revertRunPins(dir, { runId, branch });
-    const notes = reverted.length
+    const withPins = reverted.length
       ? `${agentNotes}\n\nThe service reverted dependency specs that pointed at this run's prereleases or branch (checks install the change set by themselves; the release plan sets the ranges when the pull requests open):\n${reverted.map((r) => `- ${r}`).join('\n')}`
       : agentNotes;
+    const leaking = await keepSecretsOut(dir, deps.redact);
+    const notes = leaking.length
+      ? `${withPins}\n\nThe service kept ${leaking.map((f) => `\`${f}\``).join(', ')} out of the commit and put ${leaking.length === 1 ? 'it' : 'them'} back as before: ${leaking.length === 1 ? 'it contains' : 'they contain'} one of the service's secrets (possibly encoded).`
+      : withPins;
     const message = commitMessage(request, notes);
     const commit = await commitAll(dir, message);
     // Someone may have pushed to the branch meanwhile: their commits are merged in, the agent's work kept.

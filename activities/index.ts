@@ -1,4 +1,5 @@
 // The activities a worker registers, bound to their dependencies. The workflow sees only these names.
+import { maskCommandOutputWith } from './commands';
 import { ApplicationFailure } from '@temporalio/activity';
 import { CatalogError } from '../shared/catalog-loader';
 import type { Catalog } from '../shared/catalog-schema';
@@ -30,6 +31,8 @@ async function unretryable<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export function createActivities(deps: ActivityDeps) {
+  // Whatever a repository command prints is masked before anything stores or sends it.
+  maskCommandOutputWith(deps.redact);
   return {
     loadCatalog: (): Promise<Catalog> => unretryable(() => deps.loadCatalog()),
     proposeRepositories: (request: ProposeRequest) => unretryable(() => proposeRepositories(deps, request)),

@@ -39,7 +39,8 @@ export async function openPullRequest(deps: ActivityDeps, request: PullRequestRe
   let pr: PullRequestRef;
   try {
     octokit = deps.forge.octokit(where.apiUrl);
-    pr = await openOrUpdate(octokit, where, request, draft);
+    // Nothing secret leaves in a PR, whatever its summary or output quoted.
+    pr = await openOrUpdate(octokit, where, { ...request, title: deps.redact(request.title), body: deps.redact(request.body) }, draft);
   } catch (error) {
     return { repo, pr: null, error: `${repo}: ${reportOrThrow(deps, error, repo)}` };
   }
@@ -109,7 +110,7 @@ export async function linkPullRequests(deps: ActivityDeps, request: LinkRequest)
         owner: where.owner,
         repo: where.repo,
         pull_number: pr.number,
-        body: renderSummaryMarkdown(request.summary, { siblings, forRepo: pr.repo.id }),
+        body: deps.redact(renderSummaryMarkdown(request.summary, { siblings, forRepo: pr.repo.id })),
       });
     } catch (error) {
       failures.push({ pr: `${pr.repo.id} #${pr.number}`, advice: explain(error) });

@@ -2,7 +2,8 @@
 // read the worker's secrets from /proc, the data folder and the Temporal database, to move a forge ref,
 // to reach an address it was not given, and to leave a setsid process behind. All of it fails, while
 // the checkout, its caches and the addresses in its environment keep working.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,9 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandEnvironment, runCommand } from '../activities/commands';
 import { loopbackPortsIn, sandboxState } from '../activities/sandbox';
+import type { Scenario } from '../activities/agent/scenarios';
+import { createWorld, waitForPhase, type World } from './helpers/world';
 
 jest.setTimeout(60_000);
 
+const exec = promisify(execFile);
 const SECRET = 'cr-test-secret-4d1f9a0b7c2e';
 let root: string;
 let checkout: string;
@@ -112,4 +116,77 @@ test('a timed-out check is killed with everything it started', async () => {
   expect(ran.timedOut).toBe(true);
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(execFileSync('sh', ['-c', `pgrep -f '[s]leep ${marker}' || true`]).toString().trim()).toBe('');
+});
+
+/** Commits files to a forge repository's main, as someone pushing to it would. */
+async function seedFile(world: World, repo: string, files: Record<string, string>): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cr-seed-'));
+  const auth = ['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${world.forgeToken}`).toString('base64')}`];
+  // Asynchronously: the forge answers from this very process.
+  const git = (...args: string[]) => exec('git', [...auth, '-C', dir, ...args]);
+  await exec('git', [...auth, 'clone', '--quiet', `${world.forge.url}/demo/${repo}.git`, dir]);
+  for (const [file, content] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await fs.writeFile(path.join(dir, file), content);
+  }
+  await git('add', '.');
+  await git('-c', 'user.name=Someone', '-c', 'user.email=someone@example.com', 'commit', '--quiet', '-m', 'Add notes');
+  await git('push', '--quiet', 'origin', 'HEAD');
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+describe('secrets in a run', () => {
+  let world: World;
+  afterAll(async () => world?.close());
+
+  test('a secret an agent writes (encoded) never reaches a commit, and one a check prints is masked in state, history, summary and PR', async () => {
+    // Stands in for an agent or a repository that got hold of the forge token: it can no longer read it (see
+    // above), so the test hands it over, and checks that it leaves in no form.
+    world = await createWorld({
+      repos: { 'ui-kit': { checks: [{ name: 'test', run: 'node --test', timeoutSeconds: 60 }, { name: 'print', run: `printf 'hex %s\\nb64 %s\\n' "$(cat notes/hex.txt)" "$(cat notes/b64.txt)"`, timeoutSeconds: 30 }] } },
+    });
+    const token = world.forgeToken;
+    const b64 = Buffer.from(`token=${token}`).toString('base64');
+    const hex = Buffer.from(token).toString('hex');
+    const leaky: Scenario = {
+      id: 'leaky', requirement: 'leaky requirement', match: ['leaky'], propose: [],
+      edit: {
+        'ui-kit': {
+          initial: [{
+            calls: [
+              { name: 'write_file', input: { path: 'notes/stolen.txt', content: `${b64}\n` } },
+              { name: 'write_file', input: { path: 'notes/fine.md', content: 'Nothing secret here.\n' } },
+            ],
+            expect: [], delayMs: 0,
+          }],
+          fix: [], feedback: [], continue: [],
+        },
+      },
+    };
+    const { stop } = await world.startWorker([leaky]);
+    try {
+      // The check prints the encoded secret from files already on main (a repository that carries one).
+      await seedFile(world, 'ui-kit', { 'notes/hex.txt': `${hex}\n`, 'notes/b64.txt': `${b64}\n` });
+      const { runId } = await world.gateway.start({ requirement: 'leaky requirement', requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit'] });
+      const state = await waitForPhase(world.gateway, runId, 'awaiting_review');
+      const repo = state.repos['ui-kit']!;
+      expect(repo.files.map((f) => f.path)).toEqual(['notes/fine.md']);
+      expect(repo.agentNotes).toMatch(/kept `notes\/stolen\.txt` out of the commit/);
+      const printed = repo.checks.at(-1)!.results.find((r) => r.name === 'print')!;
+      expect(printed.outputTail).toMatch(/hex \[REDACTED\]/);
+      expect(printed.outputTail).toMatch(/b64 [A-Za-z0-9+/]*\[REDACTED\]/);
+
+      await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve' });
+      const done = await waitForPhase(world.gateway, runId, 'done', 120_000);
+      const history = JSON.stringify(await world.env.client.workflow.getHandle(runId).fetchHistory());
+      const pulls = await fs.readFile(path.join(world.forge.reposDir, 'demo', 'ui-kit.pulls.json'), 'utf8');
+      const branchFiles = (await exec('git', ['--git-dir', path.join(world.forge.reposDir, 'demo', 'ui-kit.git'), 'ls-tree', '-r', '--name-only', `change-request/${runId}`])).stdout;
+      expect(branchFiles).not.toContain('notes/stolen.txt');
+      for (const [where, text] of Object.entries({ state: JSON.stringify(done), history, pulls })) {
+        for (const form of [token, hex, Buffer.from(token).toString('base64').slice(2, -2)]) expect({ where, leaked: text.includes(form) }).toEqual({ where, leaked: false });
+      }
+    } finally {
+      await stop();
+    }
+  });
 });
