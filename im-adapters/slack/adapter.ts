@@ -3,7 +3,7 @@
 // or over Socket Mode. Everything is acknowledged at once, because Slack gives an app three seconds and
 // retries or shows an error after that; the work (which waits for the run's verdict) continues after the ack.
 import type { AddressInfo } from 'node:net';
-import { App, LogLevel, type BlockAction, type ButtonAction, type Logger, type webApi } from '@slack/bolt';
+import { App, HTTPReceiver, LogLevel, type BlockAction, type ButtonAction, type Logger, type webApi } from '@slack/bolt';
 import type { Catalog } from '../../shared/catalog-schema';
 import type { ConversationRouter } from '../core/router';
 import { ACTION_ID_PREFIX, escapeMrkdwn } from './blocks';
@@ -36,10 +36,32 @@ export interface SlackAdapter {
 /** Bolt's default endpoint; the app manifest points events, interactivity and commands at it. */
 const EVENTS_PATH = '/slack/events';
 
+/** Slack's rule: a request more than five minutes off the clock, in either direction, is refused. */
+const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
+
+/**
+ * Bolt's receiver verifies the signature and refuses requests that are too old, but accepts any from the
+ * future (a replay captured and held back, or a forged clock); this one refuses both directions first.
+ */
+function receiverWithClockCheck(signingSecret: string, now: () => number): HTTPReceiver {
+  const receiver = new HTTPReceiver({ signingSecret, endpoints: [EVENTS_PATH], logLevel: LogLevel.WARN });
+  const verifiedListener = receiver.requestListener;
+  receiver.requestListener = (req, res) => {
+    const sent = Number(req.headers['x-slack-request-timestamp']);
+    if (!Number.isFinite(sent) || Math.abs(now() / 1000 - sent) > MAX_CLOCK_SKEW_SECONDS) {
+      res.writeHead(401, { 'content-type': 'text/plain' });
+      res.end('request timestamp is missing or more than five minutes off');
+      return;
+    }
+    verifiedListener(req, res);
+  };
+  return receiver;
+}
+
 export async function startSlackAdapter(options: SlackAdapterOptions): Promise<SlackAdapter> {
   const app = new App({
     token: options.botToken,
-    ...(options.socketMode ? { socketMode: true, appToken: options.socketMode.appToken } : { signingSecret: options.signingSecret }),
+    ...(options.socketMode ? { socketMode: true, appToken: options.socketMode.appToken } : { receiver: receiverWithClockCheck(options.signingSecret, Date.now) }),
     clientOptions: options.slackApiUrl ? { slackApiUrl: options.slackApiUrl.endsWith('/') ? options.slackApiUrl : `${options.slackApiUrl}/` } : {},
     logLevel: LogLevel.WARN,
     // Bolt's per-conversation store is not used: the run's state is the only state.
