@@ -86,6 +86,7 @@ async function main(): Promise<void> {
       outboxDir: config.dataDir,
       demoRequirements: deps.models.isDemo ? (await loadScenarioBook(config.demoScenariosPath)).map((s) => s.requirement) : [],
       port: config.webChatPort,
+      ...(config.webChatPublicUrl ? { publicUrl: config.webChatPublicUrl } : {}),
     });
     stopAll.unshift(() => webChat.close());
     const slack = config.slack ? await startSlackAdapter({ router, loadCatalog: loadCurrentCatalog, ...config.slack }) : null;

@@ -3,6 +3,7 @@
 // someone without the right refused, see an out-of-date card refused, approve, and find the pull requests.
 // Real parts throughout: Temporal dev server, forge, worker with the scripted demo model, ConversationRouter.
 import { promises as fs } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ConversationRouter } from '../im-adapters/core/router';
@@ -93,6 +94,28 @@ test('the API says what is wrong with bad input, and never fails on it', async (
   expect(body.people).toContainEqual({ handle: 'pam', name: 'Pam (product manager)', groups: ['product'], owns: [], mayTarget: ['ui-kit', 'web-app'] });
   expect(body.people).toContainEqual(expect.objectContaining({ handle: 'fiona', owns: ['ui-kit', 'web-app'] }));
   expect((await call('GET', '/api/demos')).body.requirements).toContain(REQUIREMENT);
+});
+
+test('a page on another site, or behind a rebound DNS name, cannot use the web chat', async () => {
+  const { port } = new URL(chat.url);
+  const raw = (headers: Record<string, string>, method = 'POST') =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request({ host: '127.0.0.1', port, path: '/api/threads', method, headers: { 'content-type': 'application/json', ...headers } }, (response) => {
+        let body = '';
+        response.on('data', (c: Buffer) => (body += c.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', reject);
+      request.end(method === 'POST' ? JSON.stringify({ as: 'fiona', text: REQUIREMENT }) : undefined);
+    });
+  const before = (await call('GET', '/api/threads')).body;
+  expect(await raw({ origin: 'http://evil.example' })).toMatchObject({ status: 403, body: expect.stringContaining('requests from http://evil.example are refused') });
+  expect(await raw({ host: `evil.example:${port}` })).toMatchObject({ status: 403, body: expect.stringContaining('does not answer to the host \\"evil.example') });
+  expect((await raw({ host: `evil.example:${port}` }, 'GET')).status).toBe(403);
+  expect((await raw({ origin: 'null' })).status).toBe(403);
+  // Nothing was started; the page's own origin still works.
+  expect((await call('GET', '/api/threads')).body).toEqual(before);
+  expect((await raw({ origin: chat.url }, 'GET')).status).not.toBe(403);
 });
 
 test('a guided run from the web chat: propose, amend, confirm, review, a refusal, approve, pull requests', async () => {

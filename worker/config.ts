@@ -43,6 +43,8 @@ const ConfigSchema = z.object({
   /** Chromium for preview screenshots; "none" turns screenshots off. */
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
   WEB_CHAT_PORT: z.coerce.number().int().min(0).max(65535).default(8742),
+  /** The web chat's address when people reach it through a proxy: its host is accepted besides this machine's. */
+  WEB_CHAT_PUBLIC_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   SLACK_BOT_TOKEN: z.string().optional().transform((v) => v || undefined),
   SLACK_SIGNING_SECRET: z.string().optional().transform((v) => v || undefined),
   SLACK_APP_TOKEN: z.string().optional().transform((v) => v || undefined),
@@ -77,6 +79,7 @@ export interface ServiceConfig {
   /** The team's registry when NPM_REGISTRY_URL is set; otherwise the embedded one (`npm start`). */
   registry: { url: string | undefined; token: string | undefined; port: number; uplink: string | undefined; dir: string };
   webChatPort: number;
+  webChatPublicUrl?: string;
   /** Present when Slack is configured (a bot token, and a signing secret or Socket Mode). */
   slack: { botToken: string; signingSecret: string; socketMode: { appToken: string } | undefined; port: number } | undefined;
   /** Present when Feishu/Lark is configured (app id and secret, verification token, encrypt key). */
@@ -117,6 +120,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     },
     registry: { url: c.NPM_REGISTRY_URL, token: c.NPM_REGISTRY_TOKEN, port: c.REGISTRY_PORT, uplink: c.REGISTRY_UPLINK, dir: path.join(resolve(c.DATA_DIR), 'registry') },
     webChatPort: c.WEB_CHAT_PORT,
+    webChatPublicUrl: c.WEB_CHAT_PUBLIC_URL,
     slack: slackSettings(c),
     lark: larkSettings(c),
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,

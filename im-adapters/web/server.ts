@@ -22,6 +22,8 @@ export interface WebChatOptions {
   /** 0 (the default) picks a free port. */
   port?: number;
   host?: string;
+  /** The address people open when it is not this machine's (behind a proxy): its host is accepted too. */
+  publicUrl?: string;
 }
 
 export interface WebChat {
@@ -39,8 +41,13 @@ export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
   const closing = new AbortController();
   // Requests still being answered; close waits for them so none calls the gateway after its owner shut it down.
   const inFlight = new Set<Promise<void>>();
+  // Filled in once the port is known: the Host names this server answers to.
+  const hosts = new Set<string>();
   const server = http.createServer((request, response) => {
-    const answered = handle(api, request, response, closing.signal).catch((error: unknown) => answerError(response, error));
+    const answered = Promise.resolve()
+      .then(() => refuseForeignRequests(request, hosts))
+      .then(() => handle(api, request, response, closing.signal))
+      .catch((error: unknown) => answerError(response, error));
     inFlight.add(answered);
     void answered.finally(() => inFlight.delete(answered));
   });
@@ -53,6 +60,8 @@ export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
   });
   const address = server.address() as AddressInfo;
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  for (const name of [hostInUrl, 'localhost', '127.0.0.1', '[::1]']) hosts.add(`${name}:${address.port}`);
+  if (options.publicUrl) hosts.add(new URL(options.publicUrl).host);
   return {
     url: `http://${hostInUrl}:${address.port}`,
     async close() {
@@ -64,6 +73,28 @@ export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
       await closed;
     },
   };
+}
+
+/**
+ * A page on another site, or one that reached this server through a rebound DNS name, cannot act as
+ * anyone: the Host must be one of this server's names, and a browser's Origin must be this server.
+ * (Clients without an Origin, such as curl or the CLI, are not browsers and carry no one's cookies.)
+ */
+function refuseForeignRequests(request: http.IncomingMessage, hosts: ReadonlySet<string>): void {
+  const host = request.headers.host ?? '';
+  if (!hosts.has(host)) throw new HttpError(403, `this web chat does not answer to the host "${host.slice(0, 100)}"`);
+  const origin = request.headers.origin;
+  if (origin !== undefined && origin !== 'null' && !isOwnOrigin(origin, hosts)) throw new HttpError(403, `requests from ${origin.slice(0, 100)} are refused: only this web chat's own pages may use it`);
+  if (origin === 'null' && request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(403, 'requests from an opaque origin are refused');
+}
+
+function isOwnOrigin(origin: string, hosts: ReadonlySet<string>): boolean {
+  try {
+    const url = new URL(origin);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && hosts.has(url.host);
+  } catch {
+    return false;
+  }
 }
 
 async function handle(api: WebChatApi, request: http.IncomingMessage, response: http.ServerResponse, closing: AbortSignal): Promise<void> {
