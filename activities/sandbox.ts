@@ -16,6 +16,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { splice } from './sandbox-forwarder';
 
 export type SandboxMode = 'bwrap' | 'off';
 
@@ -114,16 +115,7 @@ async function relayPorts(ports: number[]): Promise<{ dir: string; close(): Prom
     ports.map(
       (port) =>
         new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer((inside) => {
-            const outside = net.connect({ host: '127.0.0.1', port });
-            inside.pipe(outside).pipe(inside);
-            const end = () => {
-              inside.destroy();
-              outside.destroy();
-            };
-            inside.on('error', end);
-            outside.on('error', end);
-          });
+          const server = net.createServer((inside) => splice(inside, net.connect({ host: '127.0.0.1', port })));
           server.once('error', reject);
           server.listen(path.join(dir, String(port)), () => resolve(server));
         }),

@@ -2,9 +2,9 @@
 // Temporal dev server (in-memory SQLite), the git forge seeded with the demo repositories, a catalog with
 // instant checks and no previews, the gateway, and a worker in its own process (so its memory is its
 // own, and the process measuring latency does not share an event loop with workflow code).
+import { freePort } from '../activities/free-port';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -237,16 +237,6 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A child's output on our stderr, line by line and labelled; stdout is for results. */
 function forwardLines(child: ChildProcess, label: string): void {

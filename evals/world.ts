@@ -1,13 +1,12 @@
 // The system an eval runs in: the same parts `npm start` runs (a Temporal dev server, the git forge, the
 // npm registry, the preview server and a worker with the production activities), on free ports, in a
 // scratch folder, with fresh copies of the catalog's demo repositories, so an eval never touches .data.
+import { freePort } from '../activities/free-port';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import YAML from 'yaml';
 import { ChangeRequestGateway } from '../client/gateway';
@@ -27,7 +26,6 @@ import { connectWithRetry, startDevServer } from '../scripts/temporal-dev-server
 
 export interface EvalWorld {
   gateway: ChangeRequestGateway;
-  client: Client;
   forge: Forge;
   forgeToken: string;
   registry: EmbeddedRegistry;
@@ -109,7 +107,6 @@ export async function startEvalWorld(options: EvalWorldOptions): Promise<EvalWor
 
     return {
       gateway,
-      client,
       forge,
       forgeToken,
       registry,
@@ -142,15 +139,5 @@ function withoutChatSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !/^(SLACK|LARK)_/.test(name)));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export const DEFAULT_EVALS_FILE = path.join(PROJECT_ROOT, 'demo', 'evals.yaml');

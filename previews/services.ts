@@ -17,11 +17,11 @@
 //     with the reason and the end of the log.
 //   - close (the server stops): every process is stopped, the manifests stay. The next server on the same
 //     store restarts what was running (and first kills what a server that died hard left running).
+import { freePort } from '../activities/free-port';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { confine } from '../activities/sandbox';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { commandEnvironment } from '../activities/commands';
 import { AFTER_KILL_WAIT_MS, isProcessGroupAlive, killRecordedGroup, processStartTicks, signalGroup, waitForGroupToEnd } from './process-group';
@@ -468,17 +468,6 @@ function probe(port: number, healthPath: string, timeoutMs: number): Promise<{ o
   });
 }
 
-/** A port nothing listens on right now; the service binds it a moment later. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function restoredAsStopped(manifest: Manifest): Instance {
   return {

@@ -2,9 +2,9 @@
 // that they are wired consistently, runs the compose file's namespace/search-attribute setup script
 // against a real Temporal dev server, and asks `docker compose config` when a Compose v2 CLI exists.
 // It also covers scripts/ensure-temporal.ts.
+import { freePort } from '../activities/free-port';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -508,13 +508,3 @@ async function startDevServer(cli: string): Promise<{ server: ChildProcess; addr
   throw new Error(`the Temporal dev server did not become healthy:\n${lastOutput}`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}

@@ -92,9 +92,10 @@ export class AnthropicModel implements Model {
         },
         { signal },
       );
-      const unknownBlocks = response.content.filter((b) => !KNOWN_BLOCKS.has(b.type)).map((b) => b.type);
+      const converted = response.content.map((block) => ({ type: block.type, ours: fromAnthropicBlock(block) }));
+      const unknownBlocks = converted.filter((c) => c.ours === null).map((c) => c.type);
       return {
-        content: response.content.flatMap(fromAnthropicBlock),
+        content: converted.flatMap((c) => (c.ours ? [c.ours] : [])),
         stopReason: stopReasonOf(response.stop_reason),
         usage: usageOf(response.usage),
         ...(unknownBlocks.length > 0 ? { unknownBlocks } : {}),
@@ -112,30 +113,27 @@ export class AnthropicModel implements Model {
  * between tool calls, which the newest models put inside thinking blocks, reaches the transcript.
  */
 export function thinkingSettings(model: string, effort: ModelChoice['effort']): Pick<Anthropic.MessageCreateParamsNonStreaming, 'thinking' | 'output_config'> {
-  const traits = traitsOf(model);
-  const adaptive = traits?.thinking === 'adaptive' || traits?.thinking === 'adaptive-always';
+  const adaptive = traitsOf(model)?.thinking === 'adaptive';
   return {
     ...(adaptive ? { thinking: { type: 'adaptive', display: 'summarized' } } : {}),
     ...(effort && adaptive ? { output_config: { effort } } : {}),
   };
 }
 
-const KNOWN_BLOCKS = new Set<string>(['text', 'thinking', 'redacted_thinking', 'tool_use']);
-
 /** A response block in our shape; thinking blocks keep every field the API needs back. */
-function fromAnthropicBlock(block: Anthropic.ContentBlock): ContentBlock[] {
+function fromAnthropicBlock(block: Anthropic.ContentBlock): ContentBlock | null {
   switch (block.type) {
     case 'text':
-      return [{ type: 'text', text: block.text }];
+      return { type: 'text', text: block.text };
     case 'thinking':
-      return [{ type: 'thinking', thinking: block.thinking, signature: block.signature }];
+      return { type: 'thinking', thinking: block.thinking, signature: block.signature };
     case 'redacted_thinking':
-      return [{ type: 'redacted_thinking', data: block.data }];
+      return { type: 'redacted_thinking', data: block.data };
     case 'tool_use':
-      return [{ type: 'tool_use', id: block.id, name: block.name, input: block.input }];
+      return { type: 'tool_use', id: block.id, name: block.name, input: block.input };
     default:
-      // Server tool blocks are never requested; anything else is not ours to send back.
-      return [];
+      // Server tool blocks are never requested: the loop ends a step whose answer holds one (unknownBlocks).
+      return null;
   }
 }
 

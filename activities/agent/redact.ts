@@ -29,11 +29,6 @@ export function redactorFor(secrets: readonly (string | undefined)[]): Redactor 
   return redact;
 }
 
-/** Which known secrets (by their position in the list) occur in the text, in any of their forms. */
-export function secretsIn(text: string, secrets: readonly (string | undefined)[]): number[] {
-  return secrets.flatMap((secret, index) => (typeof secret === 'string' && secret.length >= 8 && secretForms([secret]).some((f) => text.includes(f)) ? [index] : []));
-}
-
 /** Every form of every secret worth looking for, longest first so a longer form is masked whole. */
 function secretForms(secrets: readonly (string | undefined)[]): string[] {
   const forms = new Set<string>();
