@@ -1,7 +1,7 @@
 // Everything activities need from the process that runs them, passed in explicitly so tests and the
 // worker wire the same code with different parts.
 import path from 'node:path';
-import type { Catalog } from '../shared/catalog-schema';
+import type { Catalog, CatalogRepo } from '../shared/catalog-schema';
 import type { Spend } from '../shared/budget';
 import type { AgentProgress } from '../shared/contracts';
 import type { PriceTable } from './agent/budget';
@@ -12,6 +12,7 @@ import { remoteBranchSha, type Remote } from './git/repository';
 import type { ForgeAccess } from './forge-access';
 import type { Conversations } from './notify';
 import { commandEnvironment } from './commands';
+import type { Confinement } from './sandbox';
 
 export interface ActivityDeps {
   /** Reads and validates the catalog (a fresh snapshot for each new run). */
@@ -91,6 +92,17 @@ export function packageManagerCaches(deps: ActivityDeps): Record<string, string>
  */
 export function repositoryCommandEnv(deps: ActivityDeps, home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return commandEnvironment(home, { ...packageManagerCaches(deps), ...(deps.registry ? { npm_config_registry: deps.registry.url } : {}), ...extra });
+}
+
+/**
+ * What a repository's commands may reach beyond their checkout: the hosts the catalog allows for it, and
+ * the service's registry when it is not on loopback (loopback addresses are relayed from the environment).
+ * Installs also reach the registries they hold credentials for (install-credentials.ts adds those).
+ */
+export function repositoryConfinement(deps: ActivityDeps, repo: Pick<CatalogRepo, 'allowHosts'>): Confinement {
+  const registry = deps.registry ? new URL(deps.registry.url) : null;
+  const registryHost = registry && !['127.0.0.1', 'localhost', '[::1]'].includes(registry.hostname) ? [`${registry.hostname}:${registry.port || (registry.protocol === 'https:' ? 443 : 80)}`] : [];
+  return { allowHosts: [...new Set([...(repo.allowHosts ?? []), ...registryHost])] };
 }
 
 const cloneCaches = new Map<string, CloneCache>();

@@ -11,7 +11,7 @@ import { editingTools } from './agent/tools/files';
 import { runCommandTool } from './agent/tools/run-command';
 import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
-import { checkoutFromCache, cloneCacheOf, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
+import { checkoutFromCache, cloneCacheOf, remoteFor, repositoryCommandEnv, repositoryConfinement, type ActivityDeps } from './deps';
 import { keepSecretsOut } from './git/secret-guard';
 import { revertRunPins } from './change-set-guard';
 import { rootConventions, withNearestConventions } from './agent/conventions';
@@ -72,10 +72,11 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
     const commands = runCommandTool(dir, {
       allowed: [...repo.install, ...repo.checks],
       env: (home) => repositoryCommandEnv(deps, home),
+      confinement: repositoryConfinement(deps, repo),
       onOutput: heartbeat,
       // The agent's installs see the change set too, so its own test runs match what the checks will install.
       afterInstall: request.changeSet.length
-        ? async (env, signal) => (await installChangeSet(dir, request.changeSet, { env, signal, onOutput: heartbeat })).result
+        ? async (env, signal) => (await installChangeSet(dir, request.changeSet, { env, signal, onOutput: heartbeat, confinement: repositoryConfinement(deps, repo) })).result
         : undefined,
       installNames: repo.install.map((c) => c.name),
     });

@@ -6,7 +6,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { CatalogRepo } from '../shared/catalog-schema';
 import type { CheckResult } from '../shared/contracts';
-import { runCommand } from './commands';
+import { runCommand, type CommandResult } from './commands';
+import { MissingInstallCredential, withInstallCredentials } from './install-credentials';
+import type { Confinement } from './sandbox';
 
 export interface InstallContext {
   /** Root of the per-worker install cache (under the data folder). */
@@ -14,6 +16,10 @@ export interface InstallContext {
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   onOutput?: () => void;
+  /** What the install may reach besides its credentials' registries (repositoryConfinement). */
+  confinement?: Confinement;
+  /** Where the catalog's installCredentials are read from (the worker's environment). */
+  secrets?: NodeJS.ProcessEnv;
 }
 
 const OUTPUT_TAIL_CHARS = 4000;
@@ -29,7 +35,24 @@ export async function install(repo: CatalogRepo, checkout: string, context: Inst
   }
   const results: CheckResult[] = [];
   for (const command of repo.install) {
-    const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: context.env, signal: context.signal, onOutput: context.onOutput });
+    let ran: CommandResult;
+    try {
+      ran = await withInstallCredentials(repo.installCredentials ?? [], context.secrets ?? process.env, async (credentials) => {
+        const outer = context.confinement ?? {};
+        const confinement: Confinement = {
+          ...outer,
+          readable: [...(outer.readable ?? []), ...credentials.confinement.readable],
+          allowHosts: [...(outer.allowHosts ?? []), ...credentials.confinement.allowHosts],
+          loopbackPorts: [...(outer.loopbackPorts ?? []), ...credentials.confinement.loopbackPorts],
+        };
+        const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: { ...context.env, ...credentials.env }, signal: context.signal, onOutput: context.onOutput, confinement });
+        return { ...result, outputTail: credentials.mask(result.outputTail) };
+      });
+    } catch (error) {
+      if (!(error instanceof MissingInstallCredential)) throw error;
+      results.push({ name: command.name, command: command.run, kind: 'install', status: 'failed', exitCode: null, durationMs: 0, outputTail: `Not run: ${error.message}. Set it where the worker runs, or change installCredentials in the catalog.` });
+      return results;
+    }
     context.signal?.throwIfAborted();
     const status: CheckResult['status'] = ran.timedOut ? 'timed_out' : ran.exitCode === 0 ? 'passed' : 'failed';
     results.push({ name: command.name, command: command.run, kind: 'install', status, exitCode: ran.exitCode, durationMs: ran.durationMs, outputTail: (ran.timedOut ? `[killed after ${command.timeoutSeconds}s]\n` : '') + ran.outputTail.slice(-OUTPUT_TAIL_CHARS), ...(ran.unconfined ? { unconfined: true as const } : {}) });

@@ -44,7 +44,8 @@ import {
   changeSetUrl,
 } from '../previews/store';
 import { commandEnvironment, runCommand, type CommandResult } from './commands';
-import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
+import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, repositoryCommandEnv, repositoryConfinement, type ActivityDeps } from './deps';
+import type { Confinement } from './sandbox';
 import { whileHeartbeating } from './heartbeat';
 import { withWorkspace } from './git/workspace';
 import { install } from './install-cache';
@@ -69,6 +70,8 @@ interface Deployment {
   env: NodeJS.ProcessEnv;
   /** For build, deploy and start: `env` and the catalog's preview env (request.env). */
   previewEnv: NodeJS.ProcessEnv;
+  /** What build and deploy commands may reach besides loopback (repositoryConfinement). */
+  confinement: Confinement;
   signal: AbortSignal;
 }
 
@@ -98,13 +101,14 @@ async function deployed(deps: ActivityDeps, request: PreviewRequest, spec: Previ
       const home = path.join(scratch, 'home');
       await fs.mkdir(home, { recursive: true });
       const env = repositoryCommandEnv(deps, home);
-      const deployment: Deployment = { deps, request, checkout, scratch, env, previewEnv: { ...env, ...request.env }, signal };
+      const confinement = repositoryConfinement(deps, repo);
+      const deployment: Deployment = { deps, request, checkout, scratch, env, previewEnv: { ...env, ...request.env }, confinement, signal };
 
-      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal });
+      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal, confinement });
       // The change set: the run's upstream packages installed over the released ones, in this checkout only,
       // so the preview runs against the changed package as the checks did.
       if (installed.every((step) => step.status === 'passed')) {
-        const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal });
+        const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal, confinement });
         if (changeSet.result) installed.push(changeSet.result);
       }
       const failedStep = installed.find((step) => step.status !== 'passed');
@@ -177,9 +181,9 @@ async function siteFolder(checkout: string, outputDir: string): Promise<{ folder
 }
 
 /** The optional build step of static and service previews. */
-async function build({ checkout, previewEnv, signal }: Deployment, command: CatalogCommand | undefined): Promise<{ status: 'passed'; output: string } | { status: 'failed'; output: string }> {
+async function build({ checkout, previewEnv, confinement, signal }: Deployment, command: CatalogCommand | undefined): Promise<{ status: 'passed'; output: string } | { status: 'failed'; output: string }> {
   if (!command) return { status: 'passed', output: '' };
-  const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: previewEnv, signal });
+  const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: previewEnv, signal, confinement });
   signal.throwIfAborted();
   if (ran.timedOut || ran.exitCode !== 0) return { status: 'failed', output: `${commandFailure('the build', command, ran)}\n${tail(ran.outputTail)}` };
   return { status: 'passed', output: tail(ran.outputTail) };

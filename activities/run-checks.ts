@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { CheckResult } from '../shared/contracts';
 import { runCommand } from './commands';
-import { installCacheDir, checkoutFromCache, remoteFor, repositoryCommandEnv, type ActivityDeps } from './deps';
+import { installCacheDir, checkoutFromCache, remoteFor, repositoryCommandEnv, repositoryConfinement, type ActivityDeps } from './deps';
 import { withWorkspace } from './git/workspace';
 import { whileHeartbeating } from './heartbeat';
 import { install } from './install-cache';
@@ -24,16 +24,17 @@ export async function runChecks(deps: ActivityDeps, request: CheckRequest): Prom
       await fs.mkdir(home, { recursive: true });
       const env = repositoryCommandEnv(deps, home);
 
-      const results: CheckResult[] = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal });
+      const confinement = repositoryConfinement(deps, repo);
+      const results: CheckResult[] = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal, confinement });
       // The change set: upstream packages of this run installed over the released ones, in this workspace only.
       if (results.every((r) => r.status === 'passed')) {
-        const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal });
+        const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal, confinement });
         if (changeSet.result) results.push(changeSet.result);
       }
       // Checks after a failed install would only fail for the same reason.
       if (results.every((r) => r.status === 'passed')) {
         for (const command of repo.checks) {
-          const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env, signal });
+          const ran = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env, signal, confinement });
           signal.throwIfAborted();
           results.push({
             name: command.name,

@@ -7,16 +7,19 @@
 //    repositories, the Temporal database, the service's home and other workspaces are absent;
 //  - its own network namespace with loopback only. The addresses the command is meant to reach (the
 //    registry and previews its environment names, e.g. npm_config_registry) are forwarded one port each
-//    through a Unix socket to the real address, and nothing else is reachable;
+//    through a Unix socket to the real address; the hosts the catalog allows (allowHosts) are reached
+//    through an allow-listing HTTP proxy (egress-proxy.ts) relayed the same way; nothing else is reachable;
 //  - user 1000 in a user namespace, all capabilities dropped, and only the environment it was given.
 // Where bubblewrap is missing or cannot create namespaces, REPO_SANDBOX decides: `required` (the default
 // when it works) refuses to run, `off` runs unconfined and every check result says so.
 import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { splice } from './sandbox-forwarder';
+import { createEgressProxy, proxyEnvironment } from './egress-proxy';
 
 export type SandboxMode = 'bwrap' | 'off';
 
@@ -27,6 +30,10 @@ export interface Confinement {
   readable?: string[];
   /** `loopback`: only the forwarded addresses; `host`: the machine's network (a catalog's own deploy commands). */
   network?: 'loopback' | 'host';
+  /** Hosts reachable through the egress proxy (see egress-proxy.ts), e.g. a registry; loopback network only. */
+  allowHosts?: readonly string[];
+  /** Loopback ports to relay besides those the environment names (e.g. a registry named in an .npmrc). */
+  loopbackPorts?: readonly number[];
 }
 
 interface SandboxState {
@@ -88,14 +95,17 @@ export async function confine(command: string, cwd: string, env: NodeJS.ProcessE
   for (const dir of confinement.readable ?? []) args.push('--ro-bind', path.resolve(dir), path.resolve(dir));
   for (const dir of writable) args.push('--bind', dir, dir);
   args.push('--chdir', cwd, '--clearenv');
-  const inside: NodeJS.ProcessEnv = { ...env, TMPDIR: '/tmp' };
+  const ports = confinement.network === 'host' ? [] : [...new Set([...loopbackPortsIn(env), ...(confinement.loopbackPorts ?? [])])];
+  // The egress proxy gets a loopback port of its own inside (any free one: the namespace is the command's).
+  const proxyPort = confinement.network !== 'host' && (confinement.allowHosts?.length ?? 0) > 0 ? unusedPort(ports) : null;
+  const inside: NodeJS.ProcessEnv = { ...env, TMPDIR: '/tmp', ...(proxyPort ? proxyEnvironment(`http://127.0.0.1:${proxyPort}`) : {}) };
   for (const [name, value] of Object.entries(inside)) if (value !== undefined) args.push('--setenv', name, value);
 
-  const ports = confinement.network === 'host' ? [] : loopbackPortsIn(env);
   // The root of the view (the folders leading to the binds) is read-only; only the binds and /tmp take writes.
-  if (ports.length === 0) return { file: 'bwrap', args: [...args, '--remount-ro', '/', 'sh', '-c', command], env: {}, release: async () => undefined };
+  if (ports.length === 0 && proxyPort === null) return { file: 'bwrap', args: [...args, '--remount-ro', '/', 'sh', '-c', command], env: {}, release: async () => undefined };
   // Each allowed port gets a socket outside; the forwarder inside listens on the same loopback port.
-  const relay = await relayPorts(ports);
+  const relay = await relayPorts(ports, proxyPort === null ? null : { port: proxyPort, allowHosts: confinement.allowHosts ?? [] });
+  ports.push(...(proxyPort === null ? [] : [proxyPort]));
   args.push('--ro-bind', FORWARDER, '/run/sandbox/forwarder.js', '--bind', relay.dir, '/run/sandbox/ports');
   return { file: 'bwrap', args: [...args, '--remount-ro', '/', process.execPath, '/run/sandbox/forwarder.js', ports.join(','), command], env: {}, release: relay.close };
 }
@@ -109,22 +119,35 @@ export function loopbackPortsIn(env: NodeJS.ProcessEnv): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
-async function relayPorts(ports: number[]): Promise<{ dir: string; close(): Promise<void> }> {
+function unusedPort(taken: readonly number[]): number {
+  let port = 3128;
+  while (taken.includes(port)) port++;
+  return port;
+}
+
+async function relayPorts(ports: number[], proxy: { port: number; allowHosts: readonly string[] } | null): Promise<{ dir: string; close(): Promise<void> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cr-sandbox-'));
-  const servers = await Promise.all(
-    ports.map(
-      (port) =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer((inside) => splice(inside, net.connect({ host: '127.0.0.1', port })));
-          server.once('error', reject);
-          server.listen(path.join(dir, String(port)), () => resolve(server));
-        }),
-    ),
-  );
+  const listen = (server: net.Server, port: number) =>
+    new Promise<net.Server>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path.join(dir, String(port)), () => resolve(server));
+    });
+  const servers = await Promise.all([
+    ...ports.map((port) => listen(net.createServer((inside) => splice(inside, net.connect({ host: '127.0.0.1', port }))), port)),
+    ...(proxy ? [listen(createEgressProxy(proxy.allowHosts), proxy.port)] : []),
+  ]);
   return {
     dir,
     close: async () => {
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              if (s instanceof http.Server) s.closeAllConnections(); // keep-alive proxy connections
+            }),
+        ),
+      );
       await fs.rm(dir, { recursive: true, force: true });
     },
   };

@@ -108,6 +108,23 @@ export const PublishSchema = z
   .strict();
 export type PublishSpec = z.infer<typeof PublishSchema>;
 
+/** `registry.npmjs.org`, `*.example.com`, optionally with `:port` (default 443 and 80). */
+const HostPatternSchema = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/, 'a host name such as registry.npmjs.org or *.example.com, optionally with :port');
+
+/**
+ * A registry an install needs a token for. The token is read from the worker's environment variable
+ * `tokenEnv` and reaches install commands only, in an .npmrc written for the install and removed after it.
+ */
+export const InstallCredentialSchema = z
+  .object({
+    registry: z.string().url('the registry URL, e.g. https://npm.pkg.github.com/'),
+    /** The package scope served by that registry, e.g. @acme (default: the registry serves every package). */
+    scope: z.string().regex(/^@[a-z0-9][a-z0-9._~-]*$/, 'a scope such as @acme').optional(),
+    tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as NPM_TOKEN'),
+  })
+  .strict();
+export type InstallCredential = z.infer<typeof InstallCredentialSchema>;
+
 export const CatalogRepoSchema = z.object({
   id: RepoIdSchema,
   url: z.string().url('must be a clone URL such as https://github.com/acme/web-app.git'),
@@ -126,6 +143,13 @@ export const CatalogRepoSchema = z.object({
    * `paths` are kept per worker, keyed by the install commands and the `keyFiles`' contents, and restored
    * instead of installing again.
    */
+  /** Registries whose tokens the install needs (see InstallCredentialSchema); their hosts are reachable during installs. */
+  installCredentials: z.array(InstallCredentialSchema).optional(),
+  /**
+   * Hosts this repository's commands may reach besides the service's registry and previews (everything
+   * else is refused by the sandbox), e.g. registry.npmjs.org when installs fetch public packages directly.
+   */
+  allowHosts: z.array(HostPatternSchema).optional(),
   installCache: z
     .object({
       keyFiles: z.array(z.string().min(1)).default(['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml']),

@@ -11,6 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandEnvironment, runCommand } from '../activities/commands';
 import { loopbackPortsIn, sandboxState } from '../activities/sandbox';
+import { egressDecision } from '../activities/egress-proxy';
+import { install } from '../activities/install-cache';
+import { CatalogRepoSchema } from '../shared/catalog-schema';
 import type { Scenario } from '../activities/agent/scenarios';
 import { createWorld, waitForPhase, type World } from './helpers/world';
 
@@ -116,6 +119,75 @@ test('a timed-out check is killed with everything it started', async () => {
   expect(ran.timedOut).toBe(true);
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(execFileSync('sh', ['-c', `pgrep -f '[s]leep ${marker}' || true`]).toString().trim()).toBe('');
+});
+
+test('hosts the catalog allows are reached through the egress proxy; every other host gets a plain 403', async () => {
+  expect(egressDecision(['registry.npmjs.org', '*.example.com', 'localhost:8080'], 'cdn.example.com', 443).allowed).toBe(true);
+  expect(egressDecision(['*.example.com'], 'example.com.evil.net', 443).allowed).toBe(false);
+  expect(egressDecision(['localhost:8080'], 'localhost', 8081).allowed).toBe(false);
+  // `--noproxy ''` sends loopback through the proxy too, as a public name would go.
+  const curl = (url: string) => `curl -sS --noproxy '' -o - -w ' [%{http_code}]\\n' ${url} 2>&1`;
+  const ran = await runCommand([curl(`http://localhost:${portOf(allowed)}/`), curl(`http://localhost:${portOf(forbidden)}/`), curl('https://pypi.org/simple/'), 'true'].join('; '), {
+    cwd: checkout,
+    timeoutMs: 30_000,
+    env: commandEnvironment(path.join(checkout, '..', 'home')),
+    confinement: { allowHosts: [`localhost:${portOf(allowed)}`] },
+  });
+  expect(ran.outputTail).toContain('registry says hi [200]');
+  expect(ran.outputTail).not.toContain('should not be reachable');
+  expect(ran.outputTail).toContain(`sandbox egress refused: localhost:${portOf(forbidden)} is not in the catalog's allowHosts (localhost:${portOf(allowed)})`);
+  // https goes through CONNECT, which the proxy refuses with 403 before any TLS.
+  expect(ran.outputTail).toMatch(/CONNECT.*403|403.*CONNECT|\[000\]/);
+});
+
+describe('install credentials', () => {
+  const TOKEN = 'npm_cr_test_install_token_7b1e0c';
+  let registry: http.Server;
+  const seen: { url: string; authorization: string | undefined }[] = [];
+  beforeAll(async () => {
+    registry = http.createServer((req, res) => {
+      seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    });
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(() => new Promise<void>((resolve) => registry.close(() => resolve())));
+
+  const repoWith = (run: string, tokenEnv = 'CR_TEST_NPM_TOKEN') =>
+    CatalogRepoSchema.parse({
+      id: 'private-app', url: 'http://127.0.0.1/demo/private-app.git', role: 'app', description: 'An app with a private dependency', owners: ['fiona'],
+      install: [{ name: 'install', run }], checks: [],
+      installCredentials: [{ registry: `http://127.0.0.1:${portOf(registry)}/`, scope: '@acme', tokenEnv }],
+    });
+
+  test('reach the install, in an .npmrc that npm uses and that is gone after it; masked in its output', async () => {
+    const home = path.join(checkout, '..', 'home');
+    const cacheDir = path.join(root, 'install-cache');
+    const secrets = { CR_TEST_NPM_TOKEN: TOKEN };
+    const results = await install(repoWith('npm view @acme/private-ui version --loglevel=error >/dev/null 2>&1; echo "rc file: $npm_config_userconfig"; cat "$npm_config_userconfig"; env | grep -c CR_TEST_NPM_TOKEN; true'), checkout, { cacheDir, env: commandEnvironment(home), secrets });
+    expect(results).toHaveLength(1);
+    const output = results[0]!.outputTail;
+    // npm sent the token to the scope's registry …
+    expect(seen.some((r) => r.url.includes('private-ui') && r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    // … the install saw it only in the file, and its output shows it masked.
+    expect(output).not.toContain(TOKEN);
+    expect(output).toContain(':_authToken=[REDACTED]');
+    expect(output).toMatch(/^0$/m);
+    const rcFile = /rc file: (\S+)/.exec(output)![1]!;
+    await expect(fs.stat(rcFile)).rejects.toThrow(/ENOENT/);
+    // A check afterwards has neither the file nor the variable.
+    const check = await runCommand(`ls ${path.dirname(rcFile)} 2>&1; echo "[$npm_config_userconfig]"; grep -rl ${TOKEN} . ${home} 2>/dev/null | head -1`, { cwd: checkout, timeoutMs: 30_000, env: commandEnvironment(home) });
+    expect(check.outputTail).toMatch(/No such file or directory/);
+    expect(check.outputTail).toContain('[]');
+    expect(check.outputTail).not.toContain(TOKEN);
+  });
+
+  test('a token the worker does not have fails the install plainly and runs nothing', async () => {
+    const results = await install(repoWith('echo SHOULD-NOT-RUN', 'CR_TEST_UNSET_TOKEN'), checkout, { cacheDir: path.join(root, 'install-cache'), env: commandEnvironment(path.join(checkout, '..', 'home')), secrets: {} });
+    expect(results).toMatchObject([{ status: 'failed', exitCode: null }]);
+    expect(results[0]!.outputTail).toMatch(/^Not run: the install needs CR_TEST_UNSET_TOKEN for http:\/\/127\.0\.0\.1:\d+\/, and the worker's environment does not set it/);
+    expect(results[0]!.outputTail).not.toContain('SHOULD-NOT-RUN');
+  });
 });
 
 /** Commits files to a forge repository's main, as someone pushing to it would. */

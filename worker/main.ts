@@ -7,7 +7,7 @@ import { SlackChannel } from '../im-adapters/slack/channel';
 import { loadCatalog } from '../shared/catalog-loader';
 import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from './create-worker';
-import { assertPriced, chooseModelProvider, loadPrices, secretsRedactor } from './model-provider';
+import { assertPriced, chooseModelProvider, loadPrices, missingInstallTokens, secretsRedactor } from './model-provider';
 import type { ActivityDeps } from '../activities/deps';
 import { sandboxState } from '../activities/sandbox';
 import { forgeAccessFromEnv, pullRequestSettingsFromEnv } from '../activities/forge-access';
@@ -20,14 +20,16 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
   if (sandbox.mode === 'off') console.warn(`worker: repository commands run UNCONFINED (${sandbox.reason}); every check result says so`);
   const models = await chooseModelProvider(config);
   const prices = await loadPrices(config);
-  assertPriced(models, prices, await loadCatalog(config.catalogPath, env));
+  const catalog = await loadCatalog(config.catalogPath, env);
+  assertPriced(models, prices, catalog);
+  for (const name of missingInstallTokens(catalog)) console.warn(`worker: the catalog's installCredentials name ${name}, which is not set here; those installs will fail until it is`);
   return {
     loadCatalog: () => loadCatalog(config.catalogPath, env),
     dataDir: config.dataDir,
     models,
     prices,
     maxTokensPerCall: config.model.maxTokensPerCall,
-    redact: secretsRedactor(config),
+    redact: secretsRedactor(config, process.env, catalog),
     // The local forge's generated token stands in for FORGE_TOKEN when none is set.
     forge: forgeAccessFromEnv({ ...process.env, FORGE_TOKEN: config.forge.token }, pullRequestSettingsFromEnv(process.env)),
     reportProgress: progressReporterVia(client),

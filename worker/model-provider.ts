@@ -51,8 +51,19 @@ export function assertPriced(provider: ModelProvider, prices: PriceTable, catalo
   }
 }
 
-export function secretsRedactor(config: ServiceConfig, env: NodeJS.ProcessEnv = process.env): Redactor {
+/** The environment variables the catalog's installCredentials name. */
+export function installTokenNames(catalog: Pick<Catalog, 'repositories'>): string[] {
+  return [...new Set(catalog.repositories.flatMap((repo) => (repo.installCredentials ?? []).map((c) => c.tokenEnv)))];
+}
+
+export function missingInstallTokens(catalog: Pick<Catalog, 'repositories'>, env: NodeJS.ProcessEnv = process.env): string[] {
+  return installTokenNames(catalog).filter((name) => !env[name]);
+}
+
+/** Every secret the worker knows, including the install tokens the catalog names, masked wherever output goes. */
+export function secretsRedactor(config: ServiceConfig, env: NodeJS.ProcessEnv = process.env, catalog?: Pick<Catalog, 'repositories'>): Redactor {
   return redactorFor([
+    ...(catalog ? installTokenNames(catalog).map((name) => env[name]) : []),
     config.model.anthropicApiKey,
     config.forge.token,
     env.GITHUB_TOKEN,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import semver from 'semver';
 import type { ChangeSetPackage, CheckResult } from '../../shared/contracts';
 import { runCommand } from '../commands';
+import type { Confinement } from '../sandbox';
 import { readPackument, RegistryUnavailableError } from './npm';
 
 export interface ChangeSetInstallContext {
@@ -13,6 +14,8 @@ export interface ChangeSetInstallContext {
   signal?: AbortSignal;
   onOutput?: () => void;
   timeoutMs?: number;
+  /** What the install may reach besides loopback (repositoryConfinement). */
+  confinement?: Confinement;
 }
 
 export interface ChangeSetInstall {
@@ -35,7 +38,7 @@ export async function installChangeSet(checkout: string, packages: readonly Chan
   const specs = wanted.map((p) => specOf(p));
   // Exact versions, no save, no lock: the install changes node_modules and nothing the repository tracks.
   const command = ['npm install --no-save --no-package-lock --no-audit --no-fund --no-update-notifier --loglevel=error', ...specs.map(shellQuote)].join(' ');
-  const ran = await runCommand(command, { cwd: checkout, env: context.env, timeoutMs: context.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: context.signal, onOutput: context.onOutput });
+  const ran = await runCommand(command, { cwd: checkout, env: context.env, timeoutMs: context.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: context.signal, onOutput: context.onOutput, confinement: context.confinement });
   context.signal?.throwIfAborted();
   const installed = await installedVersions(checkout, packages);
   const status: CheckResult['status'] = ran.timedOut ? 'timed_out' : ran.exitCode === 0 ? 'passed' : 'failed';

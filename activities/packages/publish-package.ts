@@ -12,7 +12,8 @@ import { distTagFor, prereleaseVersion, shortRunId } from '../../shared/change-s
 import type { CatalogRepo } from '../../shared/catalog-schema';
 import type { ChangeSetPackage, CheckResult, PublishRecord } from '../../shared/contracts';
 import { runCommand } from '../commands';
-import { checkoutFromCache, installCacheDir, remoteFor, repositoryCommandEnv, type ActivityDeps, type RegistryAccess } from '../deps';
+import { checkoutFromCache, installCacheDir, remoteFor, repositoryCommandEnv, repositoryConfinement, type ActivityDeps, type RegistryAccess } from '../deps';
+import type { Confinement } from '../sandbox';
 import { ensureCommit, type Remote } from '../git/repository';
 import { withWorkspace } from '../git/workspace';
 import { whileHeartbeating } from '../heartbeat';
@@ -110,7 +111,7 @@ export async function publishPackage(deps: ActivityDeps, request: PublishRequest
       await fs.mkdir(home, { recursive: true });
       // Repository commands get the registry's address, never its token.
       const env = repositoryCommandEnv(deps, home);
-      const failedStep = await prepare({ repo: request.repo, checkout, packageDir, changeSet: request.changeSet, env, signal, installCache: installCacheDir(deps) }, progress);
+      const failedStep = await prepare({ repo: request.repo, checkout, packageDir, changeSet: request.changeSet, env, signal, installCache: installCacheDir(deps), confinement: repositoryConfinement(deps, request.repo) }, progress);
       if (failedStep) return finish('failed', false);
 
       await fs.writeFile(manifestFile, rewrittenManifest(await fs.readFile(manifestFile, 'utf8'), version, request.changeSet, request.sha));
@@ -183,22 +184,23 @@ interface Preparation {
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
   installCache: string;
+  confinement: Confinement;
 }
 
 /** Install, the change set this package depends on, then its build; true when a step failed (logged). */
-async function prepare({ repo, checkout, packageDir, changeSet, env, signal, installCache }: Preparation, progress: Progress): Promise<boolean> {
+async function prepare({ repo, checkout, packageDir, changeSet, env, signal, installCache, confinement }: Preparation, progress: Progress): Promise<boolean> {
   const report = (result: CheckResult) => {
     progress.log.push(`$ ${result.command}\n[${result.status}${result.exitCode === null ? '' : `, exit ${result.exitCode}`}, ${result.durationMs} ms]\n${result.outputTail}`);
     return result.status !== 'passed';
   };
-  for (const result of await install(repo, checkout, { cacheDir: installCache, env, signal })) {
+  for (const result of await install(repo, checkout, { cacheDir: installCache, env, signal, confinement })) {
     if (report(result)) return fail(progress, `install step "${result.name}" failed, so nothing was published.`);
   }
-  const changeSetInstall = await installChangeSet(checkout, changeSet, { env, signal });
+  const changeSetInstall = await installChangeSet(checkout, changeSet, { env, signal, confinement });
   if (changeSetInstall.result && report(changeSetInstall.result)) return fail(progress, 'the change set could not be installed, so nothing was published.');
   const build = repo.publish?.build;
   if (!build) return false;
-  const ran = await runCommand(build.run, { cwd: checkout, timeoutMs: build.timeoutSeconds * 1000, env, signal });
+  const ran = await runCommand(build.run, { cwd: checkout, timeoutMs: build.timeoutSeconds * 1000, env, signal, confinement });
   signal.throwIfAborted();
   const status: CheckResult['status'] = ran.timedOut ? 'timed_out' : ran.exitCode === 0 ? 'passed' : 'failed';
   const output = (ran.timedOut ? `[killed after ${build.timeoutSeconds}s]\n` : '') + ran.outputTail.slice(-OUTPUT_TAIL_CHARS);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { CatalogCommand } from '../../../shared/catalog-schema';
 import type { CheckResult } from '../../../shared/contracts';
 import { runCommand } from '../../commands';
+import type { Confinement } from '../../sandbox';
 import { defineTool, type Tool } from './registry';
 
 export interface RunCommandOptions {
@@ -14,6 +15,8 @@ export interface RunCommandOptions {
   /** The command's environment for a given home folder (no secrets). */
   env: (home: string) => NodeJS.ProcessEnv;
   onOutput: () => void;
+  /** What the commands may reach besides loopback; never an install's credentials. */
+  confinement?: Confinement;
   /** Names among `allowed` that install dependencies: `afterInstall` runs after each succeeds. */
   installNames?: readonly string[];
   /** E.g. installing the run's in-flight packages over the released ones; its output is appended. */
@@ -37,7 +40,7 @@ export function runCommandTool(checkout: string, options: RunCommandOptions): To
       const home = path.join(path.dirname(checkout), '.home');
       await fs.mkdir(home, { recursive: true });
       const env = options.env(home);
-      const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env, signal, onOutput: options.onOutput });
+      const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env, signal, onOutput: options.onOutput, confinement: options.confinement });
       const status = result.timedOut ? `killed after ${command.timeoutSeconds}s (timeout)` : `exit code ${result.exitCode}`;
       let text = `${command.name} (\`${command.run}\`): ${status} in ${(result.durationMs / 1000).toFixed(1)}s\n${result.outputTail.slice(-8000)}`;
       let failed = result.exitCode !== 0;
