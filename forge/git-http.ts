@@ -1,5 +1,6 @@
 // Git smart HTTP through git's own `git http-backend` (CGI), so clients meet a real git server.
 import { spawn } from 'node:child_process';
+import { writerEnv } from './ref-guard';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Repo } from './repos';
@@ -15,6 +16,8 @@ export interface GitRequest {
   endpoint: string;
   query: string;
   remoteUser: string | undefined;
+  /** The forge's ref write key (ref-guard.ts): a push that passed auth.ts may update refs. */
+  writeKey: string;
 }
 
 export function isGitEndpoint(endpoint: string): boolean {
@@ -37,6 +40,7 @@ export function serveGit(req: http.IncomingMessage, res: http.ServerResponse, gi
     QUERY_STRING: git.query,
     CONTENT_TYPE: req.headers['content-type'] ?? '',
     REMOTE_ADDR: req.socket.remoteAddress ?? '',
+    ...writerEnv(git.writeKey),
   };
   if (req.headers['content-length'] !== undefined) env.CONTENT_LENGTH = req.headers['content-length'];
   if (req.headers['content-encoding'] !== undefined) env.HTTP_CONTENT_ENCODING = req.headers['content-encoding'];

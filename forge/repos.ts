@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { guardRefs } from './ref-guard';
 
 /** No "/" and no leading ".", so a name can never climb out of, or hide inside, the repositories folder. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -56,12 +57,16 @@ export async function listRepos(reposDir: string): Promise<Repo[]> {
   return repos;
 }
 
-/** Creates an empty bare repository and returns its path; fails if the name is invalid or it already exists. */
-export async function createBareRepo(reposDir: string, owner: string, name: string, defaultBranch: string): Promise<string> {
+/**
+ * Creates an empty bare repository, guarded so only the forge changes its refs (ref-guard.ts), and returns
+ * its path; fails if the name is invalid or it already exists.
+ */
+export async function createBareRepo(reposDir: string, owner: string, name: string, defaultBranch: string, writeKey: string): Promise<string> {
   const repo = repoAt(reposDir, owner, name);
   if (!repo) throw new Error(`invalid repository name "${owner}/${name}"`);
   if (await repoExists(repo)) throw new Error(`${repo.fullName} already exists`);
   await fs.mkdir(path.dirname(repo.gitDir), { recursive: true });
   await execFileAsync('git', ['init', '--quiet', '--bare', `--initial-branch=${defaultBranch}`, repo.gitDir]);
+  await guardRefs(repo.gitDir, writeKey);
   return repo.gitDir;
 }

@@ -64,7 +64,7 @@ async function createRepository(site: Site, owner: string, raw: unknown): Promis
   const repo = repoAt(site.reposDir, owner, input.name);
   if (!repo) throw validationFailed(`"${owner}/${input.name}" is not a valid repository name`, 'Repository');
   if (await repoExists(repo)) throw validationFailed(`${repo.fullName} already exists`, 'Repository');
-  await createBareRepo(site.reposDir, owner, input.name, input.default_branch ?? 'main');
+  await createBareRepo(site.reposDir, owner, input.name, input.default_branch ?? 'main', site.writeKey);
   return repositoryJson(site, repo);
 }
 

@@ -31,7 +31,7 @@ export async function seedRepositories(forge: Forge, repos: SeedRepository[]): P
     const branch = repo.defaultBranch ?? 'main';
     const bareDir = await forge.createBareRepo(repo.owner, repo.name, branch);
     try {
-      await importAsInitialCommit(repo.sourceDir, bareDir, branch);
+      await importAsInitialCommit(repo.sourceDir, bareDir, branch, forge.writerEnv);
     } catch (error) {
       // An empty repository would count as "existing" next time and never be filled.
       await fs.rm(bareDir, { recursive: true, force: true });
@@ -42,12 +42,12 @@ export async function seedRepositories(forge: Forge, repos: SeedRepository[]): P
   return { created, existing };
 }
 
-async function importAsInitialCommit(sourceDir: string, bareDir: string, branch: string): Promise<void> {
+async function importAsInitialCommit(sourceDir: string, bareDir: string, branch: string, writerEnv: Record<string, string>): Promise<void> {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'forge-seed-'));
   try {
     const root = path.resolve(sourceDir);
     await fs.cp(root, workDir, { recursive: true, filter: (from) => from === root || !SKIPPED.has(path.basename(from)) });
-    const git = (...args: string[]) => execFileAsync('git', args, { cwd: workDir, env: seederEnv() });
+    const git = (...args: string[]) => execFileAsync('git', args, { cwd: workDir, env: { ...seederEnv(), ...writerEnv } });
     await git('init', '--quiet', `--initial-branch=${branch}`);
     await git('add', '--all');
     await git('commit', '--quiet', '--allow-empty', '--no-verify', '-m', 'Initial import');

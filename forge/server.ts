@@ -11,7 +11,8 @@ import { admit } from './auth';
 import { isGitEndpoint, serveGit } from './git-http';
 import { renderIndexPage, renderPullPage, renderRepoPage } from './pages';
 import { PullStore } from './pulls-store';
-import { createBareRepo, repoAt, repoExists, withoutGitSuffix } from './repos';
+import { createBareRepo, listRepos, repoAt, repoExists, withoutGitSuffix } from './repos';
+import { forgeWriteKey, guardRefs, writerEnv } from './ref-guard';
 import { sendHtml, sendText } from './responses';
 import { serveApi } from './rest-api';
 import type { Site } from './site';
@@ -37,12 +38,17 @@ export interface Forge {
   /** Creates an empty bare repository and returns its path; fails if it already exists. */
   createBareRepo(owner: string, name: string, defaultBranch?: string): Promise<string>;
   hasRepo(owner: string, name: string): Promise<boolean>;
+  /** Environment for the forge's own local git writes (seeding); any other ref update is refused (ref-guard.ts). */
+  writerEnv: Record<string, string>;
 }
 
 export async function startForge(options: ForgeOptions): Promise<Forge> {
   if (options.token === '') throw new Error('forge token must not be empty (leave it unset for an open forge)');
   const reposDir = path.resolve(options.dataDir, 'repos');
   await fs.mkdir(reposDir, { recursive: true });
+  const writeKey = await forgeWriteKey(path.resolve(options.dataDir));
+  // Repositories made before the guard existed (or by an older forge) get it too.
+  await Promise.all((await listRepos(reposDir)).map((repo) => guardRefs(repo.gitDir, writeKey)));
   const host = options.host ?? '127.0.0.1';
 
   const server = http.createServer();
@@ -55,7 +61,7 @@ export async function startForge(options: ForgeOptions): Promise<Forge> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const site: Site = { url, apiUrl: `${url}/api/v3`, reposDir, token: options.token, pulls: new PullStore() };
+  const site: Site = { url, apiUrl: `${url}/api/v3`, reposDir, token: options.token, pulls: new PullStore(), writeKey };
   // Registered after listening, which is safe: no request can be parsed before this continuation runs.
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     handleRequest(req, res, site).catch((error: unknown) => failUnexpectedly(res, error));
@@ -73,7 +79,8 @@ export async function startForge(options: ForgeOptions): Promise<Forge> {
       });
       await site.pulls.settled();
     },
-    createBareRepo: (owner, name, defaultBranch = 'main') => createBareRepo(reposDir, owner, name, defaultBranch),
+    createBareRepo: (owner, name, defaultBranch = 'main') => createBareRepo(reposDir, owner, name, defaultBranch, writeKey),
+    writerEnv: writerEnv(writeKey),
     async hasRepo(owner, name) {
       const repo = repoAt(reposDir, owner, name);
       return repo !== null && (await repoExists(repo));
@@ -107,7 +114,7 @@ async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse
   if (gitRepoName !== null) {
     const endpoint = rest.join('/');
     if (!isGitEndpoint(endpoint)) return sendText(res, 404, 'Not found\n');
-    return serveGit(req, res, { reposDir: site.reposDir, repo, endpoint, query, remoteUser: admission.remoteUser });
+    return serveGit(req, res, { reposDir: site.reposDir, repo, endpoint, query, remoteUser: admission.remoteUser, writeKey: site.writeKey });
   }
   if (rest.length === 0) return sendHtml(req, res, await renderRepoPage(site, repo));
   const [kind, number] = rest;

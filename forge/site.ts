@@ -7,4 +7,6 @@ export interface Site {
   reposDir: string;
   token: string | undefined;
   pulls: PullStore;
+  /** Lets the git processes the forge runs update refs (ref-guard.ts). */
+  writeKey: string;
 }

@@ -11,6 +11,7 @@ import git from 'isomorphic-git';
 import gitHttp from 'isomorphic-git/http/node';
 import { startForge, type Forge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
+import { REFUSAL } from '../forge/ref-guard';
 
 const execFileAsync = promisify(execFile);
 const TOKEN = `forge-test-${randomBytes(8).toString('hex')}`;
@@ -149,6 +150,21 @@ describe('git over smart HTTP', () => {
     expect((await rawRequest({ path: '/api/v3/repos/acme/web-app', headers: { Authorization: 'token nope' } })).status).toBe(401);
     expect((await rawRequest({ path: '/' })).status).toBe(401);
     expect((await rawRequest({ path: refsPath, headers: bearer })).status).toBe(200);
+  });
+
+  it('lets refs change only through its authenticated HTTP: local git commands and path pushes are refused', async () => {
+    const before = await remoteHeads();
+    const bare = path.join(forge.reposDir, 'acme', 'web-app.git');
+    const main = [...before.values()][0];
+    await expect(gitCli(['--git-dir', bare, 'update-ref', 'refs/heads/main', '0000000000000000000000000000000000000000'])).rejects.toThrow(REFUSAL);
+    await expect(gitCli(['--git-dir', bare, 'branch', 'sneaky', main!])).rejects.toThrow(REFUSAL);
+    const dir = path.join(tmp, 'local-pusher');
+    await gitCli(['clone', '--quiet', cloneUrl(), dir]);
+    await expect(gitCli(['push', '--quiet', bare, 'HEAD:refs/heads/sneaky'], dir)).rejects.toThrow(REFUSAL);
+    // The hook holds only the key's hash: reading it does not help.
+    const hook = await fs.readFile(path.join(bare, 'hooks', 'reference-transaction'), 'utf8');
+    expect(hook).not.toContain(await fs.readFile(path.join(tmp, 'data', 'ref-write-key'), 'utf8'));
+    expect(await remoteHeads()).toEqual(before);
   });
 
   it('refuses pushes with a wrong token and leaves the repository unchanged', async () => {
