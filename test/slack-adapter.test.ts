@@ -262,6 +262,30 @@ test('/change posts the request as a root message and starts the run in its thre
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'cleanup-command-run' });
 });
 
+test('/change replayed, also after an adapter restart, lands on one root message and one run', async () => {
+  const trigger = '13345224609.738474920.0000000000000000002';
+  const text = 'Replayed: show the currency code on product cards';
+  const form = slashCommand(FIONA, text, trigger);
+  // A replay of the same signed request at once, then again after the adapter restarts (its memory is gone).
+  await Promise.all([send({ form }), send({ form })]);
+  const first = await router.outcome(`command:${trigger}`);
+  expect(first).toMatchObject({ kind: 'started', alreadyStarted: false });
+  await adapter.close();
+  router = new RecordingRouter(world.gateway);
+  adapter = await startSlackAdapter({ router, loadCatalog: () => loadCatalog(world.catalogPath), signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN, port: 0, slackApiUrl: slack.url });
+  expect((await send({ form })).status).toBe(200);
+  const again = await router.outcome(`command:${trigger}`);
+  expect(again).toMatchObject({ kind: 'started', alreadyStarted: true, runId: (first as { runId: string }).runId });
+  const roots = slack.messages(WORKSPACE.channel).filter((m) => !m.thread_ts && m.text.endsWith(text));
+  expect(roots).toHaveLength(1);
+  expect(roots[0]!.metadata).toEqual({ event_type: 'change_request_root', event_payload: { trigger } });
+  const runId = runIdForThread('slack', WORKSPACE.channel, roots[0]!.ts);
+  expect(first).toMatchObject({ runId });
+  await waitForState(world.gateway, runId, (s) => s.card !== null);
+  expect(cardPosts(runId)).toHaveLength(1);
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'cleanup-replayed-command' });
+});
+
 test('requests with a bad signature or a timestamp more than five minutes off, either way, get 401 and start nothing', async () => {
   const mention = slack.personWrites(FIONA.id, `${MENTION} ${REQUIREMENT}`);
   const event = appMentionEvent(mention, 'Ev0CRFORGED1');

@@ -7,7 +7,8 @@ import { App, HTTPReceiver, LogLevel, type BlockAction, type ButtonAction, type 
 import type { Catalog } from '../../shared/catalog-schema';
 import type { ConversationRouter } from '../core/router';
 import { ACTION_ID_PREFIX, escapeMrkdwn } from './blocks';
-import { cardMessage } from './card-message';
+import { cardMessage, isRootOf, rootMessage } from './card-message';
+import { EventDeduper } from '../core/dedupe';
 import { FEEDBACK_CALLBACK_ID, onButtonPress, onFeedbackSubmitted, type InteractionCalls } from './interactions';
 import { onMention, onThreadReply, type InboundDeps, type TellPerson } from './messages';
 import { callSlack } from './slack-errors';
@@ -79,6 +80,7 @@ export async function startSlackAdapter(options: SlackAdapterOptions): Promise<S
 }
 
 function listen(app: App, deps: InboundDeps): void {
+  const commandsInHand = new EventDeduper();
   app.event('app_mention', async ({ event, body, context, client, logger }) => {
     const tell = tellVia(client);
     const user = event.user;
@@ -104,14 +106,10 @@ function listen(app: App, deps: InboundDeps): void {
       CHANGE_COMMAND,
       () =>
         onChangeCommand(deps, command, {
-          postRoot: async (channel, text) => {
-            const posted = await callSlack('chat.postMessage', () => client.chat.postMessage({ channel, text }));
-            if (!posted.channel || !posted.ts) throw new Error('Slack chat.postMessage answered without the channel and ts of the request');
-            return { channel: posted.channel, ts: posted.ts };
-          },
+          postRoot: (channel, text, triggerKey) => findOrPostRoot(client, channel, text, triggerKey),
           answer,
           tell: tellVia(client),
-        }),
+        }, commandsInHand),
       answer,
     );
   });
@@ -161,4 +159,22 @@ async function reportFailure(logger: Logger, what: string, work: () => Promise<v
       logger.error(`could not tell the person either: ${tellError instanceof Error ? tellError.message : String(tellError)}`);
     });
   }
+}
+
+/** How far back a replayed command's root message is looked for: requests older than five minutes get 401. */
+const ROOT_LOOKBACK_SECONDS = 15 * 60;
+
+/** The root message of this trigger if one was posted (by this adapter or one before a restart), else a new one. */
+async function findOrPostRoot(client: InstanceType<typeof webApi.WebClient>, channel: string, text: string, triggerKey: string): Promise<{ channel: string; ts: string }> {
+  const oldest = String(Math.floor(Date.now() / 1000) - ROOT_LOOKBACK_SECONDS);
+  let cursor: string | undefined;
+  do {
+    const page = await callSlack('conversations.history', () => client.conversations.history({ channel, oldest, include_all_metadata: true, limit: 200, ...(cursor ? { cursor } : {}) }));
+    const found = page.messages?.find(isRootOf(triggerKey));
+    if (found?.ts) return { channel, ts: found.ts };
+    cursor = page.response_metadata?.next_cursor || undefined;
+  } while (cursor);
+  const posted = await callSlack('chat.postMessage', () => client.chat.postMessage({ channel, ...rootMessage(triggerKey, text) }));
+  if (!posted.channel || !posted.ts) throw new Error('Slack chat.postMessage answered without the channel and ts of the request');
+  return { channel: posted.channel, ts: posted.ts };
 }

@@ -6,6 +6,7 @@ import { cardBlocks, escapeMrkdwn } from './blocks';
 
 const CARD_EVENT_TYPE = 'change_request_card';
 const MESSAGE_EVENT_TYPE = 'change_request_message';
+const ROOT_EVENT_TYPE = 'change_request_root';
 
 /** What `conversations.replies` returns of a message, as far as finding our own posts goes. */
 export interface ThreadMessage {
@@ -32,4 +33,13 @@ export function plainMessage(runId: string, key: string, text: string) {
 
 export function isMessageWithKey(key: string): (message: ThreadMessage) => boolean {
   return (message) => message.metadata?.event_type === MESSAGE_EVENT_TYPE && message.metadata.event_payload?.key === key;
+}
+
+/** The root message `/change` posts, carrying the command's trigger id so a replayed command finds it. */
+export function rootMessage(triggerKey: string, text: string) {
+  return { text, metadata: { event_type: ROOT_EVENT_TYPE, event_payload: { trigger: triggerKey } } };
+}
+
+export function isRootOf(triggerKey: string): (message: ThreadMessage) => boolean {
+  return (message) => message.metadata?.event_type === ROOT_EVENT_TYPE && message.metadata.event_payload?.trigger === triggerKey;
 }

@@ -117,6 +117,19 @@ export async function startFakeSlackApi(options: { botToken: string }): Promise<
         const next = from + limit < thread.length ? Buffer.from(String(from + limit)).toString('base64') : '';
         return { body: { ...fixture('api.conversations.replies'), messages: page, has_more: next !== '', response_metadata: { next_cursor: next } } };
       }
+      case 'conversations.history': {
+        // Root messages of the channel, newest first, as Slack lists them; `oldest` and `limit` honoured.
+        if (!args.channel) return error('channel_not_found');
+        const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
+        const roots = messages
+          .filter((m) => m.channel === args.channel && (!m.thread_ts || m.thread_ts === m.ts) && (!args.oldest || m.ts > String(args.oldest)))
+          .sort((a, b) => b.ts.localeCompare(a.ts));
+        const from = args.cursor ? Number(Buffer.from(String(args.cursor), 'base64').toString()) : 0;
+        const limit = Number(args.limit ?? 100);
+        const page = roots.slice(from, from + limit).map(({ metadata, ...rest }) => (withMetadata && metadata ? { ...rest, metadata } : rest));
+        const next = from + limit < roots.length ? Buffer.from(String(from + limit)).toString('base64') : '';
+        return { body: { ...fixture('api.conversations.history'), messages: page, has_more: next !== '', response_metadata: { next_cursor: next } } };
+      }
       case 'views.open': {
         if (!args.trigger_id) return error('invalid_trigger_id');
         const id = `V0CRVIEW${String(openedViews.length + 1).padStart(2, '0')}`;
