@@ -2,7 +2,7 @@
 // on stdout, writes one JSON document to bench/results.json, and with --write-docs puts the figures into
 // docs/benchmarks.md. Goals are compared and reported as met / not met, never asserted.
 //
-//   npm run bench                              all: im-latency, orchestration, git, changeset, scale
+//   npm run bench                              all: im-latency, polls, orchestration, git, changeset, scale
 //   npm run bench -- im-latency                one (several may be named)
 //   npm run bench -- scale --runs 200          fewer runs for a quick try (default 1000)
 //   npm run bench -- scale --finish-timeout 0  wait until all confirmed runs have finished (default: 720 s)
@@ -24,13 +24,14 @@ import { changesetBenchmark } from './changeset';
 import { imLatencyBenchmark } from './im-latency';
 import { describeMachine, type MachineDescription } from './machine';
 import { orchestrationBenchmark } from './orchestration';
+import { pollsBenchmark } from './polls';
 import { renderTable, unavailable, type BenchResult } from './report';
 import { scaleBenchmark } from './scale';
 import { cleanUpEnvironment, log, prepareEnvironment, PROJECT_ROOT, stopEverything } from './world';
 
 export type { BenchResult } from './report';
 
-const ORDER = ['im-latency', 'orchestration', 'git', 'changeset', 'scale'] as const;
+const ORDER = ['im-latency', 'polls', 'orchestration', 'git', 'changeset', 'scale'] as const;
 type BenchName = (typeof ORDER)[number];
 
 interface Options {
@@ -66,6 +67,7 @@ async function runGit(options: Options): Promise<BenchResult> {
 
 const BENCHMARKS: Record<BenchName, (options: Options) => Promise<BenchResult>> = {
   'im-latency': (o) => imLatencyBenchmark(o.quick ? { samples: o.samples ?? 40, warmup: 10 } : { ...(o.samples ? { samples: o.samples } : {}) }),
+  polls: (o) => pollsBenchmark(o.quick ? { windowMs: 2000 } : {}),
   orchestration: (o) => orchestrationBenchmark({ repeats: o.repeats ?? (o.quick ? 2 : undefined) }),
   git: runGit,
   changeset: (o) => changesetBenchmark({ quick: o.quick, demoSamples: o.changesetSamples, realSamples: o.changesetSamples }),

@@ -226,3 +226,69 @@ test('text from a run is shown as text, never as HTML, and a retried start start
   expect(await page.evaluate('window.injected')).toBeUndefined();
   await page.close();
 });
+
+/** A long poll from a client at `localAddress` (the whole of 127.0.0.0/8 is this machine): its status and body. */
+function longPoll(url: string, localAddress: string, signal: AbortSignal): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { localAddress, signal }, (response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    request.on('error', (error) => (signal.aborted ? resolve({ status: 0, body: null }) : reject(error)));
+  });
+}
+
+test('100 pages long-polling one run share one watch; one client may hold only a few polls open', async () => {
+  let stateQueries = 0;
+  const gateway = new Proxy(world.gateway, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (property === 'state') return (...args: Parameters<typeof target.state>) => (stateQueries++, target.state(...args));
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const pollChat = await startWebChat({ gateway, router: new ConversationRouter(gateway), loadCatalog: () => loadCatalog(world.catalogPath), outboxDir: path.join(world.dataDir, 'worker'), demoRequirements: [] });
+  const stop = new AbortController();
+  try {
+    const started = await fetch(`${pollChat.url}/api/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ as: 'pam', text: 'Make the sale badge red', eventId: 'poll-share-0001' }) }).then((r) => r.json() as Promise<any>);
+    const runId = started.runId as string;
+    await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+    const seen = await fetch(`${pollChat.url}/api/runs/${runId}`).then((r) => r.json() as Promise<any>);
+    const url = `${pollChat.url}/api/runs/${runId}?after=${seen.state.version}&messages=${seen.messages.length}`;
+    const queriesDuring = async (clients: number) => {
+      const before = stateQueries;
+      const polls = Array.from({ length: clients }, (_, i) => longPoll(url, `127.0.${Math.floor(i / 250)}.${(i % 250) + 2}`, stop.signal));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      return { queries: stateQueries - before, polls };
+    };
+    const one = await queriesDuring(1);
+    const hundred = await queriesDuring(100);
+    // 101 pages wait now; one watch reads the run about ten times a second for all of them.
+    expect(one.queries).toBeGreaterThan(5);
+    expect(hundred.queries).toBeLessThan(one.queries * 1.5 + 5);
+
+    // When the run moves, every page hears of it.
+    await fetch(`${pollChat.url}/api/runs/${runId}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ as: 'pam', text: 'Also on the cart page', eventId: 'poll-share-0002' }) });
+    const answers = await Promise.all([...one.polls, ...hundred.polls]);
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    expect(answers.every((a) => a.body.state.version > seen.state.version)).toBe(true);
+
+    // One client address: the 9th open poll is refused plainly (the page shows "Reconnecting…" and retries).
+    const fresh = await fetch(`${pollChat.url}/api/runs/${runId}`).then((r) => r.json() as Promise<any>);
+    const waitingUrl = `${pollChat.url}/api/runs/${runId}?after=${fresh.state.version}&messages=${fresh.messages.length}`;
+    const held = Array.from({ length: 8 }, () => longPoll(waitingUrl, '127.0.0.1', stop.signal));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ninth = await longPoll(waitingUrl, '127.0.0.1', stop.signal);
+    expect(ninth).toMatchObject({ status: 429, body: { error: expect.stringMatching(/^too many open views from 127\.0\.0\.1: at most 8 at once/) } });
+    // Another client is not affected: its poll waits like any other.
+    const other = await Promise.race([longPoll(waitingUrl, '127.0.0.99', stop.signal), new Promise((resolve) => setTimeout(() => resolve('waiting'), 500))]);
+    expect(other).toBe('waiting');
+    stop.abort();
+    await Promise.all(held);
+    await world.gateway.send(runId, 'cancel', { by: 'pam', key: 'poll-share-cleanup' });
+  } finally {
+    stop.abort();
+    await pollChat.close();
+  }
+});

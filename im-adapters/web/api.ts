@@ -10,6 +10,7 @@ import type { RunState } from '../../shared/contracts';
 import type { ButtonOutcome, ConversationRouter, MessageOutcome } from '../core/router';
 import { HttpError, validate } from './http';
 import { peopleOf, type WebPerson } from './people';
+import { RunWatches } from './run-watch';
 
 /** Every web chat thread lives in this one channel: the page is a single room. */
 export const WEB_CHANNEL = 'web';
@@ -73,8 +74,18 @@ export interface WebChatDeps {
   demoRequirements: string[];
 }
 
+interface RunReading {
+  state: RunState;
+  messages: ThreadMessage[];
+}
+
 export class WebChatApi {
-  constructor(private readonly deps: WebChatDeps) {}
+  /** One shared watch per run for all the pages long-polling it (run-watch.ts). */
+  readonly watches: RunWatches<RunReading>;
+
+  constructor(private readonly deps: WebChatDeps) {
+    this.watches = new RunWatches((runId) => this.reading(runId), POLL_EVERY_MS);
+  }
 
   async people(): Promise<{ people: WebPerson[] }> {
     return { people: peopleOf(await this.deps.loadCatalog()) };
@@ -116,14 +127,14 @@ export class WebChatApi {
   /** The run as the page draws it; with `after`, waits (up to LONG_POLL_MS) until something moved. */
   async run(runId: string, rawQuery: Record<string, string>, aborted: AbortSignal): Promise<RunView> {
     const query = validate(RunQuerySchema, rawQuery, 'query');
-    const deadline = Date.now() + LONG_POLL_MS;
-    for (;;) {
-      const state = await this.webRunState(runId);
-      const messages = await this.messages(runId);
-      const moved = query.after === undefined || state.version > query.after || messages.length > (query.messages ?? messages.length);
-      if (moved || Date.now() >= deadline || aborted.aborted) return { state, card: cardFor(state, query.selection), messages };
-      await sleep(POLL_EVERY_MS, aborted);
-    }
+    const { after } = query;
+    const moved = ({ state, messages }: RunReading) => after === undefined || state.version > after || messages.length > (query.messages ?? messages.length);
+    const { state, messages } = after === undefined ? await this.reading(runId) : await this.watches.wait(runId, moved, Date.now() + LONG_POLL_MS, aborted);
+    return { state, card: cardFor(state, query.selection), messages };
+  }
+
+  private async reading(runId: string): Promise<RunReading> {
+    return { state: await this.webRunState(runId), messages: await this.messages(runId) };
   }
 
   /** A reply in the thread: feedback while the run awaits review, context otherwise (the router decides). */
@@ -174,16 +185,4 @@ export class WebChatApi {
       throw new HttpError(400, `bad body: as: "${handle}" is not one of the catalog's people (${Object.keys(catalog.people).join(', ')})`);
     }
   }
-}
-
-function sleep(ms: number, aborted: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    aborted.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      aborted.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

@@ -2,6 +2,7 @@
 // embedded defaults (`npm start`) and demos. It has no login: whoever opens the page picks who they are
 // from the catalog's people. It is a local demo tool; do not expose it on a network (it listens on
 // 127.0.0.1 unless told otherwise). Slack and Lark are the adapters for real teams.
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import type { Catalog } from '../../shared/catalog-schema';
 import type { ConversationRouter } from '../core/router';
 import { ButtonBodySchema, NewThreadBodySchema, ReplyBodySchema, WebChatApi } from './api';
 import { HttpError, readJsonBody, sendJson, serveStatic } from './http';
+import { PollsPerClient } from './run-watch';
 
 export interface WebChatOptions {
   gateway: ChangeRequestGateway;
@@ -24,6 +26,8 @@ export interface WebChatOptions {
   host?: string;
   /** The address people open when it is not this machine's (behind a proxy): its host is accepted too. */
   publicUrl?: string;
+  /** Open long polls one client address may have at once (default 8; a browser opens at most 6 per host). */
+  maxPollsPerClient?: number;
 }
 
 export interface WebChat {
@@ -33,12 +37,17 @@ export interface WebChat {
 }
 
 const PUBLIC_DIR = path.join(__dirname, 'public');
+/** Open long polls per client address; a browser itself opens at most 6 connections per host. */
+const DEFAULT_POLLS_PER_CLIENT = 8;
 const RUN_PATH = /^\/api\/runs\/([^/]+)(?:\/(messages|buttons|feedback))?$/;
 
 export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
   const api = new WebChatApi(options);
+  const polls = new PollsPerClient(options.maxPollsPerClient ?? DEFAULT_POLLS_PER_CLIENT);
   // Ends the long polls still waiting when the server closes, so close does not wait 20 s for them.
   const closing = new AbortController();
+  // Every open long poll listens on it; the per-client cap, not this warning, bounds how many there are.
+  setMaxListeners(0, closing.signal);
   // Requests still being answered; close waits for them so none calls the gateway after its owner shut it down.
   const inFlight = new Set<Promise<void>>();
   // Filled in once the port is known: the Host names this server answers to.
@@ -46,7 +55,7 @@ export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
   const server = http.createServer((request, response) => {
     const answered = Promise.resolve()
       .then(() => refuseForeignRequests(request, hosts))
-      .then(() => handle(api, request, response, closing.signal))
+      .then(() => handle(api, polls, request, response, closing.signal))
       .catch((error: unknown) => answerError(response, error));
     inFlight.add(answered);
     void answered.finally(() => inFlight.delete(answered));
@@ -97,7 +106,7 @@ function isOwnOrigin(origin: string, hosts: ReadonlySet<string>): boolean {
   }
 }
 
-async function handle(api: WebChatApi, request: http.IncomingMessage, response: http.ServerResponse, closing: AbortSignal): Promise<void> {
+async function handle(api: WebChatApi, polls: PollsPerClient, request: http.IncomingMessage, response: http.ServerResponse, closing: AbortSignal): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://web-chat.invalid');
   const method = request.method ?? 'GET';
   const { pathname } = url;
@@ -128,7 +137,16 @@ async function handle(api: WebChatApi, request: http.IncomingMessage, response: 
     // A page that goes away (closed, switched threads) stops its long poll here too.
     const gone = new AbortController();
     response.on('close', () => gone.abort());
-    return sendJson(response, 200, await api.run(runId, Object.fromEntries(url.searchParams), AbortSignal.any([gone.signal, closing])));
+    const query = Object.fromEntries(url.searchParams);
+    if (query.after === undefined) return sendJson(response, 200, await api.run(runId, query, AbortSignal.any([gone.signal, closing])));
+    const client = request.socket.remoteAddress ?? 'unknown';
+    const release = polls.take(client);
+    if (!release) throw new HttpError(429, `too many open views from ${client}: at most ${polls.limit} at once; close a tab and it reconnects`);
+    try {
+      return sendJson(response, 200, await api.run(runId, query, AbortSignal.any([gone.signal, closing])));
+    } finally {
+      release();
+    }
   }
   if (method !== 'POST') throw methodNotAllowed(response, 'POST');
   switch (action) {
