@@ -160,8 +160,8 @@ async function deployStatic(deployment: Deployment, spec: StaticSpec): Promise<O
   const output = built.output;
   const site = await siteFolder(checkout, spec.outputDir);
   if ('refused' in site) return { status: 'failed', output: `${site.refused}\n${output}` };
-  const { skippedLinks } = await publishStaticPreview(deps.previews.dir, request.runId, request.repo.id, site.folder);
-  const note = skippedLinks.length > 0 ? `\nleft out symbolic links (previews serve regular files only): ${skippedLinks.join(', ')}` : '';
+  const { leftOut } = await publishStaticPreview(deps.previews.dir, request.runId, request.repo.id, site.folder);
+  const note = leftOut.length > 0 ? `\nleft out links and special files (previews serve regular files only): ${leftOut.join(', ')}` : '';
   return { status: 'ready', url: previewUrl(deps.previews.baseUrl, request.runId, request.repo.id), output: output + note };
 }
 
@@ -298,8 +298,8 @@ async function screenshotOf(deps: ActivityDeps, request: PreviewRequest, url: st
   if (chromiumPath === null) return { screenshot: null, note: '' };
   const { runId, repo, round } = request;
   try {
-    const shot = await takeScreenshot(url, screenshotFile(dir, runId, repo.id, round), { chromiumPath, viewport });
-    return { screenshot: { url: screenshotUrl(baseUrl, runId, repo.id, round), ...shot }, note: '' };
+    const { unsandboxed, ...shot } = await takeScreenshot(url, screenshotFile(dir, runId, repo.id, round), { chromiumPath, viewport });
+    return { screenshot: { url: screenshotUrl(baseUrl, runId, repo.id, round), ...shot }, note: unsandboxed ? `\nthe screenshot's Chromium ran without its own sandbox: ${unsandboxed}` : '' };
   } catch (error) {
     return { screenshot: null, note: `\nno screenshot: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
   }

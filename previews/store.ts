@@ -183,8 +183,8 @@ export async function deleteServiceFolder(dir: string, runId: string, repoId: st
 }
 
 export interface Published {
-  /** Symbolic links found in the build output and left out: the store serves regular files only. */
-  skippedLinks: string[];
+  /** What the build output held besides folders and regular files (links, hard links, devices), left out. */
+  leftOut: string[];
 }
 
 /**
@@ -197,15 +197,18 @@ export async function publishStaticPreview(dir: string, runId: string, repoId: s
   const target = previewFolder(dir, runId, repoId);
   const staging = sibling(target, 'incoming');
   const retired = sibling(target, 'outgoing');
-  const skippedLinks: string[] = [];
+  const leftOut: string[] = [];
   try {
     await fs.cp(source, staging, {
       recursive: true,
-      // A link could point anywhere on the worker (an absolute link to a secret, say): leave links out.
+      // Folders and regular files only. A symbolic link could point anywhere on the worker (an absolute
+      // link to a secret, say), a hard link is another name for a file that may live outside the build,
+      // and devices, FIFOs and sockets are no content: all are left out and named.
       filter: async (from) => {
-        const isLink = (await fs.lstat(from)).isSymbolicLink();
-        if (isLink) skippedLinks.push(path.relative(source, from));
-        return !isLink;
+        const stat = await fs.lstat(from);
+        const kept = stat.isDirectory() || (stat.isFile() && stat.nlink === 1);
+        if (!kept) leftOut.push(path.relative(source, from));
+        return kept;
       },
     });
     await fs.rename(target, retired).catch(ignoreMissing);
@@ -214,7 +217,7 @@ export async function publishStaticPreview(dir: string, runId: string, repoId: s
     await fs.rm(staging, { recursive: true, force: true });
     await fs.rm(retired, { recursive: true, force: true });
   }
-  return { skippedLinks };
+  return { leftOut };
 }
 
 /**

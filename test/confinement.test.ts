@@ -13,6 +13,7 @@ import { commandEnvironment, runCommand } from '../activities/commands';
 import { loopbackPortsIn, sandboxState } from '../activities/sandbox';
 import { egressDecision } from '../activities/egress-proxy';
 import { install } from '../activities/install-cache';
+import { takeScreenshot } from '../activities/screenshot';
 import { CatalogRepoSchema } from '../shared/catalog-schema';
 import type { Scenario } from '../activities/agent/scenarios';
 import { createWorld, waitForPhase, type World } from './helpers/world';
@@ -259,6 +260,40 @@ describe('secrets in a run', () => {
       }
     } finally {
       await stop();
+    }
+  });
+});
+
+describe('screenshots', () => {
+  test('Chromium renders a page as nobody with its own sandbox, and loads nothing from other origins', async () => {
+    const outside: string[] = [];
+    const elsewhere = http.createServer((req, res) => (outside.push(req.url ?? ''), res.end('tracked')));
+    let seenAs: { nobody: number; root: number } | null = null;
+    const site = http.createServer((req, res) => {
+      if (req.url === '/') {
+        // While Chromium asks for the page, it is running: whom as?
+        const count = (user: string) => {
+          try {
+            return Number(execFileSync('pgrep', ['-u', user, '-c', '-f', '/usr/lib/chromium/chromium']).toString().trim());
+          } catch {
+            return 0; // pgrep exits 1 when nothing matches
+          }
+        };
+        seenAs = { nobody: count('nobody'), root: count('root') };
+        res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><h1>Preview</h1><img src="http://127.0.0.1:${portOf(elsewhere)}/beacon.png"><script>fetch('http://127.0.0.1:${portOf(elsewhere)}/xhr').catch(() => {})</script>`);
+      } else res.writeHead(404).end();
+    });
+    await Promise.all([elsewhere, site].map((s) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))));
+    try {
+      const file = path.join(root, 'shot.png');
+      const shot = await takeScreenshot(`http://127.0.0.1:${portOf(site)}/`, file, { chromiumPath: '/usr/bin/chromium', viewport: { width: 800, height: 600 } });
+      expect(shot).toMatchObject({ width: 800, height: 600 });
+      expect(shot.unsandboxed).toBeUndefined();
+      expect(seenAs).toMatchObject({ root: 0 });
+      expect(seenAs!.nobody).toBeGreaterThan(0);
+      expect(outside).toEqual([]);
+    } finally {
+      await Promise.all([elsewhere, site].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     }
   });
 });

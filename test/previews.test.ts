@@ -11,6 +11,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../activities/deps';
 import { deployPreview, removePreviews } from '../activities/previews';
 import { startPreviewServer, type PreviewServer } from '../previews/server';
+import { publishStaticPreview } from '../previews/store';
 import { findRepo, type CatalogRepo, type PreviewSpec } from '../shared/catalog-schema';
 import type { PreviewRecord } from '../shared/contracts';
 import { createWorld, PROJECT_ROOT, type World } from './helpers/world';
@@ -282,4 +283,24 @@ test('the preview server refuses traversal, other methods, and links out of the 
   expect(index.status).toBe(200);
   expect(index.body).toContain('<h1>Previews</h1>');
   expect(index.body).not.toContain('cr-link');
+});
+
+test('the store takes folders and regular files only: symbolic links, hard links and FIFOs are left out and named', async () => {
+  const source = path.join(world.dataDir, 'odd-build');
+  await fs.mkdir(path.join(source, 'assets'), { recursive: true });
+  await fs.writeFile(path.join(source, 'index.html'), '<h1>fine</h1>');
+  await fs.writeFile(path.join(source, 'assets', 'app.js'), 'console.log(1)');
+  // Made outside the build: a hard link inside it would serve that file's content.
+  const secret = path.join(world.dataDir, 'not-for-previews.txt');
+  await fs.writeFile(secret, 'private');
+  await fs.link(secret, path.join(source, 'hard.txt'));
+  await fs.symlink(secret, path.join(source, 'soft.txt'));
+  await promisify(execFile)('mkfifo', [path.join(source, 'pipe')]);
+  const { leftOut } = await publishStaticPreview(storeDir, 'cr-odd', 'web-app', source);
+  expect(leftOut.sort()).toEqual(['hard.txt', 'pipe', 'soft.txt']);
+  const stored = path.join(storeDir, 'cr-odd', 'web-app');
+  expect((await fs.readdir(stored)).sort()).toEqual(['assets', 'index.html']);
+  expect(await fs.readFile(path.join(stored, 'assets', 'app.js'), 'utf8')).toBe('console.log(1)');
+  const served = await fetch(`${server.url}/cr-odd/web-app/hard.txt`);
+  expect(served.status).toBe(404);
 });
