@@ -9,10 +9,14 @@
 //    registry and previews its environment names, e.g. npm_config_registry) are forwarded one port each
 //    through a Unix socket to the real address; the hosts the catalog allows (allowHosts) are reached
 //    through an allow-listing HTTP proxy (egress-proxy.ts) relayed the same way; nothing else is reachable;
-//  - user 1000 in a user namespace, all capabilities dropped, and only the environment it was given.
+//  - user 1000 in a user namespace, all capabilities dropped, and only the environment it was given;
+//    outside the namespace an unprivileged user too: when the worker runs as root, bwrap itself is started
+//    as REPO_SANDBOX_UID (default 64000) through setpriv, and the folders the command may write are handed
+//    to that user first, so even a process that left its namespaces would be nobody on the machine.
 // Where bubblewrap is missing or cannot create namespaces, REPO_SANDBOX decides: `required` (the default
 // when it works) refuses to run, `off` runs unconfined and every check result says so.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -55,13 +59,31 @@ export function sandboxState(env: NodeJS.ProcessEnv = process.env): SandboxState
   return (state = { mode: 'bwrap', reason: null });
 }
 
+/** The unprivileged user bwrap runs as when the worker is root; null when the worker is not root. */
+export function sandboxOwner(env: NodeJS.ProcessEnv = process.env): number | null {
+  if (process.getuid?.() !== 0) return null;
+  const uid = Number(env.REPO_SANDBOX_UID ?? DEFAULT_SANDBOX_UID);
+  if (!Number.isInteger(uid) || uid <= 0 || uid > 4_294_967_294) throw new Error(`REPO_SANDBOX_UID must be a user id other than root, not "${env.REPO_SANDBOX_UID}"`);
+  return uid;
+}
+
+const DEFAULT_SANDBOX_UID = 64000;
+const execFileAsync = promisify(execFile);
+
+/** `setpriv … bwrap` when the worker is root (bwrap then runs as the sandbox's owner), plain bwrap otherwise. */
+function bwrapAs(owner: number | null, args: string[]): { file: string; args: string[] } {
+  if (owner === null) return { file: 'bwrap', args };
+  return { file: 'setpriv', args: [`--reuid=${owner}`, `--regid=${owner}`, '--clear-groups', '--', 'bwrap', ...args] };
+}
+
 function bwrapProblem(): string | null {
   try {
-    execFileSync('bwrap', ['--unshare-all', '--unshare-user', '--die-with-parent', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', 'true'], { stdio: 'pipe', timeout: 10_000 });
+    const probe = bwrapAs(sandboxOwner(), ['--unshare-all', '--unshare-user', '--die-with-parent', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', 'true']);
+    execFileSync(probe.file, probe.args, { stdio: 'pipe', timeout: 10_000 });
     return null;
   } catch (error) {
     const text = String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim();
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'bwrap is not installed' : `bwrap fails here (${text.split('\n')[0]})`;
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'bwrap (or setpriv, to run it unprivileged) is not installed' : `bwrap fails here (${text.split('\n')[0]})`;
   }
 }
 
@@ -83,6 +105,8 @@ export async function confine(command: string, cwd: string, env: NodeJS.ProcessE
   if (sandboxState().mode === 'off') return { file: 'sh', args: ['-c', command], env, release: async () => undefined };
   const writable = unique([cwd, ...ENV_FOLDERS.flatMap((name) => (env[name] && path.isAbsolute(env[name]!) ? [env[name]!] : [])), ...(confinement.writable ?? [])]);
   await Promise.all(writable.map((dir) => fs.mkdir(dir, { recursive: true })));
+  const owner = sandboxOwner();
+  if (owner !== null) await handOver(writable, owner);
   const args = ['--unshare-all', '--unshare-user', '--uid', '1000', '--gid', '1000', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
   if (confinement.network === 'host') args.push('--share-net');
   args.push('--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin', '--symlink', 'usr/lib', '/lib');
@@ -102,12 +126,13 @@ export async function confine(command: string, cwd: string, env: NodeJS.ProcessE
   for (const [name, value] of Object.entries(inside)) if (value !== undefined) args.push('--setenv', name, value);
 
   // The root of the view (the folders leading to the binds) is read-only; only the binds and /tmp take writes.
-  if (ports.length === 0 && proxyPort === null) return { file: 'bwrap', args: [...args, '--remount-ro', '/', 'sh', '-c', command], env: {}, release: async () => undefined };
+  if (ports.length === 0 && proxyPort === null) return { ...bwrapAs(owner, [...args, '--remount-ro', '/', 'sh', '-c', command]), env: {}, release: async () => undefined };
   // Each allowed port gets a socket outside; the forwarder inside listens on the same loopback port.
   const relay = await relayPorts(ports, proxyPort === null ? null : { port: proxyPort, allowHosts: confinement.allowHosts ?? [] });
   ports.push(...(proxyPort === null ? [] : [proxyPort]));
   args.push('--ro-bind', FORWARDER, '/run/sandbox/forwarder.js', '--bind', relay.dir, '/run/sandbox/ports');
-  return { file: 'bwrap', args: [...args, '--remount-ro', '/', process.execPath, '/run/sandbox/forwarder.js', ports.join(','), command], env: {}, release: relay.close };
+  if (owner !== null) await handOver([relay.dir], owner);
+  return { ...bwrapAs(owner, [...args, '--remount-ro', '/', process.execPath, '/run/sandbox/forwarder.js', ports.join(','), command]), env: {}, release: relay.close };
 }
 
 /** The loopback ports the command's environment points at (npm_config_registry, preview URLs, …). */
@@ -155,4 +180,26 @@ async function relayPorts(ports: number[], proxy: { port: number; allowHosts: re
 
 function unique(paths: string[]): string[] {
   return [...new Set(paths.map((p) => path.resolve(p)))];
+}
+
+/**
+ * Gives the folders (and everything in them) to the sandbox's owner: the worker writes checkouts, restored
+ * installs and tool edits as root between commands, and the command must be able to change them.
+ */
+async function handOver(folders: readonly string[], owner: number): Promise<void> {
+  await execFileAsync('chown', ['-R', '--', `${owner}:${owner}`, ...folders]);
+  await makeReachable(folders);
+}
+
+/**
+ * bwrap, running as the sandbox's owner, must pass through every folder above what it binds. Private
+ * folders on the way (mkdtemp makes 0700 ones) get the execute bit for others: passing through, not listing.
+ */
+async function makeReachable(paths: readonly string[]): Promise<void> {
+  const parents = new Set<string>();
+  for (const item of paths) for (let dir = path.dirname(path.resolve(item)); dir !== path.dirname(dir); dir = path.dirname(dir)) parents.add(dir);
+  for (const dir of parents) {
+    const { mode } = await fs.stat(dir);
+    if ((mode & 0o001) === 0) await fs.chmod(dir, (mode & 0o7777) | 0o001);
+  }
 }

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { commandEnvironment, runCommand } from '../activities/commands';
-import { loopbackPortsIn, sandboxState } from '../activities/sandbox';
+import { loopbackPortsIn, sandboxOwner, sandboxState } from '../activities/sandbox';
 import { egressDecision } from '../activities/egress-proxy';
 import { install } from '../activities/install-cache';
 import { takeScreenshot } from '../activities/screenshot';
@@ -103,6 +103,18 @@ test('only the addresses in its environment are reachable', async () => {
   expect(ran.outputTail).not.toContain('should not be reachable');
   expect(ran.outputTail).toMatch(/REFUSED ECONNREFUSED/);
   expect(ran.outputTail).toContain('NO-DNS');
+});
+
+test('a command is user 1000 inside and, when the worker is root, an unprivileged user outside too', async () => {
+  const marker = `33${Math.floor(Math.random() * 1000)}`;
+  const running = run(`id -u; sleep ${marker}`, 3000);
+  await new Promise((resolve) => setTimeout(resolve, 800));
+  const outside = execFileSync('sh', ['-c', `ps -o uid= -C sleep -o args= | grep '[s]leep ${marker}' | awk '{print $1}'`]).toString().trim();
+  const ran = await running;
+  expect(ran.outputTail.split('\n')[0]).toBe('1000');
+  if (process.getuid?.() === 0) expect(outside).toBe(String(sandboxOwner()));
+  else expect(outside).toBe(String(process.getuid?.()));
+  expect(outside).not.toBe('0');
 });
 
 test('no process outlives its check, setsid or not', async () => {
