@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { InstallCredential } from '../shared/catalog-schema';
 import { redactorFor, type Redactor } from './agent/redact';
-import { sandboxOwner, type Confinement } from './sandbox';
+import type { Confinement } from './sandbox';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -46,12 +46,6 @@ export async function withInstallCredentials<T>(credentials: readonly InstallCre
   try {
     const file = path.join(dir, 'npmrc');
     await fs.writeFile(file, content, { mode: 0o600 });
-    // Readable by the install alone: its user outside the namespace is the sandbox's owner when the worker is root.
-    const owner = sandboxOwner();
-    if (owner !== null) {
-      await fs.chown(dir, owner, owner);
-      await fs.chown(file, owner, owner);
-    }
     const registries = credentials.map((c) => new URL(c.registry));
     const loopback = registries.filter((url) => LOOPBACK.has(url.hostname));
     const confinement = {

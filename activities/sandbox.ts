@@ -107,6 +107,7 @@ export async function confine(command: string, cwd: string, env: NodeJS.ProcessE
   await Promise.all(writable.map((dir) => fs.mkdir(dir, { recursive: true })));
   const owner = sandboxOwner();
   if (owner !== null) await handOver(writable, owner);
+  const readable = await readableBy(owner, confinement.readable ?? []);
   const args = ['--unshare-all', '--unshare-user', '--uid', '1000', '--gid', '1000', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
   if (confinement.network === 'host') args.push('--share-net');
   args.push('--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin', '--symlink', 'usr/lib', '/lib');
@@ -116,7 +117,7 @@ export async function confine(command: string, cwd: string, env: NodeJS.ProcessE
   const nodePrefix = path.dirname(path.dirname(process.execPath));
   if (!process.execPath.startsWith('/usr/')) args.push('--ro-bind', nodePrefix, nodePrefix);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
-  for (const dir of confinement.readable ?? []) args.push('--ro-bind', path.resolve(dir), path.resolve(dir));
+  for (const { from, at } of readable.binds) args.push('--ro-bind', from, at);
   for (const dir of writable) args.push('--bind', dir, dir);
   args.push('--chdir', cwd, '--clearenv');
   const ports = confinement.network === 'host' ? [] : [...new Set([...loopbackPortsIn(env), ...(confinement.loopbackPorts ?? [])])];
@@ -126,13 +127,14 @@ export async function confine(command: string, cwd: string, env: NodeJS.ProcessE
   for (const [name, value] of Object.entries(inside)) if (value !== undefined) args.push('--setenv', name, value);
 
   // The root of the view (the folders leading to the binds) is read-only; only the binds and /tmp take writes.
-  if (ports.length === 0 && proxyPort === null) return { ...bwrapAs(owner, [...args, '--remount-ro', '/', 'sh', '-c', command]), env: {}, release: async () => undefined };
+  if (ports.length === 0 && proxyPort === null) return { ...bwrapAs(owner, [...args, '--remount-ro', '/', 'sh', '-c', command]), env: {}, release: readable.release };
   // Each allowed port gets a socket outside; the forwarder inside listens on the same loopback port.
   const relay = await relayPorts(ports, proxyPort === null ? null : { port: proxyPort, allowHosts: confinement.allowHosts ?? [] });
   ports.push(...(proxyPort === null ? [] : [proxyPort]));
   args.push('--ro-bind', FORWARDER, '/run/sandbox/forwarder.js', '--bind', relay.dir, '/run/sandbox/ports');
   if (owner !== null) await handOver([relay.dir], owner);
-  return { ...bwrapAs(owner, [...args, '--remount-ro', '/', process.execPath, '/run/sandbox/forwarder.js', ports.join(','), command]), env: {}, release: relay.close };
+  const release = async () => (await relay.close(), await readable.release());
+  return { ...bwrapAs(owner, [...args, '--remount-ro', '/', process.execPath, '/run/sandbox/forwarder.js', ports.join(','), command]), env: {}, release };
 }
 
 /** The loopback ports the command's environment points at (npm_config_registry, preview URLs, …). */
@@ -202,4 +204,23 @@ async function makeReachable(paths: readonly string[]): Promise<void> {
     const { mode } = await fs.stat(dir);
     if ((mode & 0o001) === 0) await fs.chmod(dir, (mode & 0o7777) | 0o001);
   }
+}
+
+/**
+ * What the command may read, bound at its own path. When bwrap runs as the sandbox's owner, folders it
+ * cannot read (they belong to the worker) are copied for the command and handed over; the copy goes with it.
+ */
+async function readableBy(owner: number | null, folders: readonly string[]): Promise<{ binds: { from: string; at: string }[]; release(): Promise<void> }> {
+  const at = folders.map((dir) => path.resolve(dir));
+  if (owner === null || at.length === 0) return { binds: at.map((dir) => ({ from: dir, at: dir })), release: async () => undefined };
+  const copies = await fs.mkdtemp(path.join(os.tmpdir(), 'cr-sandbox-readable-'));
+  const binds = await Promise.all(
+    at.map(async (dir, index) => {
+      const copy = path.join(copies, String(index));
+      await fs.cp(dir, copy, { recursive: true, verbatimSymlinks: true });
+      return { from: copy, at: dir };
+    }),
+  );
+  await handOver([copies], owner);
+  return { binds, release: () => fs.rm(copies, { recursive: true, force: true }) };
 }
