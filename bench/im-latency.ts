@@ -23,6 +23,8 @@ import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, lo
 export interface ImLatencyOptions {
   samples?: number;
   warmup?: number;
+  /** Confirm presses measured (each on its own run waiting at confirmation). */
+  presses?: number;
 }
 
 type Arm = 'web' | 'gateway' | 'bare' | 'query';
@@ -106,6 +108,32 @@ export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promis
       await sleep(5);
     }
     const finalStates = await Promise.all(runIds.map((runId) => world.gateway.state(runId)));
+
+    // A button press: "Confirm" on a proposal card, POST /api/runs/<id>/buttons, answered once the run
+    // has taken it and the card is redrawn. A confirm moves its run on, so each press gets a run of its own,
+    // all started first and pressed one at a time, with a pause for the confirmed run's (instant) round.
+    const presses = options.presses ?? 60;
+    const pressRuns: string[] = [];
+    for (let p = 0; p < presses + 5; p++) {
+      const started = await post(`${chat.url}/api/threads`, { as: BENCH_REQUESTER, text: BENCH_REQUIREMENT, eventId: eventId('press-start') });
+      pressRuns.push(started.runId as string);
+    }
+    for (const runId of pressRuns) await waitUntil(() => world.gateway.state(runId), (s) => s.phase === 'awaiting_confirmation', 60_000);
+    log(`im-latency: ${pressRuns.length} runs await confirmation; 5 warm-up and ${presses} measured confirm presses`);
+    const pressTimes: number[] = [];
+    let pressesRefused = 0;
+    for (const [p, runId] of pressRuns.entries()) {
+      const view = (await (await fetch(`${chat.url}/api/runs/${runId}`)).json()) as { card: { buttons: { value: { action: string } }[] } };
+      const confirm = view.card.buttons.find((b) => b.value.action === 'confirm');
+      if (!confirm) throw new Error(`the proposal card of ${runId} has no Confirm button`);
+      const t0 = performance.now();
+      const outcome = await post(`${chat.url}/api/runs/${runId}/buttons`, { as: BENCH_REQUESTER, value: confirm.value, eventId: eventId('press') });
+      const elapsed = performance.now() - t0;
+      if (outcome.kind !== 'accepted') pressesRefused += 1;
+      if (p >= 5) pressTimes.push(elapsed);
+      await sleep(300);
+    }
+    const press = summarize(pressTimes);
     const measured = bareParts.slice(-samples);
     const web = summarize(times.web);
     const gw = summarize(times.gateway);
@@ -135,6 +163,11 @@ export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promis
         web_vs_bare_p50: round(ratio50, 2),
         web_vs_bare_p99: round(web.p99 / bare.p99, 2),
         not_visible_after_action: missing,
+        button_confirm_samples: pressTimes.length,
+        button_confirm_p50_ms: ms(press.p50),
+        button_confirm_p90_ms: ms(press.p90),
+        button_confirm_p99_ms: ms(press.p99),
+        button_confirm_refused: pressesRefused,
         runs_used: THREADS,
         context_entries_per_run_at_end: Math.max(...finalStates.map((st) => st.context.length)),
         runs_still_awaiting_confirmation: finalStates.filter((st) => st.phase === 'awaiting_confirmation').length,

@@ -66,7 +66,7 @@ async function runGit(options: Options): Promise<BenchResult> {
 }
 
 const BENCHMARKS: Record<BenchName, (options: Options) => Promise<BenchResult>> = {
-  'im-latency': (o) => imLatencyBenchmark(o.quick ? { samples: o.samples ?? 40, warmup: 10 } : { ...(o.samples ? { samples: o.samples } : {}) }),
+  'im-latency': (o) => imLatencyBenchmark(o.quick ? { samples: o.samples ?? 40, warmup: 10, presses: 15 } : { ...(o.samples ? { samples: o.samples } : {}) }),
   polls: (o) => pollsBenchmark(o.quick ? { windowMs: 2000 } : {}),
   orchestration: (o) => orchestrationBenchmark({ repeats: o.repeats ?? (o.quick ? 2 : undefined) }),
   git: runGit,
