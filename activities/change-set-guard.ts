@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import { distTagFor, isRunPrerelease } from '../shared/change-set';
+import { distTagFor, isRunPrerelease } from '../domain/change-set';
 
 const SECTIONS = ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies', 'overrides', 'resolutions'] as const;
 

@@ -1,9 +1,9 @@
 // Everything activities need from the process that runs them, passed in explicitly so tests and the
 // worker wire the same code with different parts.
 import path from 'node:path';
-import type { Catalog, CatalogRepo } from '../shared/catalog-schema';
-import type { Spend } from '../shared/budget';
-import type { AgentProgress } from '../shared/contracts';
+import type { Catalog, CatalogRepo } from '../domain/catalog-schema';
+import type { Spend } from '../domain/budget';
+import type { AgentProgress } from '../domain/contracts';
 import type { PriceTable } from './agent/budget';
 import type { ModelProvider } from './agent/model';
 import type { Redactor } from './agent/redact';

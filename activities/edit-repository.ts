@@ -2,7 +2,7 @@
 // round), let the agent edit inside a bounded loop, commit and push. Safe to retry: a round whose commit is
 // already on the branch is reported, not redone.
 import { Context } from '@temporalio/activity';
-import { oneLine } from '../shared/summary';
+import { oneLine } from '../domain/summary';
 import path from 'node:path';
 import { EDIT_SYSTEM_PROMPT, editPrompt } from './agent/prompts';
 import { recordedSpending } from './agent/progress';

@@ -1,8 +1,8 @@
 // The activities a worker registers, bound to their dependencies. The workflow sees only these names.
 import { maskCommandOutputWith } from './commands';
 import { ApplicationFailure } from '@temporalio/activity';
-import { CatalogError } from '../shared/catalog-loader';
-import type { Catalog } from '../shared/catalog-schema';
+import { CatalogError } from '../domain/catalog-loader';
+import type { Catalog } from '../domain/catalog-schema';
 import { ModelUnavailableError } from './agent/model';
 import type { ActivityDeps } from './deps';
 import { BranchMovedError } from './git/repository';

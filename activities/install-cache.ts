@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { CatalogRepo } from '../shared/catalog-schema';
-import type { CheckResult } from '../shared/contracts';
+import type { CatalogRepo } from '../domain/catalog-schema';
+import type { CheckResult } from '../domain/contracts';
 import { runCommand, type CommandResult } from './commands';
 import { MissingInstallCredential, withInstallCredentials } from './install-credentials';
 import type { Confinement } from './sandbox';

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { InstallCredential } from '../shared/catalog-schema';
+import type { InstallCredential } from '../domain/catalog-schema';
 import { redactorFor, type Redactor } from './agent/redact';
 import type { Confinement } from './sandbox';
 

@@ -3,8 +3,8 @@
 // idempotency key or a card reference, so a retried activity posts nothing twice.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Card } from '../shared/card';
-import type { CardRef, ConversationRef } from '../shared/contracts';
+import type { Card } from '../domain/card';
+import type { CardRef, ConversationRef } from '../domain/contracts';
 import type { NotifyRequest, PublishCardRequest } from './types';
 
 export interface ConversationChannel {

@@ -28,8 +28,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { CatalogCommand, CatalogRepo, PreviewSpec } from '../shared/catalog-schema';
-import type { PreviewRecord, Screenshot } from '../shared/contracts';
+import type { CatalogCommand, CatalogRepo, PreviewSpec } from '../domain/catalog-schema';
+import type { PreviewRecord, Screenshot } from '../domain/contracts';
 import { PreviewHostRefusal, startServiceOnHost, stopServiceOnHost } from '../previews/control-client';
 import {
   deleteStoredPreview,

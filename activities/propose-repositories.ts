@@ -2,7 +2,7 @@
 // answering which repositories a requirement touches. Code, not the model, has the last word on ids.
 import path from 'node:path';
 import { z } from 'zod';
-import type { Proposal } from '../shared/contracts';
+import type { Proposal } from '../domain/contracts';
 import { PROPOSE_SYSTEM_PROMPT, proposePrompt } from './agent/prompts';
 import { runAgentStep } from './agent/run-step';
 import { exploringTools } from './agent/tools/files';

@@ -3,8 +3,8 @@
 // duplicated, and labels are only ever added (adding one twice changes nothing).
 import type { Octokit } from '@octokit/rest';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { PullRequestRef } from '../shared/contracts';
-import { renderSummaryMarkdown } from '../shared/summary';
+import type { PullRequestRef } from '../domain/contracts';
+import { renderSummaryMarkdown } from '../domain/summary';
 import type { ActivityDeps } from './deps';
 import { ForgeAccessError } from './forge-access';
 import type { LinkRequest, PullRequestOutcome, PullRequestRequest } from './types';

@@ -2,7 +2,7 @@
 // round's commit. Reads only; retrying it is always safe.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { CheckResult } from '../shared/contracts';
+import type { CheckResult } from '../domain/contracts';
 import { runCommand } from './commands';
 import { installCacheDir, checkoutFromCache, remoteFor, repositoryCommandEnv, repositoryConfinement, type ActivityDeps } from './deps';
 import { withWorkspace } from './git/workspace';

@@ -5,7 +5,7 @@ import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import type { Screenshot } from '../shared/contracts';
+import type { Screenshot } from '../domain/contracts';
 
 export interface ScreenshotOptions {
   chromiumPath: string;

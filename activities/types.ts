@@ -1,6 +1,6 @@
 // Inputs and results of every activity: the workflow's only way to reach the outside world.
-import type { Card } from '../shared/card';
-import type { Catalog, CatalogRepo, ModelChoice } from '../shared/catalog-schema';
+import type { Card } from '../domain/card';
+import type { Catalog, CatalogRepo, ModelChoice } from '../domain/catalog-schema';
 import type {
   CardRef,
   ChangeSetPackage,
@@ -18,7 +18,7 @@ import type {
   RoundKind,
   StepUsage,
   Transcript,
-} from '../shared/contracts';
+} from '../domain/contracts';
 import type { StepLimits } from './agent/budget';
 
 export interface ProposeRequest {

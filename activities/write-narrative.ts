@@ -1,8 +1,8 @@
 // The combined summary's narrative: one bounded model call, no tools, inside the run's budget. Without a
 // model (or when the call cannot be afforded or fails) it returns no text and the run assembles a plain one.
 import { Context } from '@temporalio/activity';
-import { noSpend } from '../shared/budget';
-import type { StepUsage } from '../shared/contracts';
+import { noSpend } from '../domain/budget';
+import type { StepUsage } from '../domain/contracts';
 import { worstCaseAfterCall } from './agent/spend-ledger';
 import { planCall, spendOf } from './agent/budget';
 import { ModelUnavailableError, type Model } from './agent/model';

@@ -5,7 +5,7 @@
 // that records phase awaiting_review) against the union of its activities' started→closed intervals (the
 // time some activity was running: the critical path of the activities themselves). Three repositories
 // (independent of each other, so edited in parallel) against one, interleaved, medians of `repeats` runs.
-import type { ChangeRequestInput } from '../shared/contracts';
+import type { ChangeRequestInput } from '../domain/contracts';
 import { criticalPath, timelineOf, type CriticalPath } from './history';
 import { goal, type BenchResult } from './report';
 import { median, round } from './stats';

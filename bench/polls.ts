@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat } from '../im-adapters/web/server';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { goal, type BenchResult } from './report';
 import { round } from './stats';
 import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, log, sleep, startBenchWorker } from './world';

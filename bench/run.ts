@@ -96,7 +96,7 @@ function positiveInt(value: string): number {
 async function sourceState(): Promise<{ commit: string; uncommitted: string[] }> {
   const git = (args: string[]) => promisify(execFile)('git', args, { cwd: PROJECT_ROOT }).then(({ stdout }) => stdout, () => '');
   const commit = (await git(['rev-parse', '--short', 'HEAD'])).trim() || 'unknown';
-  const status = await git(['status', '--porcelain', '--', 'activities', 'workflows', 'worker', 'shared', 'client', 'im-adapters', 'forge']);
+  const status = await git(['status', '--porcelain', '--', 'activities', 'workflows', 'worker', 'domain', 'client', 'im-adapters', 'forge']);
   return { commit, uncommitted: status.split('\n').filter(Boolean).map((line) => line.slice(3)) };
 }
 

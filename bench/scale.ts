@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { ChangeRequestInput } from '../shared/contracts';
+import type { ChangeRequestInput } from '../domain/contracts';
 import { goal, type BenchResult } from './report';
 import { median, round } from './stats';
 import { timelineOf } from './history';

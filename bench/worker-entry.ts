@@ -11,7 +11,7 @@ import { DEFAULT_PRICES } from '../activities/agent/budget';
 import { redactorFor } from '../activities/agent/redact';
 import { tokenForgeAccess } from '../activities/forge-access';
 import { Conversations, OutboxChannel } from '../activities/notify';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from '../worker/create-worker';
 
 async function main(): Promise<void> {

@@ -17,8 +17,8 @@ import { startForge, type Forge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
 import { startPreviewServer } from '../previews/server';
 import { ensureTemporalCli } from '../scripts/ensure-temporal';
-import { loadCatalog } from '../shared/catalog-loader';
-import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { loadCatalog } from '../domain/catalog-loader';
+import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { quietSdkLogs } from '../worker/create-worker';
 import { DEMO_REPOS, PROJECT_ROOT, writeTestCatalog } from '../test/helpers/world';
 

@@ -1,7 +1,7 @@
 // A run's state as text a person reads in a terminal.
-import type { RunState, Transcript } from '../shared/contracts';
-import { describeDimension, inputTokensOf, type BudgetLimits, type Spend } from '../shared/budget';
-import { describeUpstream, renderSummaryMarkdown } from '../shared/summary';
+import type { RunState, Transcript } from '../domain/contracts';
+import { describeDimension, inputTokensOf, type BudgetLimits, type Spend } from '../domain/budget';
+import { describeUpstream, renderSummaryMarkdown } from '../domain/summary';
 
 export function describeSpend(spend: Spend): string {
   const cache = spend.cacheReadTokens || spend.cacheWriteTokens ? ` (cache: ${spend.cacheReadTokens} read, ${spend.cacheWriteTokens} written)` : '';

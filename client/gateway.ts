@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
-import { mayTarget, type Catalog } from '../shared/catalog-schema';
+import { mayTarget, type Catalog } from '../domain/catalog-schema';
 import {
   ChangeRequestInputSchema,
   SignalPayloadSchemas,
@@ -16,9 +16,9 @@ import {
   type SignalName,
   type SignalPayload,
   type Transcript,
-} from '../shared/contracts';
-import { SA_AUTONOMY, SA_PHASE, SA_REQUESTER } from '../shared/search-attributes';
-import { oneLine } from '../shared/summary';
+} from '../domain/contracts';
+import { SA_AUTONOMY, SA_PHASE, SA_REQUESTER } from '../domain/search-attributes';
+import { oneLine } from '../domain/summary';
 
 /** A request the service will not carry out, with the reason to show the person. */
 export class RefusedError extends Error {

@@ -6,9 +6,9 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
-import type { ChangeRequestInput, Phase, RunState } from '../shared/contracts';
-import { SA_PHASE } from '../shared/search-attributes';
-import { describeSpend } from '../shared/summary';
+import type { ChangeRequestInput, Phase, RunState } from '../domain/contracts';
+import { SA_PHASE } from '../domain/search-attributes';
+import { describeSpend } from '../domain/summary';
 import { UnknownRunError, type ChangeRequestGateway } from './gateway';
 
 type History = temporal.api.history.v1.IHistory;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { quietSdkLogs } from '../worker/create-worker';
 import { PROJECT_ROOT } from '../worker/config';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { SCRIPTED_MODEL_NAME } from '../activities/agent/lineup';
 import { loadEvalCases } from './cases';
 import { renderTable, summarize, type EvalReport } from './report';

@@ -9,8 +9,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { commandEnvironment, runCommand } from '../activities/commands';
 import { installChangeSet } from '../activities/packages/change-set-install';
-import { loadCatalog } from '../shared/catalog-loader';
-import type { ChangeSetPackage, RunState } from '../shared/contracts';
+import { loadCatalog } from '../domain/catalog-loader';
+import type { ChangeSetPackage, RunState } from '../domain/contracts';
 import type { EvalCase } from './cases';
 import type { EvalWorld } from './world';
 

@@ -2,7 +2,7 @@
 // a Slack or Lark message) becomes one of these, and the shared gateway carries it out. No business rule
 // lives here: validation of content and permissions happens in the gateway and the workflow.
 import { z } from 'zod';
-import { ChangeRequestInputSchema, SignalPayloadSchemas, type InputRecord, type RunState } from '../shared/contracts';
+import { ChangeRequestInputSchema, SignalPayloadSchemas, type InputRecord, type RunState } from '../domain/contracts';
 import type { ChangeRequestGateway } from '../client/gateway';
 
 const RunIdSchema = z.string().min(1).max(200);

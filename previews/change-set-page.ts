@@ -2,7 +2,7 @@
 // (repo@sha) and what it runs against (the run's packages it installed, the upstream previews it points at),
 // so a reviewer sees the change as one thing. Drawn from the metadata the deploys leave in the store
 // (previews/store.ts); all text is escaped, and only http(s) and same-origin addresses become links.
-import type { UpstreamVersion } from '../shared/contracts';
+import type { UpstreamVersion } from '../domain/contracts';
 import type { PreviewMeta } from './store';
 import type { ServiceView } from './services';
 

@@ -28,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { PreviewRecord } from '../shared/contracts';
+import type { PreviewRecord } from '../domain/contracts';
 
 export const SCREENSHOTS_FOLDER = '_screenshots';
 /** Not a folder: the path segment under which a run's service logs are served. */

@@ -16,7 +16,7 @@ import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat } from '../im-adapters/web/server';
 import { startSlackAdapter } from '../im-adapters/slack/adapter';
 import { startLarkAdapter } from '../im-adapters/lark/adapter';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { activityDepsFor } from '../worker/main';
 import { catalogEnvironment, PROJECT_ROOT, readConfig } from '../worker/config';
 import { connectClient, createChangeRequestWorker, quietSdkLogs } from '../worker/create-worker';

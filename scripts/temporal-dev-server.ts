@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { NativeConnection } from '@temporalio/worker';
-import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 
 /** `uiPort` null: no Web UI (headless); `dbFile` null: in memory. */
 export function startDevServer(cli: string, ip: string, port: number, uiPort: number | null, dbFile: string | null, stderr: 'inherit' | 'ignore' = 'inherit'): ChildProcess {

@@ -4,7 +4,7 @@
 import type { Scenario, ScriptTurn } from '../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../activities/agent/scripted-model';
 import type { AgentTask, Model, ModelProvider, ModelRequest } from '../activities/agent/model';
-import type { ModelChoice } from '../shared/catalog-schema';
+import type { ModelChoice } from '../domain/catalog-schema';
 import { recordHistory } from './helpers/histories';
 import { startWorkerProcess } from './helpers/worker-process';
 import { commitToForge, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';

@@ -8,7 +8,7 @@ import { redactorFor } from '../activities/agent/redact';
 import { ScriptedModel } from '../activities/agent/scripted-model';
 import { defineTool, ToolRegistry } from '../activities/agent/tools/registry';
 import type { ScriptTurn } from '../activities/agent/scenarios';
-import { noSpend, type BudgetLimits } from '../shared/budget';
+import { noSpend, type BudgetLimits } from '../domain/budget';
 import { inDependencyOrder } from '../workflows/dependency-scheduler';
 
 const turn = (calls: ScriptTurn['calls']): ScriptTurn => ({ calls, expect: [], delayMs: 0 });

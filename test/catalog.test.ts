@@ -4,8 +4,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CatalogError, loadCatalog, parseCatalog } from '../shared/catalog-loader';
-import { mayTarget, reposInScope } from '../shared/catalog-schema';
+import { CatalogError, loadCatalog, parseCatalog } from '../domain/catalog-loader';
+import { mayTarget, reposInScope } from '../domain/catalog-schema';
 import { PROJECT_ROOT } from './helpers/world';
 
 const GOOD = `

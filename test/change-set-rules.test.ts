@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { revertRunPins } from '../activities/change-set-guard';
-import { CatalogSchema, type Catalog } from '../shared/catalog-schema';
-import { changeSetOf, planReleases, plannedRelease, prereleaseVersion, shortRunId, upstreamVersionsOf } from '../shared/change-set';
-import type { PublishRecord, RepoProgress, RunState } from '../shared/contracts';
+import { CatalogSchema, type Catalog } from '../domain/catalog-schema';
+import { changeSetOf, planReleases, plannedRelease, prereleaseVersion, shortRunId, upstreamVersionsOf } from '../domain/change-set';
+import type { PublishRecord, RepoProgress, RunState } from '../domain/contracts';
 import { emptyInbox, judgeInput } from '../workflows/human-inputs';
 
 const RUN = 'cr-20261203-0a1b2c3d';

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ensureTemporalCli } from '../scripts/ensure-temporal';
-import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 
 const ROOT = path.resolve(__dirname, '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.temporal.yml');
@@ -370,7 +370,7 @@ describe('docker-compose.temporal.yml', () => {
         .map((pair) => pair.split('=') as [string, string]),
     );
     expect(listed).toEqual(EXPECTED_SEARCH_ATTRIBUTES);
-    // ...and they are the ones the code sets (shared/search-attributes.ts).
+    // ...and they are the ones the code sets (domain/search-attributes.ts).
     const fromCode = Object.fromEntries(ALL_SEARCH_ATTRIBUTES.map((key) => [key.name, CLI_TYPE[key.type]]));
     expect(listed).toEqual(fromCode);
   });

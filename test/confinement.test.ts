@@ -14,7 +14,7 @@ import { loopbackPortsIn, sandboxOwner, sandboxState } from '../activities/sandb
 import { egressDecision } from '../activities/egress-proxy';
 import { install } from '../activities/install-cache';
 import { takeScreenshot } from '../activities/screenshot';
-import { CatalogRepoSchema } from '../shared/catalog-schema';
+import { CatalogRepoSchema } from '../domain/catalog-schema';
 import type { Scenario } from '../activities/agent/scenarios';
 import { createWorld, waitForPhase, type World } from './helpers/world';
 

@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Scenario } from '../activities/agent/scenarios';
-import { renderSummaryMarkdown } from '../shared/summary';
+import { renderSummaryMarkdown } from '../domain/summary';
 import { createWorld, demoScenarios, waitForPhase, type World } from './helpers/world';
 
 jest.setTimeout(180_000);

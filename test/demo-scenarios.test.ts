@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { CatalogSchema, type Catalog, type CatalogCommand } from '../shared/catalog-schema';
+import { CatalogSchema, type Catalog, type CatalogCommand } from '../domain/catalog-schema';
 import { findScenario, matchesAll, ScenarioBookSchema, type Scenario, type ScriptTurn } from '../activities/agent/scenarios';
 import { editingTools, exploringTools } from '../activities/agent/tools/files';
 import { ToolRegistry } from '../activities/agent/tools/registry';
@@ -18,7 +18,7 @@ import { rootConventions, withNearestConventions } from '../activities/agent/con
 import { installChangeSet } from '../activities/packages/change-set-install';
 import { packFolder, publishTarball } from '../activities/packages/npm';
 import { rewrittenManifest } from '../activities/packages/publish-package';
-import type { ChangeSetPackage } from '../shared/contracts';
+import type { ChangeSetPackage } from '../domain/contracts';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from '../registry/embedded';
 import { publishReleased } from '../registry/seed';
 

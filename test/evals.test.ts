@@ -7,7 +7,7 @@ import { loadEvalCases } from '../evals/cases';
 import { runEvals } from '../evals/main';
 import { renderTable, summarize } from '../evals/report';
 import type { CaseResult } from '../evals/run-case';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { PROJECT_ROOT } from './helpers/world';
 
 jest.setTimeout(300_000);

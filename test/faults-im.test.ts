@@ -12,7 +12,7 @@ import type { Scenario } from '../activities/agent/scenarios';
 import { Conversations, OutboxChannel } from '../activities/notify';
 import { runIdForThread } from '../im-adapters/core/router';
 import { SlackChannel } from '../im-adapters/slack/channel';
-import type { ConversationRef } from '../shared/contracts';
+import type { ConversationRef } from '../domain/contracts';
 import { startFakeSlackApi, WORKSPACE, type FakeSlackApi, type RecordedCall, type SlackMessage } from './helpers/fake-slack-api';
 import { branchCommits, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { Scenario } from '../activities/agent/scenarios';
 import { ChangeRequestGateway } from '../client/gateway';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { createChangeRequestWorker } from '../worker/create-worker';
 import {
   branchCommits,

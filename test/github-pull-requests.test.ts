@@ -19,9 +19,9 @@ import {
 } from '../activities/forge-access';
 import { explainForgeError, forgeCoordinates, linkPullRequests, openPullRequest } from '../activities/pull-requests';
 import type { PullRequestRequest } from '../activities/types';
-import { noSpend } from '../shared/budget';
-import { CatalogRepoSchema, type CatalogRepo } from '../shared/catalog-schema';
-import type { CombinedSummary } from '../shared/contracts';
+import { noSpend } from '../domain/budget';
+import { CatalogRepoSchema, type CatalogRepo } from '../domain/catalog-schema';
+import type { CombinedSummary } from '../domain/contracts';
 import { startFakeGitHub, type FakeGitHub, type RecordedRequest } from './helpers/fake-github';
 
 const TOKEN = 'ghp_16C7e42F292c6912E7710c838347Ae178B4a';

@@ -2,7 +2,7 @@
 // confirmation, a failing check fixed in the next round, review, one feedback round, approval and PRs.
 import { Worker } from '@temporalio/worker';
 import type { Scenario } from '../activities/agent/scenarios';
-import { shortRunId } from '../shared/change-set';
+import { shortRunId } from '../domain/change-set';
 import { recordHistory } from './helpers/histories';
 import { branchCommits, createWorld, forgePulls, demoScenarios, waitForPhase, workflowBundle, type World } from './helpers/world';
 

@@ -11,9 +11,9 @@ import { startLarkAdapter, type LarkAdapter } from '../im-adapters/lark/adapter'
 import { escapeLarkMd, larkCard } from '../im-adapters/lark/card';
 import { LarkChannel } from '../im-adapters/lark/channel';
 import { LarkApiError } from '../im-adapters/lark/lark-api';
-import type { Card } from '../shared/card';
-import { loadCatalog } from '../shared/catalog-loader';
-import type { ConversationRef, RunState } from '../shared/contracts';
+import type { Card } from '../domain/card';
+import { loadCatalog } from '../domain/catalog-loader';
+import type { ConversationRef, RunState } from '../domain/contracts';
 import {
   buttonsOf,
   cardAction,

@@ -2,7 +2,7 @@
 // run carries on as if nothing happened.
 import type { Scenario } from '../activities/agent/scenarios';
 import { RefusedError, UnknownRunError } from '../client/gateway';
-import type { RunState } from '../shared/contracts';
+import type { RunState } from '../domain/contracts';
 import { recordHistory } from './helpers/histories';
 import { createWorld, demoScenarios, waitForPhase, waitForState, type World } from './helpers/world';
 

@@ -12,8 +12,8 @@ import type { ActivityDeps } from '../activities/deps';
 import { deployPreview, removePreviews } from '../activities/previews';
 import { startPreviewServer, type PreviewServer } from '../previews/server';
 import { publishStaticPreview } from '../previews/store';
-import { findRepo, type CatalogRepo, type PreviewSpec } from '../shared/catalog-schema';
-import type { PreviewRecord } from '../shared/contracts';
+import { findRepo, type CatalogRepo, type PreviewSpec } from '../domain/catalog-schema';
+import type { PreviewRecord } from '../domain/contracts';
 import { createWorld, PROJECT_ROOT, type World } from './helpers/world';
 
 const VIEWPORT = { width: 1024, height: 640 };

@@ -27,8 +27,8 @@ import { startForge, type Forge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from '../registry/embedded';
 import { publishReleased } from '../registry/seed';
-import { CatalogRepoSchema, type CatalogRepo } from '../shared/catalog-schema';
-import type { ChangeSetPackage, PublishRecord } from '../shared/contracts';
+import { CatalogRepoSchema, type CatalogRepo } from '../domain/catalog-schema';
+import type { ChangeSetPackage, PublishRecord } from '../domain/contracts';
 import { PROJECT_ROOT } from './helpers/world';
 
 const exec = promisify(execFile);

@@ -19,8 +19,8 @@ import { startPreviewServer, type PreviewServer } from '../previews/server';
 import { isProcessGroupAlive, killRecordedGroup, processStartTicks } from '../previews/process-group';
 import type { ServiceView } from '../previews/services';
 import { seedRepositories } from '../forge/seed';
-import { CatalogRepoSchema, type CatalogRepo, type PreviewSpec } from '../shared/catalog-schema';
-import type { PreviewRecord, PreviewUpstream } from '../shared/contracts';
+import { CatalogRepoSchema, type CatalogRepo, type PreviewSpec } from '../domain/catalog-schema';
+import type { PreviewRecord, PreviewUpstream } from '../domain/contracts';
 import { createWorld, PROJECT_ROOT, type World } from './helpers/world';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -12,9 +12,9 @@ import { startSlackAdapter, type SlackAdapter } from '../im-adapters/slack/adapt
 import { cardBlocks } from '../im-adapters/slack/blocks';
 import { SlackChannel } from '../im-adapters/slack/channel';
 import { SlackApiError } from '../im-adapters/slack/slack-errors';
-import type { Card } from '../shared/card';
-import { loadCatalog } from '../shared/catalog-loader';
-import type { RunState } from '../shared/contracts';
+import type { Card } from '../domain/card';
+import { loadCatalog } from '../domain/catalog-loader';
+import type { RunState } from '../domain/contracts';
 import {
   appMentionEvent,
   buttonClick,

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ChangeRequestGateway } from '../client/gateway';
-import { loadCatalog } from '../shared/catalog-loader';
-import { ALL_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { loadCatalog } from '../domain/catalog-loader';
+import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { createChangeRequestWorker } from '../worker/create-worker';
 import { createWorld, runChannelsVia, demoScenarios, PROJECT_ROOT, temporalCli, waitForPhase, workflowBundle, type World } from './helpers/world';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat, type WebChat } from '../im-adapters/web/server';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { PROJECT_ROOT, createWorld, demoScenarios, forgePulls, waitForPhase, type World } from './helpers/world';
 
 jest.setTimeout(300_000);

@@ -4,7 +4,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { Conversations, OutboxChannel } from '../activities/notify';
 import { LarkChannel } from '../im-adapters/lark/channel';
 import { SlackChannel } from '../im-adapters/slack/channel';
-import { loadCatalog } from '../shared/catalog-loader';
+import { loadCatalog } from '../domain/catalog-loader';
 import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from './create-worker';
 import { assertPriced, chooseModelProvider, loadPrices, missingInstallTokens, secretsRedactor } from './model-provider';

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { AnthropicModelProvider } from '../activities/agent/anthropic-model';
 import { DEFAULT_PRICES, LINEUP, unpricedModels, type PriceTable } from '../activities/agent/lineup';
-import { modelsNamedIn, type Catalog } from '../shared/catalog-schema';
+import { modelsNamedIn, type Catalog } from '../domain/catalog-schema';
 import type { ModelProvider } from '../activities/agent/model';
 import { redactorFor, type Redactor } from '../activities/agent/redact';
 import { loadScenarioBook } from '../activities/agent/scenarios';

@@ -1,8 +1,8 @@
 // Runs an agent activity inside the run's budget: reserve before, settle after, and count what a step
 // spent even when it failed for good (from its failure details or its last heartbeat).
 import * as wf from '@temporalio/workflow';
-import { maxSpend, noSpend, type Spend } from '../shared/budget';
-import type { StepUsage, Transcript } from '../shared/contracts';
+import { maxSpend, noSpend, type Spend } from '../domain/budget';
+import type { StepUsage, Transcript } from '../domain/contracts';
 import type { StepLimits } from '../activities/agent/budget';
 import type { Run } from './run';
 

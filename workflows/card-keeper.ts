@@ -2,7 +2,7 @@
 // phase, proposal, summary) is shown at once; progress at most every PROGRESS_EVERY_MS. One update at a
 // time, so updates never overtake each other; the card's location is kept in state, so it is posted once.
 import * as wf from '@temporalio/workflow';
-import { cardFor } from '../shared/card';
+import { cardFor } from '../domain/card';
 import type { RunActivities } from './activity-stubs';
 import type { Run } from './run';
 

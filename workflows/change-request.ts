@@ -2,7 +2,7 @@
 // model's freedom is confined to two activities (proposing repositories, editing one repository).
 import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CatalogRepo } from '../shared/catalog-schema';
+import type { CatalogRepo } from '../domain/catalog-schema';
 import {
   ChangeRequestInputSchema,
   type ChangeRequestInput,
@@ -12,11 +12,11 @@ import {
   type PublishRecord,
   type Round,
   type RunState,
-} from '../shared/contracts';
-import { dependenciesWithin, dependencyOrder } from '../shared/dependency-order';
-import { changeSetOf, packageNameOf, sameUpstreams, upstreamsOf, upstreamVersionsOf } from '../shared/change-set';
-import { modelChoiceFor, previewReferences, resolvePreviewEnv } from '../shared/catalog-schema';
-import { mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../shared/summary';
+} from '../domain/contracts';
+import { dependenciesWithin, dependencyOrder } from '../domain/dependency-order';
+import { changeSetOf, packageNameOf, sameUpstreams, upstreamsOf, upstreamVersionsOf } from '../domain/change-set';
+import { modelChoiceFor, previewReferences, resolvePreviewEnv } from '../domain/catalog-schema';
+import { mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../domain/summary';
 import { activitiesFor, type RunActivities } from './activity-stubs';
 import { inDependencyOrder } from './dependency-scheduler';
 import { repoProblems } from './human-inputs';

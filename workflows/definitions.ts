@@ -1,8 +1,8 @@
 // Signals and the query of the `changeRequest` workflow. Payloads arrive as `unknown` on purpose: the
 // workflow validates every one, so a malformed signal is refused and recorded instead of failing a task.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { Spend } from '../shared/budget';
-import type { RunState, SignalName, Transcript } from '../shared/contracts';
+import type { Spend } from '../domain/budget';
+import type { RunState, SignalName, Transcript } from '../domain/contracts';
 
 export const confirmReposSignal = defineSignal<[unknown]>('confirmRepos');
 export const feedbackSignal = defineSignal<[unknown]>('feedback');

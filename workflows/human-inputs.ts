@@ -1,8 +1,8 @@
 // Whether a human input (a signal) is accepted: valid payload, a person allowed to send it, the right
 // phase, repositories in the catalog and in scope. Pure: the workflow calls it from its signal handlers.
 import { z } from 'zod';
-import { isOwner, mayTarget, type Catalog } from '../shared/catalog-schema';
-import { SignalPayloadSchemas, TERMINAL_PHASES, type RunState, type SignalName, type SignalPayload } from '../shared/contracts';
+import { isOwner, mayTarget, type Catalog } from '../domain/catalog-schema';
+import { SignalPayloadSchemas, TERMINAL_PHASES, type RunState, type SignalName, type SignalPayload } from '../domain/contracts';
 
 export type AcceptedInput = { [S in SignalName]: { signal: S; payload: SignalPayload<S> } }[SignalName];
 

@@ -1,7 +1,7 @@
 // A run's state and the handful of ways it changes. Everything here is deterministic workflow code:
 // time comes from the workflow clock (Date.now() inside a workflow is the task's time).
 import * as wf from '@temporalio/workflow';
-import { type Catalog, type CatalogRepo, type Policy, findRepo, reposInScope } from '../shared/catalog-schema';
+import { type Catalog, type CatalogRepo, type Policy, findRepo, reposInScope } from '../domain/catalog-schema';
 import {
   AgentProgressSchema,
   StepSpendSchema,
@@ -18,8 +18,8 @@ import {
   type SignalPayload,
   type StepUsage,
   type Transcript,
-} from '../shared/contracts';
-import { SA_AUTONOMY, SA_COST_USD, SA_PHASE, SA_REPOS, SA_REQUESTER } from '../shared/search-attributes';
+} from '../domain/contracts';
+import { SA_AUTONOMY, SA_COST_USD, SA_PHASE, SA_REPOS, SA_REQUESTER } from '../domain/search-attributes';
 import {
   addSpend,
   extend,
@@ -33,11 +33,11 @@ import {
   type BudgetDimension,
   type BudgetLimits,
   type Spend,
-} from '../shared/budget';
+} from '../domain/budget';
 import type { StepLimits } from '../activities/agent/budget';
-import { buildSummary, mergeOrderOf, type Narrative } from '../shared/summary';
+import { buildSummary, mergeOrderOf, type Narrative } from '../domain/summary';
 import type { BumpRangesResult, EditResult } from '../activities/types';
-import { planReleases } from '../shared/change-set';
+import { planReleases } from '../domain/change-set';
 import { agentProgressSignal, HUMAN_SIGNALS, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
 import { emptyInbox, judgeInput, type AcceptedInput, type PendingInputs } from './human-inputs';
 

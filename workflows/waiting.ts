@@ -1,7 +1,7 @@
 // Waiting for people (with a reminder and an expiry), stopping work when someone cancels, and
 // continuing as new before the history grows large.
 import * as wf from '@temporalio/workflow';
-import type { WaitingFor } from '../shared/contracts';
+import type { WaitingFor } from '../domain/contracts';
 import type { RunActivities } from './activity-stubs';
 import type { Run } from './run';
 

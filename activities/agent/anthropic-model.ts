@@ -9,7 +9,7 @@
 // thinking and redacted_thinking blocks included, because thinking is bound to the model and to the
 // unchanged conversation before it.
 import Anthropic from '@anthropic-ai/sdk';
-import type { ModelChoice } from '../../shared/catalog-schema';
+import type { ModelChoice } from '../../domain/catalog-schema';
 import { traitsOf } from './lineup';
 import {
   ContextWindowExceededError,

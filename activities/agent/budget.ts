@@ -9,8 +9,8 @@ import {
   type BudgetDimension,
   type BudgetLimits,
   type Spend,
-} from '../../shared/budget';
-import type { BudgetStop } from '../../shared/contracts';
+} from '../../domain/budget';
+import type { BudgetStop } from '../../domain/contracts';
 import type { ModelPrice } from './lineup';
 import type { Usage } from './model';
 

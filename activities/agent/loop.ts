@@ -1,7 +1,7 @@
 // The one bounded agent loop, used for proposing repositories and for editing one repository:
 // check the budget, ask the model, run the tools it asked for, record the step. Nothing else.
-import { addSpend, type Spend } from '../../shared/budget';
-import type { BudgetStop, TranscriptEntry } from '../../shared/contracts';
+import { addSpend, type Spend } from '../../domain/budget';
+import type { BudgetStop, TranscriptEntry } from '../../domain/contracts';
 import { planCall, spendOf, type ModelPrice, type StepLimits } from './budget';
 import { worstCaseAfterCall } from './spend-ledger';
 import { ContextWindowExceededError, type ContentBlock, type Message, type Model, type ModelResponse } from './model';

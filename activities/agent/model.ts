@@ -1,7 +1,7 @@
 // What the agent loop needs from a language model, and nothing more. The Messages-API shape is used
 // because it maps one-to-one onto Anthropic's and is easy to script.
-import type { ModelChoice } from '../../shared/catalog-schema';
-import type { RoundKind } from '../../shared/contracts';
+import type { ModelChoice } from '../../domain/catalog-schema';
+import type { RoundKind } from '../../domain/contracts';
 
 /**
  * `thinking` and `redacted_thinking` are the model's own and go back to it exactly as received (signature

@@ -1,8 +1,8 @@
 // After every agent step: heartbeat (carrying what was spent, so a retry cannot reset it), keep the
 // transcript entry, and, at most every progressIntervalMs, tell the run how far the agent is.
 import { Context } from '@temporalio/activity';
-import { maxSpend, noSpend, type Spend } from '../../shared/budget';
-import type { TranscriptEntry } from '../../shared/contracts';
+import { maxSpend, noSpend, type Spend } from '../../domain/budget';
+import type { TranscriptEntry } from '../../domain/contracts';
 import type { ActivityDeps } from '../deps';
 
 export interface AgentHeartbeat {

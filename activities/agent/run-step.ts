@@ -1,9 +1,9 @@
 // What proposing and editing share around the loop: the model and its price, carried spending,
 // the transcript, and failures that still report what the attempt spent.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import type { Spend } from '../../shared/budget';
-import type { ModelChoice } from '../../shared/catalog-schema';
-import type { StepUsage, Transcript } from '../../shared/contracts';
+import type { Spend } from '../../domain/budget';
+import type { ModelChoice } from '../../domain/catalog-schema';
+import type { StepUsage, Transcript } from '../../domain/contracts';
 import type { ActivityDeps } from '../deps';
 import type { StepLimits } from './budget';
 import { runAgentLoop, type LoopOutcome } from './loop';

@@ -5,7 +5,7 @@
 // was recorded, cannot make the run forget a call: the retried attempt starts from the record, and any
 // number of crashes can never spend past the budget. The figure errs high and is corrected by the next
 // record (before the next call) or by the step's result.
-import { addSpend, noSpend, roundUsd, type Spend } from '../../shared/budget';
+import { addSpend, noSpend, roundUsd, type Spend } from '../../domain/budget';
 import type { ModelPrice } from './budget';
 
 /** The spend a step will have reached at most once a call with this input estimate and max_tokens is answered. */

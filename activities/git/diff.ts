@@ -1,8 +1,8 @@
 // Turns changed paths into what people and dependent repositories' prompts read: per-file statistics,
 // a shortened unified diff, the few hunks that tell the most, and changes to tests a reviewer must see.
 import { structuredPatch, type StructuredPatchHunk } from 'diff';
-import type { DiffStat, FileChange } from '../../shared/contracts';
-import { isTestFile } from '../../shared/summary';
+import type { DiffStat, FileChange } from '../../domain/contracts';
+import { isTestFile } from '../../domain/summary';
 import type { PathChange } from './repository';
 
 const MAX_PREVIEW_CHARS = 12_000;

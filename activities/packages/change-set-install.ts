@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
-import type { ChangeSetPackage, CheckResult } from '../../shared/contracts';
+import type { ChangeSetPackage, CheckResult } from '../../domain/contracts';
 import { runCommand } from '../commands';
 import type { Confinement } from '../sandbox';
 import { readPackument, RegistryUnavailableError } from './npm';

@@ -2,9 +2,9 @@
 // a run, a reply in a run's thread feeds it (feedback while it awaits review, context otherwise), and a
 // card button sends the signal it stands for. Translation only: the workflow decides what is allowed.
 import { createHash } from 'node:crypto';
-import { ButtonValueSchema, cardFor, signalForButton, type ButtonValue, type Card } from '../../shared/card';
-import type { Catalog } from '../../shared/catalog-schema';
-import { TERMINAL_PHASES, type ConversationRef, type RunState } from '../../shared/contracts';
+import { ButtonValueSchema, cardFor, signalForButton, type ButtonValue, type Card } from '../../domain/card';
+import type { Catalog } from '../../domain/catalog-schema';
+import { TERMINAL_PHASES, type ConversationRef, type RunState } from '../../domain/contracts';
 import { RefusedError, UnknownRunError, type ChangeRequestGateway } from '../../client/gateway';
 import { executeCommand } from '../commands';
 import { EventDeduper } from './dedupe';

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BotIdentity } from '@larksuiteoapi/node-sdk';
 import { z } from 'zod';
-import type { Catalog } from '../../shared/catalog-schema';
+import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRouter } from '../core/router';
 import { answerCardAction, type CallbackAnswer } from './card-actions';
 import { callLark, larkClient } from './lark-api';

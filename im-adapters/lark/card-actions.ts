@@ -4,7 +4,7 @@
 // has not decided by the deadline is answered "working on it", and its outcome follows by other means.
 import type { InteractiveCard } from '@larksuiteoapi/node-sdk';
 import { z } from 'zod';
-import { ButtonValueSchema, type Card, type CardAction } from '../../shared/card';
+import { ButtonValueSchema, type Card, type CardAction } from '../../domain/card';
 import { personFor, type ButtonOutcome } from '../core/router';
 import { larkCard } from './card';
 import type { InboundDeps } from './message-events';

@@ -1,9 +1,9 @@
-// Draws a run's card (shared/card.ts) as a Feishu/Lark interactive message card, JSON 1.0 schema. Pure.
+// Draws a run's card (domain/card.ts) as a Feishu/Lark interactive message card, JSON 1.0 schema. Pure.
 // 1.0 rather than 2.0 because it does all this card needs (in-place updates with `im.message.patch`,
 // buttons whose `value` object comes back in `card.action.trigger`), renders on every client version
 // (2.0 needs 7.20+ and shows older clients an "upgrade" placeholder), and the SDK types it (InteractiveCard).
 import type { InteractiveCard, InteractiveCardButtonActionItem, InteractiveCardDivElement, InteractiveCardElement } from '@larksuiteoapi/node-sdk';
-import type { Card, CardButton, CardChoice, CardSection } from '../../shared/card';
+import type { Card, CardButton, CardChoice, CardSection } from '../../domain/card';
 
 /**
  * Lark refuses a card message over 30 KB (code 230025). Each text is cut well inside that, so a long

@@ -4,8 +4,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@larksuiteoapi/node-sdk';
 import type { ConversationChannel } from '../../activities/notify';
-import type { Card } from '../../shared/card';
-import type { CardRef, ConversationRef } from '../../shared/contracts';
+import type { Card } from '../../domain/card';
+import type { CardRef, ConversationRef } from '../../domain/contracts';
 import { LarkApiError, larkClient, type LarkAppOptions } from './lark-api';
 import { cardMessage, patchCard, replyInThread, replyUuid, textMessage } from './thread-messages';
 

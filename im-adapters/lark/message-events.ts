@@ -4,8 +4,8 @@
 // @name, rich-text posts flattened.
 import type { BotIdentity, NormalizedMessage, RawMessageEvent } from '@larksuiteoapi/node-sdk';
 import { z } from 'zod';
-import type { Card } from '../../shared/card';
-import type { Catalog } from '../../shared/catalog-schema';
+import type { Card } from '../../domain/card';
+import type { Catalog } from '../../domain/catalog-schema';
 import { personFor, type ConversationRouter, type MessageOutcome } from '../core/router';
 import { lark } from './sdk';
 

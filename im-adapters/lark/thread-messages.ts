@@ -3,7 +3,7 @@
 // uuid within an hour, so a retried activity or a redelivered event does not post twice.
 import { createHash } from 'node:crypto';
 import type { Client } from '@larksuiteoapi/node-sdk';
-import type { Card } from '../../shared/card';
+import type { Card } from '../../domain/card';
 import { larkCard } from './card';
 import { callLark } from './lark-api';
 

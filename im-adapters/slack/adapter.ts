@@ -4,7 +4,7 @@
 // retries or shows an error after that; the work (which waits for the run's verdict) continues after the ack.
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, LogLevel, type BlockAction, type ButtonAction, type Logger, type webApi } from '@slack/bolt';
-import type { Catalog } from '../../shared/catalog-schema';
+import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRouter } from '../core/router';
 import { ACTION_ID_PREFIX, escapeMrkdwn } from './blocks';
 import { cardMessage, isRootOf, rootMessage } from './card-message';

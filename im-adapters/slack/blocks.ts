@@ -1,8 +1,8 @@
-// Draws a run's card (shared/card.ts) in Slack's Block Kit. Pure. Slack rejects a whole message when one
+// Draws a run's card (domain/card.ts) in Slack's Block Kit. Pure. Slack rejects a whole message when one
 // field breaks a limit, so every text is cut to what its field takes and button values are checked here,
 // where the cause is plain, rather than as an `invalid_blocks` from the API.
 import type { types } from '@slack/bolt';
-import type { Card, CardButton, CardChoice, CardSection } from '../../shared/card';
+import type { Card, CardButton, CardChoice, CardSection } from '../../domain/card';
 
 type KnownBlock = types.KnownBlock;
 type Button = types.Button;

@@ -1,7 +1,7 @@
 // A run's card as one Slack message: blocks, the fallback text notifications and screen readers use, and
 // message metadata naming the run. The metadata is how a retried post finds the card it already made, so
 // the same shape is written on every post and update, whoever sends it (the worker or the adapter).
-import type { Card } from '../../shared/card';
+import type { Card } from '../../domain/card';
 import { cardBlocks, escapeMrkdwn } from './blocks';
 
 const CARD_EVENT_TYPE = 'change_request_card';

@@ -5,8 +5,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { webApi } from '@slack/bolt';
 import type { ConversationChannel } from '../../activities/notify';
-import type { Card } from '../../shared/card';
-import type { CardRef, ConversationRef } from '../../shared/contracts';
+import type { Card } from '../../domain/card';
+import type { CardRef, ConversationRef } from '../../domain/contracts';
 import { cardMessage, isCardOf, isMessageWithKey, plainMessage, type ThreadMessage } from './card-message';
 import { callSlack, SlackApiError } from './slack-errors';
 

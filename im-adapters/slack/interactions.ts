@@ -2,7 +2,7 @@
 // said when it was drawn); the answer decides what the person sees: the card redrawn with a new selection,
 // the current card plus a private note saying why nothing happened, or a form for feedback.
 import type { BlockAction, ButtonAction, types, ViewOutput } from '@slack/bolt';
-import type { Card } from '../../shared/card';
+import type { Card } from '../../domain/card';
 import { personFor } from '../core/router';
 import { tellRefusal, type Audience, type InboundDeps, type TellPerson } from './messages';
 

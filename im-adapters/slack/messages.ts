@@ -3,7 +3,7 @@
 // and as `message`, with different event ids), so plain messages that mention the app are left to the
 // mention handler.
 import type { types } from '@slack/bolt';
-import type { Catalog } from '../../shared/catalog-schema';
+import type { Catalog } from '../../domain/catalog-schema';
 import { personFor, type ConversationRouter, type InboundMessage, type MessageOutcome } from '../core/router';
 
 export interface InboundDeps {

@@ -13,7 +13,7 @@ export class HttpError extends Error {
   }
 }
 
-/** A requirement is at most 20,000 characters (shared/contracts.ts); this leaves room for JSON escaping. */
+/** A requirement is at most 20,000 characters (domain/contracts.ts); this leaves room for JSON escaping. */
 export const MAX_BODY_BYTES = 128 * 1024;
 
 /**

@@ -1,6 +1,6 @@
 // Who one may be in the web chat: the catalog's people, with what the catalog lets each of them do, so the
 // page can say it next to the picker (the run still decides every permission itself).
-import { isOwner, reposInScope, type Catalog } from '../../shared/catalog-schema';
+import { isOwner, reposInScope, type Catalog } from '../../domain/catalog-schema';
 
 export interface WebPerson {
   handle: string;

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { RefusedError, UnknownRunError, UnreachableError, type ChangeRequestGateway } from '../../client/gateway';
-import type { Catalog } from '../../shared/catalog-schema';
+import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRouter } from '../core/router';
 import { ButtonBodySchema, NewThreadBodySchema, ReplyBodySchema, WebChatApi } from './api';
 import { HttpError, readJsonBody, sendJson, serveStatic } from './http';

@@ -13,7 +13,7 @@ import { redactorFor } from '../../activities/agent/redact';
 import { tokenForgeAccess, type ForgeAccess } from '../../activities/forge-access';
 import { Conversations, OutboxChannel } from '../../activities/notify';
 import { SlackChannel } from '../../im-adapters/slack/channel';
-import { loadCatalog } from '../../shared/catalog-loader';
+import { loadCatalog } from '../../domain/catalog-loader';
 import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia } from '../../worker/create-worker';
 
 async function main(): Promise<void> {

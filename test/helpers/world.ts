@@ -23,9 +23,9 @@ import { seedRepositories } from '../../forge/seed';
 import { startPreviewServer } from '../../previews/server';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from '../../registry/embedded';
 import { publishReleased } from '../../registry/seed';
-import { loadCatalog } from '../../shared/catalog-loader';
-import type { RunState } from '../../shared/contracts';
-import { ALL_SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
+import { loadCatalog } from '../../domain/catalog-loader';
+import type { RunState } from '../../domain/contracts';
+import { ALL_SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
 import { createChangeRequestWorker, progressReporterVia, spendLedgerVia } from '../../worker/create-worker';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');

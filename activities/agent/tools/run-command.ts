@@ -4,8 +4,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { CatalogCommand } from '../../../shared/catalog-schema';
-import type { CheckResult } from '../../../shared/contracts';
+import type { CatalogCommand } from '../../../domain/catalog-schema';
+import type { CheckResult } from '../../../domain/contracts';
 import { runCommand } from '../../commands';
 import type { Confinement } from '../../sandbox';
 import { defineTool, type Tool } from './registry';
