@@ -7,16 +7,14 @@ import { z } from 'zod';
 import { mayTarget, type Catalog } from '../domain/catalog-schema';
 import {
   ChangeRequestInputSchema,
-  SignalPayloadSchemas,
   WORKFLOW_TYPE,
   type ChangeRequestInput,
   type InputRecord,
   type Phase,
   type RunState,
-  type SignalName,
-  type SignalPayload,
   type Transcript,
 } from '../domain/contracts';
+import { SignalPayloadSchemas, type SignalName, type SignalPayload } from '../domain/human-inputs';
 import { SA_AUTONOMY, SA_PHASE, SA_REQUESTER } from '../domain/search-attributes';
 import { oneLine } from '../domain/summary';
 
@@ -167,11 +165,12 @@ export class ChangeRequestGateway {
     return items;
   }
 
+  /** The run's record of the input, from the small `inputVerdict` query (the first one usually has it). */
   private async waitForVerdict(runId: string, key: string): Promise<InputRecord> {
     const deadline = Date.now() + (this.options.verdictTimeoutMs ?? 15_000);
+    const handle = this.client.workflow.getHandle(runId);
     for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const state = await this.state(runId);
-      const record = state.inputs.find((r) => r.key === key);
+      const record = await this.guard(() => handle.query<InputRecord | null, [string]>('inputVerdict', key), runId);
       if (record) return record;
       if (Date.now() > deadline) throw new Error(`run ${runId} has not processed input ${key} yet; check again with \`show\``);
       await new Promise((resolve) => setTimeout(resolve, delay));

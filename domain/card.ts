@@ -202,27 +202,3 @@ function changeSetPreview(state: RunState): { url: string; runs: string[] } | nu
   });
   return { url, runs };
 }
-
-/** The signal a button sends, or null for buttons the adapter handles itself (toggle, feedback). */
-export function signalForButton(value: ButtonValue):
-  | { signal: 'confirmRepos'; repos: string[] }
-  | { signal: 'approve' }
-  | { signal: 'cancel' }
-  | { signal: 'extendBudget'; decision: 'extend' | 'continue' }
-  | null {
-  switch (value.action) {
-    case 'confirm':
-      return { signal: 'confirmRepos', repos: value.selection ?? [] };
-    case 'approve':
-      return { signal: 'approve' };
-    case 'cancel':
-      return { signal: 'cancel' };
-    case 'extend':
-      return { signal: 'extendBudget', decision: 'extend' };
-    case 'review_partial':
-      return { signal: 'extendBudget', decision: 'continue' };
-    case 'toggle':
-    case 'feedback':
-      return null;
-  }
-}

@@ -2,6 +2,7 @@
 // returns. Pure module: validated at the edge (gateway, CLI, IM adapters) and again inside the workflow.
 import { z } from 'zod';
 import { BudgetPatchSchema, type BudgetDimension, type BudgetLimits, type Spend } from './budget';
+import { PLATFORM_NAMES } from './platforms';
 import { PersonSchema, ReleaseBumpSchema, RepoIdSchema, type Catalog, type ReleaseBump } from './catalog-schema';
 
 export const WORKFLOW_TYPE = 'changeRequest';
@@ -26,16 +27,16 @@ export const TERMINAL_PHASES: readonly Phase[] = ['done', 'cancelled', 'failed']
 export const AutonomySchema = z.enum(['fixed', 'guided', 'free']);
 export type Autonomy = z.infer<typeof AutonomySchema>;
 
-const TextSchema = z.string().trim().min(1, 'must not be empty').max(20_000, 'at most 20,000 characters');
-const IdempotencyKeySchema = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');
-const RepoListSchema = z
+export const TextSchema = z.string().trim().min(1, 'must not be empty').max(20_000, 'at most 20,000 characters');
+export const IdempotencyKeySchema = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');
+export const RepoListSchema = z
   .array(RepoIdSchema)
   .min(1, 'name at least one repository')
   .max(50)
   .refine((repos) => new Set(repos).size === repos.length, 'names a repository twice');
 
 export const ConversationRefSchema = z.object({
-  platform: z.enum(['cli', 'web', 'slack', 'lark']),
+  platform: z.enum(PLATFORM_NAMES),
   /** Channel or chat id on the platform. */
   channel: z.string().min(1).max(200),
   /** Thread (Slack thread_ts, Lark root message id, web chat thread id). */
@@ -66,40 +67,9 @@ export const ChangeRequestInputSchema = z
 export type ChangeRequestInput = z.input<typeof ChangeRequestInputSchema>;
 export type ParsedChangeRequestInput = z.output<typeof ChangeRequestInputSchema>;
 
-// ---- signals: every human input names who sent it and carries an idempotency key ----
-
-const HumanInput = {
-  by: PersonSchema,
-  key: IdempotencyKeySchema,
-  /** Sent by IM cards: the card's version; an input from an outdated card is refused. */
-  cardVersion: z.number().int().min(0).optional(),
-};
-
-export const SignalPayloadSchemas = {
-  confirmRepos: z.object({ ...HumanInput, repos: RepoListSchema }).strict(),
-  feedback: z.object({ ...HumanInput, text: TextSchema, repos: RepoListSchema.optional() }).strict(),
-  addContext: z.object({ ...HumanInput, text: TextSchema }).strict(),
-  approve: z
-    .object({
-      ...HumanInput,
-      /** An owner of a package repository may plan another release than the catalog's (e.g. a major). */
-      releases: z.record(RepoIdSchema, ReleaseBumpSchema).optional(),
-    })
-    .strict(),
-  cancel: z.object({ ...HumanInput, reason: z.string().trim().max(2000).optional() }).strict(),
-  /** After a budget ran out: add to it and let the agent continue, or review the partial work. */
-  extendBudget: z
-    .object({
-      ...HumanInput,
-      decision: z.enum(['extend', 'continue']),
-      perStep: BudgetPatchSchema.optional(),
-      perRun: BudgetPatchSchema.optional(),
-    })
-    .strict(),
-} as const;
-export type SignalName = keyof typeof SignalPayloadSchemas;
-export const SIGNAL_NAMES = Object.keys(SignalPayloadSchemas) as SignalName[];
-export type SignalPayload<S extends SignalName> = z.infer<(typeof SignalPayloadSchemas)[S]>;
+// ---- human inputs (signals): defined once, in human-inputs.ts ----
+export type { SignalName, SignalPayload } from './human-inputs';
+import type { SignalName } from './human-inputs';
 
 /**
  * The most a running agent step may have spent, recorded by the step itself before each model call (its

@@ -111,7 +111,7 @@ test("a package's release may be chosen on approval by one of its owners only, f
     ],
   });
   const state = { phase: 'awaiting_review', cardVersion: 3, confirmed: ['ui-kit', 'web-app'], proposal: null, scope: ['ui-kit', 'web-app', 'bff-api'], request: { requester: 'pam' } } as unknown as RunState;
-  const approve = (by: string, releases: Record<string, string>) => judgeInput('approve', { by, key: `k-${by}`, releases }, state, cat, emptyInbox());
+  const approve = (by: string, releases: Record<string, string>) => judgeInput('approve', { by, key: `k-${by}`, releases }, { state, catalog: cat, inbox: emptyInbox(), now: 0 });
   expect(approve('pam', { 'ui-kit': 'major' })).toEqual({ outcome: 'refused', reason: "pam may not choose ui-kit's release: only its owners may" });
   expect(approve('fiona', { 'web-app': 'major' })).toMatchObject({ outcome: 'refused', reason: expect.stringContaining('web-app is not published as a package') });
   expect(approve('fiona', { 'bff-api': 'major' })).toMatchObject({ outcome: 'refused', reason: 'bff-api is not part of this change, so no release can be chosen for it' });

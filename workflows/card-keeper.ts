@@ -3,11 +3,10 @@
 // time, so updates never overtake each other; the card's location is kept in state, so it is posted once.
 import * as wf from '@temporalio/workflow';
 import { cardFor } from '../domain/card';
+import { postsCards } from '../domain/platforms';
 import type { RunActivities } from './activity-stubs';
 import type { Run } from './run';
 
-/** Platforms whose card the service posts; the web chat and the CLI draw the state themselves. */
-const POSTS_CARDS = ['slack', 'lark'];
 const PROGRESS_EVERY_MS = 10_000;
 
 export class CardKeeper {
@@ -18,7 +17,7 @@ export class CardKeeper {
   constructor(private readonly run: Run, private readonly acts: RunActivities) {}
 
   get enabled(): boolean {
-    return POSTS_CARDS.includes(this.run.state.request.conversation.platform);
+    return postsCards(this.run.state.request.conversation.platform);
   }
 
   /** Runs for the whole run; ends only with the workflow. */

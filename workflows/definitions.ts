@@ -2,23 +2,14 @@
 // workflow validates every one, so a malformed signal is refused and recorded instead of failing a task.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Spend } from '../domain/budget';
-import type { RunState, SignalName, Transcript } from '../domain/contracts';
+import type { InputRecord, RunState, Transcript } from '../domain/contracts';
+import { SIGNAL_NAMES, type SignalName } from '../domain/human-inputs';
 
-export const confirmReposSignal = defineSignal<[unknown]>('confirmRepos');
-export const feedbackSignal = defineSignal<[unknown]>('feedback');
-export const addContextSignal = defineSignal<[unknown]>('addContext');
-export const approveSignal = defineSignal<[unknown]>('approve');
-export const cancelSignal = defineSignal<[unknown]>('cancel');
-export const extendBudgetSignal = defineSignal<[unknown]>('extendBudget');
+/** One signal per human input (domain/human-inputs.ts), named as the input. */
+export const HUMAN_SIGNALS = Object.fromEntries(SIGNAL_NAMES.map((name) => [name, defineSignal<[unknown]>(name)])) as Record<SignalName, ReturnType<typeof defineSignal<[unknown]>>>;
 
-export const HUMAN_SIGNALS: Record<SignalName, ReturnType<typeof defineSignal<[unknown]>>> = {
-  confirmRepos: confirmReposSignal,
-  feedback: feedbackSignal,
-  addContext: addContextSignal,
-  approve: approveSignal,
-  cancel: cancelSignal,
-  extendBudget: extendBudgetSignal,
-};
+/** The run's verdict on one human input, by its idempotency key (null: not taken yet). */
+export const inputVerdictQuery = defineQuery<InputRecord | null, [string]>('inputVerdict');
 
 /** Sent by the run's own agent activities: turn, tokens and last tool, for the `state` query. */
 export const agentProgressSignal = defineSignal<[unknown]>('agentProgress');

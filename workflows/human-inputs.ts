@@ -1,10 +1,12 @@
-// Whether a human input (a signal) is accepted: valid payload, a person allowed to send it, the right
-// phase, repositories in the catalog and in scope. Pure: the workflow calls it from its signal handlers.
+// How the run takes each human input (domain/human-inputs.ts defines them): the rules beyond payload,
+// sender and phase, and what an accepted input changes. Pure: the workflow calls judgeInput from its
+// signal handlers and then applyInput. Adding an input means its definition and its handler here.
 import { z } from 'zod';
 import { isOwner, mayTarget, type Catalog } from '../domain/catalog-schema';
-import { SignalPayloadSchemas, TERMINAL_PHASES, type RunState, type SignalName, type SignalPayload } from '../domain/contracts';
+import { TERMINAL_PHASES, type RunState } from '../domain/contracts';
+import { HUMAN_INPUTS, type HumanInput, type SignalName, type SignalPayload } from '../domain/human-inputs';
 
-export type AcceptedInput = { [S in SignalName]: { signal: S; payload: SignalPayload<S> } }[SignalName];
+export type AcceptedInput = HumanInput;
 
 export type Judgement = { outcome: 'accepted'; input: AcceptedInput } | { outcome: 'refused'; reason: string };
 
@@ -20,6 +22,67 @@ export function emptyInbox(): PendingInputs {
   return { confirmation: null, feedback: [], approval: null, cancellation: null, budgetDecision: null };
 }
 
+/** What a handler sees: the run's state and its inbox of decisions the workflow has not acted on yet. */
+export interface InputContext {
+  state: RunState;
+  catalog: Catalog;
+  inbox: PendingInputs;
+  now: number;
+}
+
+interface InputHandler<S extends SignalName> {
+  /** A reason to refuse it beyond payload, sender and phase; undefined to accept. */
+  check?(payload: SignalPayload<S>, context: InputContext): string | undefined;
+  /** What an accepted input changes. */
+  apply(payload: SignalPayload<S>, context: InputContext): void;
+}
+
+const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
+  confirmRepos: {
+    check: (payload, { state, catalog }) => repoProblems(payload.repos, state, catalog),
+    apply: (payload, { inbox }) => {
+      inbox.confirmation = { by: payload.by, repos: payload.repos };
+    },
+  },
+  feedback: {
+    check: (payload, { state, inbox }) => {
+      if (inbox.approval) return 'the change was already approved';
+      const outside = (payload.repos ?? []).filter((r) => !state.confirmed.includes(r));
+      if (outside.length) return `feedback names ${outside.join(', ')}, which ${outside.length > 1 ? 'are' : 'is'} not part of this change (${state.confirmed.join(', ')})`;
+      return undefined;
+    },
+    apply: (payload, { inbox, now }) => {
+      inbox.feedback.push({ by: payload.by, text: payload.text, repos: payload.repos ?? null, at: now });
+    },
+  },
+  addContext: {
+    apply: (payload, { state, now }) => {
+      state.context.push({ by: payload.by, text: payload.text, at: now });
+    },
+  },
+  approve: {
+    check: (payload, { state, catalog, inbox }) => {
+      if (inbox.feedback.length) return 'feedback is being applied; review the new summary first';
+      return releaseChoiceProblems(payload.releases ?? {}, payload.by, state, catalog);
+    },
+    apply: (payload, { state, inbox }) => {
+      inbox.approval = { by: payload.by };
+      for (const [repo, bump] of Object.entries(payload.releases ?? {})) state.releaseChoices[repo] = { bump, by: payload.by };
+    },
+  },
+  cancel: {
+    apply: (payload, { inbox }) => {
+      inbox.cancellation = { by: payload.by, reason: payload.reason ?? 'cancelled by a person' };
+    },
+  },
+  extendBudget: {
+    check: (_payload, { inbox }) => (inbox.budgetDecision ? 'a budget decision was already made' : undefined),
+    apply: (payload, { inbox }) => {
+      inbox.budgetDecision = payload;
+    },
+  },
+};
+
 /** Who may confirm, give feedback, approve and cancel: the requester, and (by policy) the repositories' owners. */
 export function mayDecide(person: string, state: RunState, catalog: Catalog): boolean {
   if (person === state.request.requester) return true;
@@ -28,59 +91,35 @@ export function mayDecide(person: string, state: RunState, catalog: Catalog): bo
   return [...involved].some((repo) => isOwner(catalog, person, repo));
 }
 
-export function judgeInput(signal: SignalName, raw: unknown, state: RunState, catalog: Catalog, inbox: PendingInputs): Judgement {
-  const parsed = SignalPayloadSchemas[signal].safeParse(raw);
+/** Whether an input is accepted: a valid payload, from someone allowed to send it, in its phase, and its own rules. */
+export function judgeInput(signal: SignalName, raw: unknown, context: InputContext): Judgement {
+  const definition = HUMAN_INPUTS[signal];
+  const parsed = definition.payload.safeParse(raw);
   if (!parsed.success) return { outcome: 'refused', reason: `malformed ${signal}: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}` };
   const input = { signal, payload: parsed.data } as AcceptedInput;
-  const by = input.payload.by;
+  const { state, catalog } = context;
+  const { by } = input.payload;
   const phase = state.phase;
   if (TERMINAL_PHASES.includes(phase)) return refuse(`the run is already ${phase}`);
   if (input.payload.cardVersion !== undefined && input.payload.cardVersion !== state.cardVersion) {
     return refuse('this card is out of date; here is the current one');
   }
-
-  const needsDecider = signal !== 'addContext';
-  if (needsDecider && !mayDecide(by, state, catalog)) {
+  if (definition.from === 'deciders' && !mayDecide(by, state, catalog)) {
     const who = catalog.policy.deciders === 'requester' ? `only ${state.request.requester} (the requester)` : `only ${state.request.requester} (the requester) or an owner of the repositories`;
-    return refuse(`${by} may not ${verb(signal)}: ${who} may`);
+    return refuse(`${by} may not ${definition.verb}: ${who} may`);
   }
+  if (definition.from === 'access') {
+    const involved = state.confirmed.length ? state.confirmed : state.scope;
+    if (by !== state.request.requester && !involved.some((repo) => mayTarget(catalog, by, repo))) return refuse(`${by} has no access to the repositories of this change`);
+  }
+  if (!definition.phases.includes(phase)) return refuse(definition.outOfPhase(phase));
+  const problem = (HANDLERS[signal] as InputHandler<SignalName>).check?.(input.payload as never, context);
+  return problem ? refuse(problem) : { outcome: 'accepted', input };
+}
 
-  switch (input.signal) {
-    case 'confirmRepos': {
-      if (phase !== 'awaiting_confirmation') return refuse(`repositories can only be confirmed while awaiting confirmation (the run is ${phase})`);
-      const problem = repoProblems(input.payload.repos, state, catalog);
-      return problem ? refuse(problem) : { outcome: 'accepted', input };
-    }
-    case 'feedback': {
-      if (phase !== 'awaiting_review') return refuse(`feedback is taken while awaiting review (the run is ${phase})`);
-      if (inbox.approval) return refuse('the change was already approved');
-      const outside = (input.payload.repos ?? []).filter((r) => !state.confirmed.includes(r));
-      if (outside.length) return refuse(`feedback names ${outside.join(', ')}, which ${outside.length > 1 ? 'are' : 'is'} not part of this change (${state.confirmed.join(', ')})`);
-      return { outcome: 'accepted', input };
-    }
-    case 'addContext': {
-      const involved = state.confirmed.length ? state.confirmed : state.scope;
-      if (by !== state.request.requester && !involved.some((repo) => mayTarget(catalog, by, repo))) {
-        return refuse(`${by} has no access to the repositories of this change`);
-      }
-      return { outcome: 'accepted', input };
-    }
-    case 'approve': {
-      if (phase !== 'awaiting_review') return refuse(`approval is only possible while awaiting review (the run is ${phase})`);
-      if (inbox.feedback.length) return refuse('feedback is being applied; review the new summary first');
-      const releaseProblem = releaseChoiceProblems(input.payload.releases ?? {}, by, state, catalog);
-      return releaseProblem ? refuse(releaseProblem) : { outcome: 'accepted', input };
-    }
-    case 'cancel': {
-      if (phase === 'publishing') return refuse('pull requests are being opened; close them on the forge instead');
-      return { outcome: 'accepted', input };
-    }
-    case 'extendBudget': {
-      if (phase !== 'awaiting_budget') return refuse(`the budget can be extended when a budget has run out (the run is ${phase})`);
-      if (inbox.budgetDecision) return refuse('a budget decision was already made');
-      return { outcome: 'accepted', input };
-    }
-  }
+/** Carries out an accepted input. */
+export function applyInput(input: AcceptedInput, context: InputContext): void {
+  (HANDLERS[input.signal] as InputHandler<SignalName>).apply(input.payload as never, context);
 }
 
 /** A release other than the catalog's may be chosen for a changed package of this run, by one of its owners. */
@@ -95,10 +134,6 @@ function releaseChoiceProblems(releases: Record<string, string>, by: string, sta
 
 function refuse(reason: string): Judgement {
   return { outcome: 'refused', reason };
-}
-
-function verb(signal: SignalName): string {
-  return { confirmRepos: 'confirm repositories', feedback: 'give feedback', addContext: 'add context', approve: 'approve', cancel: 'cancel', extendBudget: 'decide on the budget' }[signal];
 }
 
 /** Unknown ids and ids outside the requester's scope, said plainly; undefined when all are fine. */

@@ -38,8 +38,8 @@ import type { StepLimits } from '../activities/agent/budget';
 import { buildSummary, mergeOrderOf, type Narrative } from '../domain/summary';
 import type { BumpRangesResult, EditResult } from '../activities/types';
 import { planReleases } from '../domain/change-set';
-import { agentProgressSignal, HUMAN_SIGNALS, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
-import { emptyInbox, judgeInput, type AcceptedInput, type PendingInputs } from './human-inputs';
+import { agentProgressSignal, HUMAN_SIGNALS, inputVerdictQuery, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
+import { applyInput, emptyInbox, judgeInput, type PendingInputs } from './human-inputs';
 
 const KEPT_INPUT_RECORDS = 200;
 /** Transcripts are kept for the latest rounds only; older ones remain in earlier histories. */
@@ -148,6 +148,7 @@ export class Run {
   listen(): void {
     wf.setHandler(stateQuery, () => this.state);
     wf.setHandler(transcriptQuery, (id: string) => this.transcripts.find((t) => t.id === id) ?? null);
+    wf.setHandler(inputVerdictQuery, (key: string) => this.state.inputs.find((r) => r.key === key) ?? null);
     for (const [name, definition] of Object.entries(HUMAN_SIGNALS)) {
       wf.setHandler(definition, (payload: unknown) => this.receive(name as SignalName, payload));
     }
@@ -173,46 +174,23 @@ export class Run {
     const key = typeof raw.key === 'string' ? raw.key.trim() : '';
     if (key && this.processedKeys.has(key)) return; // a repeated key changes nothing
     const by = typeof raw.by === 'string' && raw.by.trim() ? raw.by.trim() : '(unknown)';
-    const judgement = this.catalog
-      ? judgeInput(signal, payload, this.state, this.catalog, this.inbox)
+    const now = Date.now();
+    const context = this.catalog ? { state: this.state, catalog: this.catalog, inbox: this.inbox, now } : null;
+    const judgement = context
+      ? judgeInput(signal, payload, context)
       : { outcome: 'refused' as const, reason: 'the run is still starting; try again in a moment' };
     if (key) this.processedKeys.add(key);
     this.state.inputs.push({
       key: key || '(none)',
       signal,
       by,
-      at: Date.now(),
+      at: now,
       outcome: judgement.outcome,
       ...(judgement.outcome === 'refused' ? { reason: judgement.reason } : {}),
     });
     if (this.state.inputs.length > KEPT_INPUT_RECORDS) this.state.inputs.splice(0, this.state.inputs.length - KEPT_INPUT_RECORDS);
-    if (judgement.outcome === 'accepted') this.apply(judgement.input);
+    if (judgement.outcome === 'accepted' && context) applyInput(judgement.input, context);
     this.touch();
-  }
-
-  private apply(input: AcceptedInput): void {
-    const now = Date.now();
-    switch (input.signal) {
-      case 'confirmRepos':
-        this.inbox.confirmation = { by: input.payload.by, repos: input.payload.repos };
-        break;
-      case 'feedback':
-        this.inbox.feedback.push({ by: input.payload.by, text: input.payload.text, repos: input.payload.repos ?? null, at: now });
-        break;
-      case 'addContext':
-        this.state.context.push({ by: input.payload.by, text: input.payload.text, at: now });
-        break;
-      case 'approve':
-        this.inbox.approval = { by: input.payload.by };
-        for (const [repo, bump] of Object.entries(input.payload.releases ?? {})) this.state.releaseChoices[repo] = { bump, by: input.payload.by };
-        break;
-      case 'cancel':
-        this.inbox.cancellation = { by: input.payload.by, reason: input.payload.reason ?? 'cancelled by a person' };
-        break;
-      case 'extendBudget':
-        this.inbox.budgetDecision = input.payload;
-        break;
-    }
   }
 
   // ---- state changes made by the workflow ----

@@ -2,14 +2,18 @@
 // a run, a reply in a run's thread feeds it (feedback while it awaits review, context otherwise), and a
 // card button sends the signal it stands for. Translation only: the workflow decides what is allowed.
 import { createHash } from 'node:crypto';
-import { ButtonValueSchema, cardFor, signalForButton, type ButtonValue, type Card } from '../../domain/card';
+import { ButtonValueSchema, cardFor, type ButtonValue, type Card } from '../../domain/card';
+import { inputForButton } from '../../domain/human-inputs';
 import type { Catalog } from '../../domain/catalog-schema';
 import { TERMINAL_PHASES, type ConversationRef, type RunState } from '../../domain/contracts';
 import { RefusedError, UnknownRunError, type ChangeRequestGateway } from '../../client/gateway';
 import { executeCommand } from '../commands';
 import { EventDeduper } from './dedupe';
 
-export type Platform = ConversationRef['platform'];
+const OUT_OF_DATE = 'this card is out of date; here is the current one';
+
+export type { Platform } from '../../domain/platforms';
+import type { Platform } from '../../domain/platforms';
 
 /** One thread, one run: the run id is derived from the thread, so a redelivered start starts nothing new. */
 export function runIdForThread(platform: Platform, channel: string, thread: string): string {
@@ -100,37 +104,29 @@ export class ConversationRouter {
     const parsed = ButtonValueSchema.safeParse(press.value);
     if (!parsed.success) return { kind: 'refused', runId: null, reason: 'this button is not one of ours', card: null };
     const value: ButtonValue = parsed.data;
-    const state = await this.stateOrNull(value.runId);
-    if (!state) return { kind: 'refused', runId: value.runId, reason: 'this change request no longer exists', card: null };
-    if (value.cardVersion !== state.cardVersion) {
-      return { kind: 'refused', runId: value.runId, reason: 'this card is out of date; here is the current one', card: cardFor(state) };
+    const gone = { kind: 'refused' as const, runId: value.runId, reason: 'this change request no longer exists', card: null };
+    const input = inputForButton(value, press.person);
+    if (!input) {
+      // Buttons that send nothing (toggle a repository, open the feedback form) are answered from the state.
+      const state = await this.stateOrNull(value.runId);
+      if (!state) return gone;
+      if (value.cardVersion !== state.cardVersion) return { kind: 'refused', runId: value.runId, reason: OUT_OF_DATE, card: cardFor(state) };
+      return value.action === 'toggle' ? { kind: 'rerender', runId: value.runId, card: cardFor(state, value.selection ?? []) } : { kind: 'ask_feedback', runId: value.runId };
     }
-    if (value.action === 'toggle') return { kind: 'rerender', runId: value.runId, card: cardFor(state, value.selection ?? []) };
-    if (value.action === 'feedback') return { kind: 'ask_feedback', runId: value.runId };
-    const signal = signalForButton(value)!;
-    const common = { by: press.person, key: `${press.platform}:${press.eventId}`, cardVersion: value.cardVersion };
+    // Sent without reading the run first: the run checks the card's version, the sender and the phase.
+    const payload = { by: press.person, key: `${press.platform}:${press.eventId}`, cardVersion: value.cardVersion, ...input.fields };
     try {
-      switch (signal.signal) {
-        case 'confirmRepos':
-          await executeCommand(this.gateway, { kind: 'confirmRepos', runId: value.runId, payload: { ...common, repos: signal.repos } });
-          break;
-        case 'approve':
-          await executeCommand(this.gateway, { kind: 'approve', runId: value.runId, payload: common });
-          break;
-        case 'cancel':
-          await executeCommand(this.gateway, { kind: 'cancel', runId: value.runId, payload: { ...common, reason: `cancelled by ${press.person}` } });
-          break;
-        case 'extendBudget':
-          await executeCommand(this.gateway, { kind: 'extendBudget', runId: value.runId, payload: { ...common, decision: signal.decision } });
-          break;
-      }
+      await this.gateway.send(value.runId, input.signal, payload as never);
     } catch (error) {
-      if (error instanceof RefusedError) {
-        return { kind: 'refused', runId: value.runId, reason: error.message, card: cardFor((await this.stateOrNull(value.runId)) ?? state) };
-      }
-      throw error;
+      // A finished run takes no signal (Temporal answers "not found") but still answers queries.
+      if (!(error instanceof RefusedError || error instanceof UnknownRunError)) throw error;
+      const state = await this.stateOrNull(value.runId);
+      if (!state) return gone;
+      const reason = value.cardVersion !== state.cardVersion ? OUT_OF_DATE : error instanceof RefusedError ? error.message : `this change request is ${state.phase}`;
+      return { kind: 'refused', runId: value.runId, reason, card: cardFor(state) };
     }
-    return { kind: 'accepted', runId: value.runId, card: cardFor((await this.stateOrNull(value.runId)) ?? state) };
+    const state = await this.stateOrNull(value.runId);
+    return state ? { kind: 'accepted', runId: value.runId, card: cardFor(state) } : gone;
   }
 
   /** Feedback typed into a form (Slack modal, web chat box) rather than as a thread reply. */

@@ -1,0 +1,119 @@
+// Every human input of a run, defined once: its payload, who may send it, the phases it is taken in, how
+// a refusal names it, and the card buttons that send it. The workflow's signal handlers and rules, the
+// gateway, the command model, the router's buttons and the cards all derive from this table; adding an
+// input means a definition here and its handler in workflows/human-inputs.ts. Pure.
+import { z } from 'zod';
+import { BudgetPatchSchema } from './budget';
+import type { ButtonValue, CardAction } from './card';
+import { PersonSchema, ReleaseBumpSchema, RepoIdSchema } from './catalog-schema';
+import { IdempotencyKeySchema, PHASES, RepoListSchema, TERMINAL_PHASES, TextSchema, type Phase } from './contracts';
+
+/** Every human input names who sent it and carries an idempotency key (a repeated key changes nothing). */
+const Common = {
+  by: PersonSchema,
+  key: IdempotencyKeySchema,
+  /** Sent by IM cards: the card's version; an input from an outdated card is refused. */
+  cardVersion: z.number().int().min(0).optional(),
+};
+
+export interface HumanInputDefinition<Payload extends z.ZodType> {
+  payload: Payload;
+  /** `deciders`: the requester and, by policy, the repositories' owners; `access`: anyone who may target one of them. */
+  from: 'deciders' | 'access';
+  /** The phases it is accepted in (terminal phases never). */
+  phases: readonly Phase[];
+  /** The refusal outside those phases. */
+  outOfPhase: (phase: Phase) => string;
+  /** As in "bob may not <verb>". */
+  verb: string;
+  /** Card buttons that send it, with what each adds to the common fields (who, key, card version). */
+  buttons?: Partial<Record<CardAction, (value: ButtonValue, person: string) => Partial<z.input<Payload>>>>;
+}
+
+function input<Payload extends z.ZodType>(definition: HumanInputDefinition<Payload>): HumanInputDefinition<Payload> {
+  return definition;
+}
+
+const LIVE_PHASES = PHASES.filter((phase) => !TERMINAL_PHASES.includes(phase));
+
+export const HUMAN_INPUTS = {
+  confirmRepos: input({
+    payload: z.object({ ...Common, repos: RepoListSchema }).strict(),
+    from: 'deciders',
+    phases: ['awaiting_confirmation'],
+    outOfPhase: (phase) => `repositories can only be confirmed while awaiting confirmation (the run is ${phase})`,
+    verb: 'confirm repositories',
+    buttons: { confirm: (value) => ({ repos: value.selection ?? [] }) },
+  }),
+  feedback: input({
+    payload: z.object({ ...Common, text: TextSchema, repos: RepoListSchema.optional() }).strict(),
+    from: 'deciders',
+    phases: ['awaiting_review'],
+    outOfPhase: (phase) => `feedback is taken while awaiting review (the run is ${phase})`,
+    verb: 'give feedback',
+  }),
+  addContext: input({
+    payload: z.object({ ...Common, text: TextSchema }).strict(),
+    from: 'access',
+    phases: LIVE_PHASES,
+    outOfPhase: (phase) => `the run is already ${phase}`,
+    verb: 'add context',
+  }),
+  approve: input({
+    payload: z
+      .object({
+        ...Common,
+        /** An owner of a package repository may plan another release than the catalog's (e.g. a major). */
+        releases: z.record(RepoIdSchema, ReleaseBumpSchema).optional(),
+      })
+      .strict(),
+    from: 'deciders',
+    phases: ['awaiting_review'],
+    outOfPhase: (phase) => `approval is only possible while awaiting review (the run is ${phase})`,
+    verb: 'approve',
+    buttons: { approve: () => ({}) },
+  }),
+  cancel: input({
+    payload: z.object({ ...Common, reason: z.string().trim().max(2000).optional() }).strict(),
+    from: 'deciders',
+    phases: LIVE_PHASES.filter((phase) => phase !== 'publishing'),
+    outOfPhase: () => 'pull requests are being opened; close them on the forge instead',
+    verb: 'cancel',
+    buttons: { cancel: (_value, person) => ({ reason: `cancelled by ${person}` }) },
+  }),
+  /** After a budget ran out: add to it and let the agent continue, or review the partial work. */
+  extendBudget: input({
+    payload: z
+      .object({
+        ...Common,
+        decision: z.enum(['extend', 'continue']),
+        perStep: BudgetPatchSchema.optional(),
+        perRun: BudgetPatchSchema.optional(),
+      })
+      .strict(),
+    from: 'deciders',
+    phases: ['awaiting_budget'],
+    outOfPhase: (phase) => `the budget can be extended when a budget has run out (the run is ${phase})`,
+    verb: 'decide on the budget',
+    buttons: { extend: () => ({ decision: 'extend' as const }), review_partial: () => ({ decision: 'continue' as const }) },
+  }),
+};
+
+export type SignalName = keyof typeof HUMAN_INPUTS;
+export const SIGNAL_NAMES = Object.keys(HUMAN_INPUTS) as SignalName[];
+export type SignalPayloadSchema<S extends SignalName> = (typeof HUMAN_INPUTS)[S]['payload'];
+export type SignalPayload<S extends SignalName> = z.infer<SignalPayloadSchema<S>>;
+/** The payload schemas by input name (for code that validates any input). */
+export const SignalPayloadSchemas = Object.fromEntries(SIGNAL_NAMES.map((name) => [name, HUMAN_INPUTS[name].payload])) as { [S in SignalName]: SignalPayloadSchema<S> };
+
+/** A payload with its input's name, as a union, so a switch on `signal` narrows the payload. */
+export type HumanInput = { [S in SignalName]: { signal: S; payload: SignalPayload<S> } }[SignalName];
+
+/** The input a card button sends and what it adds to the common fields; null for buttons an adapter handles itself (toggle, feedback). */
+export function inputForButton(value: ButtonValue, person: string): { signal: SignalName; fields: Record<string, unknown> } | null {
+  for (const signal of SIGNAL_NAMES) {
+    const build = (HUMAN_INPUTS[signal].buttons as Partial<Record<CardAction, (value: ButtonValue, person: string) => Record<string, unknown>>> | undefined)?.[value.action];
+    if (build) return { signal, fields: build(value, person) };
+  }
+  return null;
+}
