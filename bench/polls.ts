@@ -13,6 +13,7 @@ import { goal, type BenchResult } from './report';
 import { round } from './stats';
 import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, log, sleep, startBenchWorker } from './world';
 import { waitUntil } from './im-latency';
+import { countingStateQueries } from '../test/helpers/counting-gateway';
 
 export interface PollsOptions {
   pages?: number;
@@ -24,14 +25,8 @@ export async function pollsBenchmark(options: PollsOptions = {}): Promise<BenchR
   const windowMs = options.windowMs ?? 5000;
   const world = await createBenchWorld();
   const worker = await startBenchWorker(world, [benchScenario(['ui-kit'])], 'polls-worker');
-  let stateQueries = 0;
-  const gateway = new Proxy(world.gateway, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target) as unknown;
-      if (property === 'state') return (...args: Parameters<typeof target.state>) => (stateQueries++, target.state(...args));
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  const counted = countingStateQueries(world.gateway);
+  const { gateway } = counted;
   const chat = await startWebChat({ gateway, router: new ConversationRouter(gateway), loadCatalog: () => loadCatalog(world.catalogPath), outboxDir: path.join(world.dataDir, 'worker'), demoRequirements: [] });
   const stop = new AbortController();
   setMaxListeners(pages + 10, stop.signal); // one per page
@@ -44,11 +39,11 @@ export async function pollsBenchmark(options: PollsOptions = {}): Promise<BenchR
     const measure = async (count: number, firstAddress: number) => {
       const polls = Array.from({ length: count }, (_, i) => longPoll(url, loopback(firstAddress + i), stop.signal));
       await sleep(500); // every poll is open
-      const queries0 = stateQueries;
+      const queries0 = counted.count();
       const cpu0 = process.cpuUsage();
       await sleep(windowMs);
       const cpu = process.cpuUsage(cpu0);
-      return { polls, queriesPerSecond: ((stateQueries - queries0) * 1000) / windowMs, cpuMsPerSecond: ((cpu.user + cpu.system) / 1000) * (1000 / windowMs) };
+      return { polls, queriesPerSecond: ((counted.count() - queries0) * 1000) / windowMs, cpuMsPerSecond: ((cpu.user + cpu.system) / 1000) * (1000 / windowMs) };
     };
     log(`polls: 1 page, then ${pages} more, each waiting ${windowMs} ms on one run`);
     const one = await measure(1, 0);

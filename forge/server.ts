@@ -5,8 +5,8 @@
 // This file starts the HTTP server and sends each request to the module that answers it.
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { listenOn } from '../activities/listen';
 import { admit } from './auth';
 import { isGitEndpoint, serveGit } from './git-http';
 import { renderIndexPage, renderPullPage, renderRepoPage } from './pages';
@@ -52,14 +52,7 @@ export async function startForge(options: ForgeOptions): Promise<Forge> {
   const host = options.host ?? '127.0.0.1';
 
   const server = http.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const { port } = await listenOn(server, options.port ?? 0, host);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const site: Site = { url, apiUrl: `${url}/api/v3`, reposDir, token: options.token, pulls: new PullStore(), writeKey };
   // Registered after listening, which is safe: no request can be parsed before this continuation runs.

@@ -11,8 +11,8 @@
 // processes: close() stops them, and a new server on the same store starts again what was running.
 import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { listenOn } from '../activities/listen';
 import { escapeHtml, renderChangeSetPage } from './change-set-page';
 import { CONTROL_PREFIX, handleControlRequest, type ControlApiOptions } from './control-api';
 import { proxyToService } from './proxy';
@@ -93,16 +93,8 @@ export async function startPreviewServer({ dir, port = 0, host = '127.0.0.1', to
       else response.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  url = `http://${hostInUrl}:${address.port}`;
+  const listening = await listenOn(server, port, host);
+  url = `http://${listening.hostInUrl}:${listening.port}`;
   const restored = services.restore();
   return {
     url,

@@ -4,8 +4,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { listenOn } from '../activities/listen';
 import YAML from 'yaml';
 
 export interface EmbeddedRegistry {
@@ -49,14 +49,7 @@ export async function startEmbeddedRegistry(options: EmbeddedRegistryOptions): P
   // Loaded here, not at the top: Verdaccio takes a second or more to load, paid only by who starts one.
   const { runServer } = await import('verdaccio');
   const server: http.Server = await runServer(configPath);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const { port } = await listenOn(server, options.port ?? 0, host);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   const close = () =>
     new Promise<void>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat, type WebChat } from '../im-adapters/web/server';
 import { loadCatalog } from '../domain/catalog-loader';
 import { PROJECT_ROOT, createWorld, demoScenarios, forgePulls, waitForPhase, type World } from './helpers/world';
+import { countingStateQueries } from './helpers/counting-gateway';
 
 jest.setTimeout(300_000);
 
@@ -240,14 +241,8 @@ function longPoll(url: string, localAddress: string, signal: AbortSignal): Promi
 }
 
 test('100 pages long-polling one run share one watch; one client may hold only a few polls open', async () => {
-  let stateQueries = 0;
-  const gateway = new Proxy(world.gateway, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target) as unknown;
-      if (property === 'state') return (...args: Parameters<typeof target.state>) => (stateQueries++, target.state(...args));
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  const counted = countingStateQueries(world.gateway);
+  const { gateway } = counted;
   const pollChat = await startWebChat({ gateway, router: new ConversationRouter(gateway), loadCatalog: () => loadCatalog(world.catalogPath), outboxDir: path.join(world.dataDir, 'worker'), demoRequirements: [] });
   const stop = new AbortController();
   try {
@@ -257,10 +252,10 @@ test('100 pages long-polling one run share one watch; one client may hold only a
     const seen = await fetch(`${pollChat.url}/api/runs/${runId}`).then((r) => r.json() as Promise<any>);
     const url = `${pollChat.url}/api/runs/${runId}?after=${seen.state.version}&messages=${seen.messages.length}`;
     const queriesDuring = async (clients: number) => {
-      const before = stateQueries;
+      const before = counted.count();
       const polls = Array.from({ length: clients }, (_, i) => longPoll(url, `127.0.${Math.floor(i / 250)}.${(i % 250) + 2}`, stop.signal));
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      return { queries: stateQueries - before, polls };
+      return { queries: counted.count() - before, polls };
     };
     const one = await queriesDuring(1);
     const hundred = await queriesDuring(100);

@@ -65,7 +65,8 @@ export class ConversationRouter {
 
   constructor(private readonly gateway: ChangeRequestGateway) {}
 
-  async onMessage(message: InboundMessage): Promise<MessageOutcome> {
+  /** `known`: the run's state when the adapter has just read it (the web chat does, to find the thread), so it is not read twice. */
+  async onMessage(message: InboundMessage, known?: RunState): Promise<MessageOutcome> {
     if (!this.seen.firstTime(`${message.platform}:${message.eventId}`)) return { kind: 'ignored', why: 'already handled this delivery' };
     const text = message.text.trim();
     if (!text) return { kind: 'ignored', why: 'empty message' };
@@ -83,7 +84,7 @@ export class ConversationRouter {
     }
     let state: RunState;
     try {
-      state = await this.gateway.state(runId);
+      state = known?.runId === runId ? known : await this.gateway.state(runId);
     } catch (error) {
       if (error instanceof UnknownRunError) return { kind: 'ignored', why: 'not a change request thread' };
       throw error;

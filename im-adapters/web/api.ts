@@ -140,8 +140,9 @@ export class WebChatApi {
   /** A reply in the thread: feedback while the run awaits review, context otherwise (the router decides). */
   async reply(runId: string, body: z.infer<typeof ReplyBodySchema>): Promise<MessageOutcome> {
     await this.requireKnownPerson(body.as);
-    const { conversation } = (await this.webRunState(runId)).request;
-    return this.deps.router.onMessage({ platform: 'web', channel: conversation.channel, thread: conversation.thread!, person: body.as, text: body.text, eventId: body.eventId, startsRun: false });
+    const state = await this.webRunState(runId);
+    const { conversation } = state.request;
+    return this.deps.router.onMessage({ platform: 'web', channel: conversation.channel, thread: conversation.thread!, person: body.as, text: body.text, eventId: body.eventId, startsRun: false }, state);
   }
 
   async press(runId: string, body: z.infer<typeof ButtonBodySchema>): Promise<ButtonOutcome> {

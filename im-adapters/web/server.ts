@@ -4,8 +4,8 @@
 // 127.0.0.1 unless told otherwise). Slack and Lark are the adapters for real teams.
 import { setMaxListeners } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { listenOn } from '../../activities/listen';
 import { RefusedError, UnknownRunError, UnreachableError, type ChangeRequestGateway } from '../../client/gateway';
 import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRouter } from '../core/router';
@@ -60,19 +60,11 @@ export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
     inFlight.add(answered);
     void answered.finally(() => inFlight.delete(answered));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  for (const name of [hostInUrl, 'localhost', '127.0.0.1', '[::1]']) hosts.add(`${name}:${address.port}`);
+  const { port, hostInUrl } = await listenOn(server, options.port ?? 0, options.host ?? '127.0.0.1');
+  for (const name of [hostInUrl, 'localhost', '127.0.0.1', '[::1]']) hosts.add(`${name}:${port}`);
   if (options.publicUrl) hosts.add(new URL(options.publicUrl).host);
   return {
-    url: `http://${hostInUrl}:${address.port}`,
+    url: `http://${hostInUrl}:${port}`,
     async close() {
       closing.abort();
       const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
