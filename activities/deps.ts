@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Catalog, CatalogRepo } from '../domain/catalog-schema';
 import type { Spend } from '../domain/budget';
 import type { AgentProgress } from '../domain/contracts';
-import type { PriceTable } from './agent/budget';
+import type { PriceTable } from './agent/pricing';
 import type { ModelProvider } from './agent/model';
 import type { Redactor } from './agent/redact';
 import { CloneCache } from './git/clone-cache';

@@ -32,7 +32,7 @@ import {
   type Remote,
 } from './git/repository';
 import { withWorkspace } from './git/workspace';
-import type { EditRequest, EditResult } from './types';
+import type { EditRequest, EditResult } from '../domain/activity-contracts';
 import { z } from 'zod';
 
 const RUN_TRAILER = 'Change-Request-Run';

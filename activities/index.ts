@@ -14,7 +14,7 @@ import { linkPullRequests, openPullRequest } from './pull-requests';
 import { runChecks } from './run-checks';
 import { bumpDependencyRanges } from './packages/bump-ranges';
 import { publishPackage } from './packages/publish-package';
-import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest } from './types';
+import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest } from '../domain/activity-contracts';
 import { deployPreview, removePreviews } from './previews';
 import { writeNarrative } from './write-narrative';
 

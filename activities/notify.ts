@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Card } from '../domain/card';
 import type { CardRef, ConversationRef } from '../domain/contracts';
-import type { NotifyRequest, PublishCardRequest } from './types';
+import type { NotifyRequest, PublishCardRequest } from '../domain/activity-contracts';
 
 export interface ConversationChannel {
   /** Posts a message in the run's thread; a `key` already posted is not posted again. */

@@ -51,7 +51,7 @@ import { withWorkspace } from './git/workspace';
 import { install } from './install-cache';
 import { installChangeSet } from './packages/change-set-install';
 import { takeScreenshot } from './screenshot';
-import type { PreviewRequest, RemovePreviewsRequest } from './types';
+import type { PreviewRequest, RemovePreviewsRequest } from '../domain/activity-contracts';
 
 const OUTPUT_TAIL_CHARS = 4000;
 

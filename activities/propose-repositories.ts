@@ -10,7 +10,7 @@ import { defineTool, ToolRegistry } from './agent/tools/registry';
 import { RepoSandbox } from './agent/tools/sandbox';
 import { checkoutFromCache, remoteFor, type ActivityDeps } from './deps';
 import { withWorkspace } from './git/workspace';
-import type { ProposeRequest, ProposeResult } from './types';
+import type { ProposeRequest, ProposeResult } from '../domain/activity-contracts';
 
 export const ProposalAnswerSchema = z.object({
   repositories: z

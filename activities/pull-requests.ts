@@ -7,7 +7,7 @@ import type { PullRequestRef } from '../domain/contracts';
 import { renderSummaryMarkdown } from '../domain/summary';
 import type { ActivityDeps } from './deps';
 import { ForgeAccessError } from './forge-access';
-import type { LinkRequest, PullRequestOutcome, PullRequestRequest } from './types';
+import type { LinkRequest, PullRequestOutcome, PullRequestRequest } from '../domain/activity-contracts';
 
 export interface ForgeCoordinates {
   apiUrl: string;

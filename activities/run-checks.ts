@@ -9,7 +9,7 @@ import { withWorkspace } from './git/workspace';
 import { whileHeartbeating } from './heartbeat';
 import { install } from './install-cache';
 import { installChangeSet, installedVersions } from './packages/change-set-install';
-import type { CheckOutcome, CheckRequest } from './types';
+import type { CheckOutcome, CheckRequest } from '../domain/activity-contracts';
 
 const OUTPUT_TAIL_CHARS = 4000;
 

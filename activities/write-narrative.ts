@@ -4,10 +4,11 @@ import { Context } from '@temporalio/activity';
 import { noSpend } from '../domain/budget';
 import type { StepUsage } from '../domain/contracts';
 import { worstCaseAfterCall } from './agent/spend-ledger';
-import { planCall, spendOf } from './agent/budget';
+import { planCall } from '../domain/budget';
+import { spendOf } from './agent/pricing';
 import { ModelUnavailableError, type Model } from './agent/model';
 import type { ActivityDeps } from './deps';
-import type { NarrativeRequest, NarrativeResult } from './types';
+import type { NarrativeRequest, NarrativeResult } from '../domain/activity-contracts';
 
 // Room for adaptive thinking before the few sentences; the summary asks for little effort unless the
 // catalog chooses otherwise (policy.models.summarize).

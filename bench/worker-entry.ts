@@ -7,7 +7,7 @@ import path from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { ScenarioSchema } from '../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../activities/agent/scripted-model';
-import { DEFAULT_PRICES } from '../activities/agent/budget';
+import { DEFAULT_PRICES } from '../activities/agent/pricing';
 import { redactorFor } from '../activities/agent/redact';
 import { tokenForgeAccess } from '../activities/forge-access';
 import { Conversations, OutboxChannel } from '../activities/notify';

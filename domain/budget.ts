@@ -1,6 +1,7 @@
 // What autonomy may cost: limits per step (one proposal, one repository's edit round) and per run, in
 // turns, tokens, money and wall time. Pure, so the workflow and the activities share the arithmetic.
 import { z } from 'zod';
+import type { BudgetStop } from './contracts';
 import { DurationMsSchema } from './duration';
 
 export const BUDGET_DIMENSIONS = ['turns', 'inputTokens', 'outputTokens', 'costUsd', 'wallTimeMs'] as const;
@@ -156,4 +157,58 @@ export function describeDimension(dimension: BudgetDimension, value: number): st
     case 'wallTimeMs':
       return `${Math.round(value / 1000)}s of agent time`;
   }
+}
+
+// ---- a step's budget, enforced by the agent loop before every model call ----
+
+/** What the plan needs of a model's price (USD per million tokens). */
+export interface CallPrice {
+  input: number;
+  output: number;
+  cacheWrite: number;
+}
+
+/** The limits a step runs under: its own, and what the run reserved for it of the run's remainder. */
+export interface StepLimits {
+  step: BudgetLimits;
+  run: BudgetLimits;
+}
+
+/** Below this many output tokens a call cannot do useful work; stop instead. */
+const MIN_USEFUL_OUTPUT_TOKENS = 256;
+
+export type CallPlan = { kind: 'call'; maxTokens: number; timeoutMs: number } | { kind: 'stop'; stop: BudgetStop };
+
+/**
+ * Decides, before a model call, whether it may start and how large it may be. `estimatedInputTokens` is
+ * what the next request will read (the previous request plus what was added since).
+ */
+export function planCall(spent: Spend, limits: StepLimits, price: CallPrice, estimatedInputTokens: number, maxTokensPerCall: number): CallPlan {
+  const effective = (d: BudgetDimension) => Math.min(limits.step[d], limits.run[d]);
+  const scopeOf = (dims: BudgetDimension[]): 'step' | 'run' => (dims.some((d) => limits.run[d] < limits.step[d]) ? 'run' : 'step');
+  const stop = (dimensions: BudgetDimension[], why: string): CallPlan => ({ kind: 'stop', stop: { scope: scopeOf(dimensions), dimensions, message: why } });
+
+  const reached = BUDGET_DIMENSIONS.filter((d) => spentOn(spent, d) >= effective(d));
+  if (reached.length > 0) {
+    const scope = scopeOf(reached);
+    return stop(reached, `${scope} budget reached: ${reached.map((d) => `${describeDimension(d, spentOn(spent, d))} of ${describeDimension(d, effective(d))}`).join(', ')}`);
+  }
+  const inputLeft = effective('inputTokens') - spentOn(spent, 'inputTokens');
+  if (estimatedInputTokens > inputLeft) {
+    return stop(['inputTokens'], `the next call would read about ${estimatedInputTokens} input tokens; only ${inputLeft} are left`);
+  }
+  // Priced as if nothing were cached yet (cache writes cost the most), so the estimate errs high.
+  const moneyLeft = effective('costUsd') - spent.costUsd;
+  const inputCost = (estimatedInputTokens * Math.max(price.input, price.cacheWrite)) / 1e6;
+  const affordableOutput = price.output > 0 ? Math.floor(((moneyLeft - inputCost) * 1e6) / price.output) : Number.POSITIVE_INFINITY;
+  const outputLeft = effective('outputTokens') - spent.outputTokens;
+  const maxTokens = Math.min(maxTokensPerCall, outputLeft, affordableOutput);
+  if (maxTokens < Math.min(MIN_USEFUL_OUTPUT_TOKENS, maxTokensPerCall)) {
+    const dimension: BudgetDimension = affordableOutput < outputLeft ? 'costUsd' : 'outputTokens';
+    return stop([dimension], dimension === 'costUsd'
+      ? `the next call could cost more than the $${moneyLeft.toFixed(4)} left`
+      : `only ${outputLeft} output tokens are left, too few for another call`);
+  }
+  const timeoutMs = effective('wallTimeMs') - spent.wallTimeMs;
+  return { kind: 'call', maxTokens, timeoutMs };
 }

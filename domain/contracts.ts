@@ -281,16 +281,8 @@ export type RepoStatus =
   | 'published'
   | 'failed';
 
-export interface RepoProgress {
-  id: string;
-  role: 'app' | 'package' | 'api';
-  branch: string;
-  baseBranch: string;
-  /** The default branch's commit the work branch started from. */
-  baseSha: string | null;
-  headSha: string | null;
-  status: RepoStatus;
-  commits: CommitRecord[];
+/** What a repository's change is against its base: made by an edit round, kept per repository, summarised. */
+export interface RepoChange {
   /** Cumulative against the base. */
   files: FileChange[];
   diffStat: DiffStat;
@@ -300,6 +292,18 @@ export interface RepoProgress {
   keyHunks: string[];
   /** Deleted, skipped or weakened tests: always shown to the reviewer. */
   testRisks: string[];
+}
+
+export interface RepoProgress extends RepoChange {
+  id: string;
+  role: 'app' | 'package' | 'api';
+  branch: string;
+  baseBranch: string;
+  /** The default branch's commit the work branch started from. */
+  baseSha: string | null;
+  headSha: string | null;
+  status: RepoStatus;
+  commits: CommitRecord[];
   checks: CheckRun[];
   /** Package repositories: each round's publish to the registry. */
   publishes: PublishRecord[];
@@ -407,14 +411,10 @@ export interface TranscriptRef {
   turns: number;
 }
 
-export interface SummaryRepo {
+export interface SummaryRepo extends Omit<RepoChange, 'testRisks'> {
   id: string;
   role: 'app' | 'package' | 'api';
   branch: string;
-  files: FileChange[];
-  diffStat: DiffStat;
-  diffPreview: string;
-  keyHunks: string[];
   checksPassed: boolean | null;
   checks: CheckResult[];
   /** The upstream package versions the last checks ran against. */

@@ -2,7 +2,8 @@
 // carried spending counts, bad tool input goes back to the model; and the dependency scheduler.
 import { z } from 'zod';
 import { runAgentLoop, type LoopOptions } from '../activities/agent/loop';
-import { type ModelPrice, type StepLimits } from '../activities/agent/budget';
+import type { ModelPrice } from '../activities/agent/pricing';
+import type { StepLimits } from '../domain/budget';
 import type { Model, ModelRequest, ModelResponse, Usage } from '../activities/agent/model';
 import { redactorFor } from '../activities/agent/redact';
 import { ScriptedModel } from '../activities/agent/scripted-model';

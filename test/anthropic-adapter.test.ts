@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { AnthropicModelProvider, ModelApiError } from '../activities/agent/anthropic-model';
-import { DEFAULT_PRICES, costOf } from '../activities/agent/budget';
+import { DEFAULT_PRICES, costOf } from '../activities/agent/pricing';
 import { runAgentLoop } from '../activities/agent/loop';
 import { ModelUnavailableError, type AgentTask, type Message, type Model } from '../activities/agent/model';
 import { redactorFor } from '../activities/agent/redact';

@@ -18,7 +18,7 @@ import {
   type PullRequestSettings,
 } from '../activities/forge-access';
 import { explainForgeError, forgeCoordinates, linkPullRequests, openPullRequest } from '../activities/pull-requests';
-import type { PullRequestRequest } from '../activities/types';
+import type { PullRequestRequest } from '../domain/activity-contracts';
 import { noSpend } from '../domain/budget';
 import { CatalogRepoSchema, type CatalogRepo } from '../domain/catalog-schema';
 import type { CombinedSummary } from '../domain/contracts';

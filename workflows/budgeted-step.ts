@@ -3,7 +3,7 @@
 import * as wf from '@temporalio/workflow';
 import { maxSpend, noSpend, type Spend } from '../domain/budget';
 import type { StepUsage, Transcript } from '../domain/contracts';
-import type { StepLimits } from '../activities/agent/budget';
+import type { StepLimits } from '../domain/budget';
 import type { Run } from './run';
 
 export async function budgetedStep<T extends { usage: StepUsage }>(

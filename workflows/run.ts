@@ -34,9 +34,9 @@ import {
   type BudgetLimits,
   type Spend,
 } from '../domain/budget';
-import type { StepLimits } from '../activities/agent/budget';
+import type { StepLimits } from '../domain/budget';
 import { buildSummary, mergeOrderOf, type Narrative } from '../domain/summary';
-import type { BumpRangesResult, EditResult } from '../activities/types';
+import type { BumpRangesResult, EditResult } from '../domain/activity-contracts';
 import { planReleases } from '../domain/change-set';
 import { agentProgressSignal, HUMAN_SIGNALS, inputVerdictQuery, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
 import { applyInput, emptyInbox, judgeInput, type PendingInputs } from './human-inputs';

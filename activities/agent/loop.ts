@@ -2,7 +2,8 @@
 // check the budget, ask the model, run the tools it asked for, record the step. Nothing else.
 import { addSpend, type Spend } from '../../domain/budget';
 import type { BudgetStop, TranscriptEntry } from '../../domain/contracts';
-import { planCall, spendOf, type ModelPrice, type StepLimits } from './budget';
+import { planCall, type StepLimits } from '../../domain/budget';
+import { spendOf, type ModelPrice } from './pricing';
 import { worstCaseAfterCall } from './spend-ledger';
 import { ContextWindowExceededError, type ContentBlock, type Message, type Model, type ModelResponse } from './model';
 import type { Redactor } from './redact';

@@ -5,7 +5,7 @@ import type { Spend } from '../../domain/budget';
 import type { ModelChoice } from '../../domain/catalog-schema';
 import type { StepUsage, Transcript } from '../../domain/contracts';
 import type { ActivityDeps } from '../deps';
-import type { StepLimits } from './budget';
+import type { StepLimits } from '../../domain/budget';
 import { runAgentLoop, type LoopOutcome } from './loop';
 import { ModelUnavailableError, type AgentTask } from './model';
 import { recordedSpending, stepRecorder } from './progress';

@@ -6,7 +6,7 @@
 // number of crashes can never spend past the budget. The figure errs high and is corrected by the next
 // record (before the next call) or by the step's result.
 import { addSpend, noSpend, roundUsd, type Spend } from '../../domain/budget';
-import type { ModelPrice } from './budget';
+import type { ModelPrice } from './pricing';
 
 /** The spend a step will have reached at most once a call with this input estimate and max_tokens is answered. */
 export function worstCaseAfterCall(spent: Spend, price: ModelPrice, estimatedInputTokens: number, maxTokens: number): Spend {

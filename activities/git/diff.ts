@@ -1,7 +1,7 @@
 // Turns changed paths into what people and dependent repositories' prompts read: per-file statistics,
 // a shortened unified diff, the few hunks that tell the most, and changes to tests a reviewer must see.
 import { structuredPatch, type StructuredPatchHunk } from 'diff';
-import type { DiffStat, FileChange } from '../../domain/contracts';
+import type { DiffStat, FileChange, RepoChange } from '../../domain/contracts';
 import { isTestFile } from '../../domain/summary';
 import type { PathChange } from './repository';
 
@@ -15,13 +15,8 @@ const UNTELLING = /(^|\/)(package-lock\.json|yarn\.lock|pnpm-lock\.yaml|npm-shri
 const SKIPPING = /\b(?:describe|it|test|context)\.(?:skip|only|todo)\s*\(|\b(?:xit|xdescribe|xtest|fit|fdescribe)\s*\(|\{\s*skip\s*:\s*true\b|\btodo\s*:\s*true\b/;
 const ASSERTION = /\b(?:assert(?:\.\w+)?|expect)\s*\(/;
 
-export interface DiffReport {
-  files: FileChange[];
-  diffStat: DiffStat;
-  diffPreview: string;
-  keyHunks: string[];
-  testRisks: string[];
-}
+/** A diff, as the run keeps it. */
+export type DiffReport = RepoChange;
 
 interface FilePatch {
   change: PathChange;

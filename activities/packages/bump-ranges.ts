@@ -7,7 +7,7 @@ import { checkoutFromCache, cloneCacheOf, remoteFor, type ActivityDeps } from '.
 import { describeChanges } from '../git/diff';
 import { changedPaths, commitAll, ensureCommit, firstParentLine, pushMergingIfMoved, resolveHead, type Remote } from '../git/repository';
 import { withWorkspace } from '../git/workspace';
-import type { BumpRangesRequest, BumpRangesResult } from '../types';
+import type { BumpRangesRequest, BumpRangesResult } from '../../domain/activity-contracts';
 
 const SECTIONS = ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies'] as const;
 type Section = (typeof SECTIONS)[number];

@@ -18,7 +18,7 @@ import { ensureCommit, type Remote } from '../git/repository';
 import { withWorkspace } from '../git/workspace';
 import { whileHeartbeating } from '../heartbeat';
 import { install } from '../install-cache';
-import type { PublishRequest } from '../types';
+import type { PublishRequest } from '../../domain/activity-contracts';
 import { installChangeSet } from './change-set-install';
 import { addDistTag, packFolder, PackFailedError, publishTarball, readPackument, RegistryRefusedError, type Packument } from './npm';
 

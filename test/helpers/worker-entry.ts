@@ -8,7 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { ScenarioSchema } from '../../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
 import type { ModelProvider } from '../../activities/agent/model';
-import { DEFAULT_PRICES } from '../../activities/agent/budget';
+import { DEFAULT_PRICES } from '../../activities/agent/pricing';
 import { redactorFor } from '../../activities/agent/redact';
 import { tokenForgeAccess, type ForgeAccess } from '../../activities/forge-access';
 import { Conversations, OutboxChannel } from '../../activities/notify';

@@ -13,7 +13,7 @@ import YAML from 'yaml';
 import type { ActivityDeps } from '../../activities/deps';
 import { loadScenarioBook, type Scenario } from '../../activities/agent/scenarios';
 import { ScriptedModelProvider } from '../../activities/agent/scripted-model';
-import { DEFAULT_PRICES } from '../../activities/agent/budget';
+import { DEFAULT_PRICES } from '../../activities/agent/pricing';
 import { redactorFor } from '../../activities/agent/redact';
 import { tokenForgeAccess } from '../../activities/forge-access';
 import { Conversations, OutboxChannel } from '../../activities/notify';

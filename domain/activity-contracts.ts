@@ -1,6 +1,7 @@
-// Inputs and results of every activity: the workflow's only way to reach the outside world.
-import type { Card } from '../domain/card';
-import type { Catalog, CatalogRepo, ModelChoice } from '../domain/catalog-schema';
+// The workflow ↔ activities contract: the input and result of every activity, the workflow's only way to
+// reach the outside world. Types only (the activities implement them in activities/).
+import type { Card } from './card';
+import type { Catalog, CatalogRepo, ModelChoice } from './catalog-schema';
 import type {
   CardRef,
   ChangeSetPackage,
@@ -18,8 +19,9 @@ import type {
   RoundKind,
   StepUsage,
   Transcript,
-} from '../domain/contracts';
-import type { StepLimits } from './agent/budget';
+  RepoChange,
+} from './contracts';
+import type { StepLimits } from './budget';
 
 export interface ProposeRequest {
   runId: string;
@@ -77,17 +79,12 @@ export interface EditRequest {
   limits: StepLimits;
 }
 
-export interface EditResult {
+export interface EditResult extends RepoChange {
   repo: string;
   round: number;
   commit: CommitRecord | null;
   baseSha: string;
   headSha: string;
-  files: FileChange[];
-  diffStat: DiffStat;
-  diffPreview: string;
-  keyHunks: string[];
-  testRisks: string[];
   agentNotes: string;
   /** What this step spent (over all its attempts); `usage.stoppedBy` says if a budget stopped it. */
   usage: StepUsage;
