@@ -12,7 +12,8 @@ import { redactorFor } from '../activities/agent/redact';
 import { tokenForgeAccess } from '../activities/forge-access';
 import { Conversations, OutboxChannel } from '../activities/notify';
 import { loadCatalog } from '../domain/catalog-loader';
-import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from '../worker/create-worker';
+import { createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from '../worker/create-worker';
+import { connectClient } from '../client/connect';
 
 async function main(): Promise<void> {
   const env = (name: string) => {

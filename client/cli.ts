@@ -8,41 +8,18 @@ import { loadCatalog } from '../domain/catalog-loader';
 import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } from '../domain/contracts';
 import { DurationMsSchema } from '../domain/duration';
 import { catalogEnvironment, readConfig } from '../worker/config';
-import { connectClient, quietSdkLogs } from '../worker/create-worker';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { formatState, formatTranscript } from './format';
 import { formatTimeline, Operator, OperatorError } from './operator';
 import { replayAgainstCurrentCode } from './replay';
 import { executeCommand } from '../im-adapters/commands';
-import { ChangeRequestGateway, newKey, RefusedError, UnknownRunError, UnreachableError } from './gateway';
+import { composeCli } from './compose';
+import { newKey, RefusedError, UnknownRunError, UnreachableError } from './gateway';
 
 const config = readConfig();
 
-async function connect(): Promise<Client> {
-  try {
-    return await connectClient(config.temporal.address, config.temporal.namespace);
-  } catch (error) {
-    throw new UnreachableError(`cannot reach the Temporal server at ${config.temporal.address}; is \`npm start\` running? (${(error as Error).message.split('\n')[0]})`);
-  }
-}
-
-function gatewayFor(client: Client): ChangeRequestGateway {
-  return new ChangeRequestGateway(client, {
-    taskQueue: config.temporal.taskQueue,
-    catalog: () => loadCatalog(config.catalogPath, catalogEnvironment(config)),
-  });
-}
-
-async function gateway(): Promise<ChangeRequestGateway> {
-  return gatewayFor(await connect());
-}
-
-async function operator(): Promise<Operator> {
-  const client = await connect();
-  return new Operator(client, gatewayFor(client), config.temporal.namespace);
-}
+const { gateway, operator } = composeCli(config);
 
 /** Progress for long operations goes to stderr, so stdout stays clean for `export` and pipes. */
 function progress(line: string): void {
@@ -281,7 +258,6 @@ runs
     const ops = await (options.history ? Promise.resolve(null) : operator());
     const history = options.history ? JSON.parse(await fs.readFile(options.history, 'utf8')) : await ops!.history(runId!);
     progress('Bundling the current workflow code and replaying…');
-    quietSdkLogs();
     const result = await replayAgainstCurrentCode(history, runId ?? path.basename(options.history!));
     if (result.ok) return console.log('Replayed cleanly: the current code makes the same decisions.');
     throw new RefusedError(`non-determinism${result.eventId ? ` at event ${result.eventId}` : ''}: ${result.message}`);

@@ -1,7 +1,7 @@
 // Replaying histories against the workflow code as it is now: the check that a change will not break runs
 // already in flight (used by `runs replay` and by the replay fixtures in CI).
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../worker/create-worker';
+import { quietSdkLogs, WORKFLOWS_PATH } from '../worker/create-worker';
 
 export type ReplayResult = { ok: true } | { ok: false; eventId: number | null; message: string };
 
@@ -9,6 +9,7 @@ let bundle: Promise<{ code: string }> | undefined;
 
 /** Bundles the current workflows once per process (a few seconds), then replays each history. */
 export async function replayAgainstCurrentCode(history: unknown, workflowId: string, codePath?: string): Promise<ReplayResult> {
+  quietSdkLogs();
   const workflowBundle = codePath ? { codePath } : await (bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silent }));
   try {
     await Worker.runReplayHistory({ workflowBundle }, history, workflowId);

@@ -19,7 +19,8 @@ import { startLarkAdapter } from '../im-adapters/lark/adapter';
 import { loadCatalog } from '../domain/catalog-loader';
 import { activityDepsFor } from '../worker/main';
 import { catalogEnvironment, PROJECT_ROOT, readConfig } from '../worker/config';
-import { connectClient, createChangeRequestWorker, quietSdkLogs } from '../worker/create-worker';
+import { createChangeRequestWorker, quietSdkLogs } from '../worker/create-worker';
+import { connectClient } from '../client/connect';
 import { ensureTemporalCli } from './ensure-temporal';
 import { connectWithRetry, startDevServer } from './temporal-dev-server';
 

@@ -1,6 +1,6 @@
 // Builds a worker for the change-request task queue: the workflow bundle plus activities bound to their
 // dependencies. Shared by `npm start`, the standalone worker process and the tests.
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
@@ -63,10 +63,6 @@ export function spendLedgerVia(client: Client): ActivityDeps['spendLedger'] {
   };
 }
 
-export async function connectClient(address: string, namespace: string): Promise<Client> {
-  const connection = await Connection.connect({ address });
-  return new Client({ connection, namespace });
-}
 
 /** Warnings and errors only: the SDK's info lines (bundler statistics, state changes) drown what matters. */
 export function quietSdkLogs(): void {

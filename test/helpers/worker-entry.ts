@@ -14,7 +14,8 @@ import { tokenForgeAccess, type ForgeAccess } from '../../activities/forge-acces
 import { Conversations, OutboxChannel } from '../../activities/notify';
 import { SlackChannel } from '../../im-adapters/slack/channel';
 import { loadCatalog } from '../../domain/catalog-loader';
-import { connectClient, createChangeRequestWorker, progressReporterVia, spendLedgerVia } from '../../worker/create-worker';
+import { createChangeRequestWorker, progressReporterVia, spendLedgerVia } from '../../worker/create-worker';
+import { connectClient } from '../../client/connect';
 
 async function main(): Promise<void> {
   const env = (name: string) => {
