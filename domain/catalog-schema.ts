@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { BudgetLimitsSchema } from './budget';
 import { DurationMsSchema } from './duration';
+import { PLATFORMS, PLATFORMS_WITH_PEOPLE, type PlatformWithPeople } from './platforms';
 
 export const RepoIdSchema = z
   .string()
@@ -204,22 +205,16 @@ export const PolicySchema = z.object({
 });
 export type Policy = z.infer<typeof PolicySchema>;
 
+const PersonIdsSchema = z.object({
+  name: z.string().optional(),
+  ...(Object.fromEntries(PLATFORMS_WITH_PEOPLE.map((platform) => [platform, z.string().optional().describe(PLATFORMS[platform].personId)])) as Record<PlatformWithPeople, z.ZodOptional<z.ZodString>>),
+});
+
 export const CatalogSchema = z
   .object({
     groups: z.record(z.string(), z.array(PersonSchema)).default({}),
-    /** Who people are on each chat platform, so a Slack or Lark user maps to a handle used above. */
-    people: z
-      .record(
-        PersonSchema,
-        z.object({
-          name: z.string().optional(),
-          /** Slack member id, e.g. U024BE7LH. */
-          slack: z.string().optional(),
-          /** Lark/Feishu open_id, e.g. ou_7d8a6e6df7621556ce0d21922b676706ccs. */
-          lark: z.string().optional(),
-        }),
-      )
-      .default({}),
+    /** Who people are on each chat platform (domain/platforms.ts), so a Slack or Lark user maps to a handle used above. */
+    people: z.record(PersonSchema, PersonIdsSchema).default({}),
     policy: PolicySchema.default(PolicySchema.parse({})),
     repositories: z.array(CatalogRepoSchema).min(1, 'list at least one repository'),
   })

@@ -13,7 +13,7 @@ import { EventDeduper } from './dedupe';
 const OUT_OF_DATE = 'this card is out of date; here is the current one';
 
 export type { Platform } from '../../domain/platforms';
-import type { Platform } from '../../domain/platforms';
+import type { Platform, PlatformWithPeople } from '../../domain/platforms';
 
 /** One thread, one run: the run id is derived from the thread, so a redelivered start starts nothing new. */
 export function runIdForThread(platform: Platform, channel: string, thread: string): string {
@@ -21,7 +21,7 @@ export function runIdForThread(platform: Platform, channel: string, thread: stri
 }
 
 /** A chat user as the catalog knows them: their handle, or "<platform>:<id>" when not listed. */
-export function personFor(catalog: Catalog, platform: 'slack' | 'lark', userId: string): string {
+export function personFor(catalog: Catalog, platform: PlatformWithPeople, userId: string): string {
   const found = Object.entries(catalog.people).find(([, ids]) => ids[platform] === userId);
   return found ? found[0] : `${platform}:${userId}`;
 }
