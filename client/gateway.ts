@@ -125,7 +125,8 @@ export class ChangeRequestGateway {
     const handle = this.client.workflow.getHandle(runId);
     await this.guard(() => handle.signal(signal, parsed.data), runId);
     const record = await this.waitForVerdict(runId, parsed.data.key);
-    if (record.outcome === 'refused') throw new RefusedError(`${signal} refused: ${record.reason ?? 'no reason given'}`);
+    // The record names the input the run took it as (a reply becomes feedback or context).
+    if (record.outcome === 'refused') throw new RefusedError(`${record.signal} refused: ${record.reason ?? 'no reason given'}`);
     return record;
   }
 

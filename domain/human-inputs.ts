@@ -26,6 +26,11 @@ export interface HumanInputDefinition<Payload extends z.ZodType> {
   outOfPhase: (phase: Phase) => string;
   /** As in "bob may not <verb>". */
   verb: string;
+  /**
+   * For an input that stands for another depending on the phase (a reply in the thread): which one it is.
+   * The run judges, applies and records it as that one, so an adapter sends it without reading the run.
+   */
+  resolve?: (phase: Phase) => 'feedback' | 'addContext';
   /** Card buttons that send it, with what each adds to the common fields (who, key, card version). */
   buttons?: Partial<Record<CardAction, (value: ButtonValue, person: string) => Partial<z.input<Payload>>>>;
 }
@@ -58,6 +63,15 @@ export const HUMAN_INPUTS = {
     phases: LIVE_PHASES,
     outOfPhase: (phase) => `the run is already ${phase}`,
     verb: 'add context',
+  }),
+  /** A message in the run's thread: feedback while the run awaits review, context otherwise. */
+  reply: input({
+    payload: z.object({ ...Common, text: TextSchema }).strict(),
+    from: 'access',
+    phases: LIVE_PHASES,
+    outOfPhase: (phase) => `the run is already ${phase}`,
+    verb: 'reply',
+    resolve: (phase) => (phase === 'awaiting_review' ? 'feedback' : 'addContext'),
   }),
   approve: input({
     payload: z
@@ -108,6 +122,11 @@ export const SignalPayloadSchemas = Object.fromEntries(SIGNAL_NAMES.map((name) =
 
 /** A payload with its input's name, as a union, so a switch on `signal` narrows the payload. */
 export type HumanInput = { [S in SignalName]: { signal: S; payload: SignalPayload<S> } }[SignalName];
+
+/** The input a signal stands for in this phase (itself, unless it resolves to another). */
+export function resolveInput(signal: SignalName, phase: Phase): SignalName {
+  return (HUMAN_INPUTS[signal] as HumanInputDefinition<z.ZodType>).resolve?.(phase) ?? signal;
+}
 
 /** The input a card button sends and what it adds to the common fields; null for buttons an adapter handles itself (toggle, feedback). */
 export function inputForButton(value: ButtonValue, person: string): { signal: SignalName; fields: Record<string, unknown> } | null {

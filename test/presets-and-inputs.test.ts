@@ -145,3 +145,29 @@ test('a requirement the demo model does not know fails readably, asking for a mo
   expect(description.status.name).toBe('FAILED');
   await recordHistory(world.env.client, runId, 'unknown-requirement-fails');
 });
+
+test('a reply is taken as context before review and as feedback in review, and recorded as what it became', async () => {
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona' });
+  await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+  const asContext = await world.gateway.send(runId, 'reply', { by: 'fiona', key: 'reply-1', text: 'The badge must stay readable in dark mode' });
+  expect(asContext).toMatchObject({ key: 'reply-1', signal: 'addContext', outcome: 'accepted' });
+  // Malformed, straight to the workflow: refused and recorded as the context it would have been.
+  await world.env.client.workflow.getHandle(runId).signal('reply', { by: 'fiona', key: 'reply-2', text: '' });
+  const proposal = await world.gateway.state(runId);
+  await world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'reply-confirm', repos: proposal.proposal!.repos.map((r) => r.id) });
+  await waitForPhase(world.gateway, runId, 'awaiting_review');
+  const asFeedback = await world.gateway.send(runId, 'reply', { by: 'fiona', key: 'reply-3', text: 'Use a lighter red' });
+  expect(asFeedback).toMatchObject({ signal: 'feedback', outcome: 'accepted' });
+  const state = await waitForState(world.gateway, runId, (s) => s.rounds.some((r) => r.kind === 'feedback'));
+  expect(state.context.map((c) => c.text)).toContain('The badge must stay readable in dark mode');
+  expect(state.rounds.find((r) => r.kind === 'feedback')!.reason).toContain('Use a lighter red');
+  expect(state.inputs.filter((i) => /^reply-\d/.test(i.key)).map((i) => [i.key, i.signal, i.outcome])).toEqual([
+    ['reply-1', 'addContext', 'accepted'],
+    ['reply-2', 'addContext', 'refused'],
+    ['reply-3', 'feedback', 'accepted'],
+  ]);
+  await waitForPhase(world.gateway, runId, 'awaiting_review');
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel` });
+  await waitForPhase(world.gateway, runId, 'cancelled');
+  await recordHistory(world.env.client, runId, 'replies-as-context-then-feedback');
+});

@@ -60,6 +60,10 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
       state.context.push({ by: payload.by, text: payload.text, at: now });
     },
   },
+  reply: {
+    // Never applied as itself: the run takes a reply as feedback or context (resolveInput) before judging.
+    apply: () => undefined,
+  },
   approve: {
     check: (payload, { state, catalog, inbox }) => {
       if (inbox.feedback.length) return 'feedback is being applied; review the new summary first';

@@ -40,6 +40,7 @@ import type { BumpRangesResult, EditResult } from '../domain/activity-contracts'
 import { planReleases } from '../domain/change-set';
 import { agentProgressSignal, HUMAN_SIGNALS, inputVerdictQuery, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
 import { applyInput, emptyInbox, judgeInput, type PendingInputs } from './human-inputs';
+import { resolveInput } from '../domain/human-inputs';
 
 const KEPT_INPUT_RECORDS = 200;
 /** Transcripts are kept for the latest rounds only; older ones remain in earlier histories. */
@@ -169,7 +170,8 @@ export class Run {
     });
   }
 
-  private receive(signal: SignalName, payload: unknown): void {
+  private receive(sent: SignalName, payload: unknown): void {
+    const signal = resolveInput(sent, this.state.phase);
     const raw = (payload ?? {}) as { key?: unknown; by?: unknown };
     const key = typeof raw.key === 'string' ? raw.key.trim() : '';
     if (key && this.processedKeys.has(key)) return; // a repeated key changes nothing

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { ButtonValueSchema, cardFor, type ButtonValue, type Card } from '../../domain/card';
 import { inputForButton } from '../../domain/human-inputs';
 import type { Catalog } from '../../domain/catalog-schema';
-import { TERMINAL_PHASES, type ConversationRef, type RunState } from '../../domain/contracts';
+import type { ConversationRef, InputRecord, RunState } from '../../domain/contracts';
 import { RefusedError, UnknownRunError, type ChangeRequestGateway } from '../../client/gateway';
 import { executeCommand } from '../commands';
 import { EventDeduper } from './dedupe';
@@ -65,13 +65,11 @@ export class ConversationRouter {
 
   constructor(private readonly gateway: ChangeRequestGateway) {}
 
-  /** `known`: the run's state when the adapter has just read it (the web chat does, to find the thread), so it is not read twice. */
-  async onMessage(message: InboundMessage, known?: RunState): Promise<MessageOutcome> {
+  async onMessage(message: InboundMessage): Promise<MessageOutcome> {
     if (!this.seen.firstTime(`${message.platform}:${message.eventId}`)) return { kind: 'ignored', why: 'already handled this delivery' };
     const text = message.text.trim();
     if (!text) return { kind: 'ignored', why: 'empty message' };
     const runId = runIdForThread(message.platform, message.channel, message.thread);
-    const key = `${message.platform}:${message.eventId}`;
     if (message.startsRun) {
       try {
         const conversation: ConversationRef = { platform: message.platform, channel: message.channel, thread: message.thread };
@@ -82,21 +80,31 @@ export class ConversationRouter {
         throw error;
       }
     }
-    let state: RunState;
+    return this.reply(runId, message.person, text, `${message.platform}:${message.eventId}`);
+  }
+
+  /**
+   * A message in a run's thread, sent as a `reply` without reading the run first: the run takes it as
+   * feedback while it awaits review and as context otherwise, and its verdict says which.
+   */
+  async onReply(platform: Platform, runId: string, person: string, text: string, eventId: string): Promise<MessageOutcome> {
+    if (!this.seen.firstTime(`${platform}:${eventId}`)) return { kind: 'ignored', why: 'already handled this delivery' };
+    const trimmed = text.trim();
+    if (!trimmed) return { kind: 'ignored', why: 'empty message' };
+    return this.reply(runId, person, trimmed, `${platform}:${eventId}`);
+  }
+
+  private async reply(runId: string, person: string, text: string, key: string): Promise<MessageOutcome> {
     try {
-      state = known?.runId === runId ? known : await this.gateway.state(runId);
-    } catch (error) {
-      if (error instanceof UnknownRunError) return { kind: 'ignored', why: 'not a change request thread' };
-      throw error;
-    }
-    if (TERMINAL_PHASES.includes(state.phase)) return { kind: 'refused', runId, reason: `this change request is ${state.phase}; start a new one for more changes` };
-    const as = state.phase === 'awaiting_review' ? 'feedback' : 'addContext';
-    try {
-      await executeCommand(this.gateway, { kind: as, runId, payload: { by: message.person, key, text } });
-      return { kind: 'fed', runId, as };
+      const { record } = (await executeCommand(this.gateway, { kind: 'reply', runId, payload: { by: person, key, text } })) as { record: InputRecord };
+      return { kind: 'fed', runId, as: record.signal === 'feedback' ? 'feedback' : 'addContext' };
     } catch (error) {
       if (error instanceof RefusedError) return { kind: 'refused', runId, reason: error.message };
-      throw error;
+      if (!(error instanceof UnknownRunError)) throw error;
+      // No run takes signals here: a thread that is not a run's, or a run that has ended (it still answers queries).
+      const state = await this.stateOrNull(runId);
+      if (!state) return { kind: 'ignored', why: 'not a change request thread' };
+      return { kind: 'refused', runId, reason: `this change request is ${state.phase}; start a new one for more changes` };
     }
   }
 

@@ -140,9 +140,10 @@ export class WebChatApi {
   /** A reply in the thread: feedback while the run awaits review, context otherwise (the router decides). */
   async reply(runId: string, body: z.infer<typeof ReplyBodySchema>): Promise<MessageOutcome> {
     await this.requireKnownPerson(body.as);
-    const state = await this.webRunState(runId);
-    const { conversation } = state.request;
-    return this.deps.router.onMessage({ platform: 'web', channel: conversation.channel, thread: conversation.thread!, person: body.as, text: body.text, eventId: body.eventId, startsRun: false }, state);
+    if (!WEB_RUN_ID.test(runId)) throw new HttpError(404, `${runId} is not a web chat thread`);
+    const outcome = await this.deps.router.onReply('web', runId, body.as, body.text, body.eventId);
+    if (outcome.kind === 'ignored' && outcome.why === 'not a change request thread') throw new HttpError(404, `no change request with id ${runId}`);
+    return outcome;
   }
 
   async press(runId: string, body: z.infer<typeof ButtonBodySchema>): Promise<ButtonOutcome> {
