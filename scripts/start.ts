@@ -14,8 +14,7 @@ import { loadScenarioBook } from '../activities/agent/scenarios';
 import { ChangeRequestGateway } from '../client/gateway';
 import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat } from '../im-adapters/web/server';
-import { startSlackAdapter } from '../im-adapters/slack/adapter';
-import { startLarkAdapter } from '../im-adapters/lark/adapter';
+import { CHAT_PLATFORMS, configuredPlatforms } from '../im-adapters/chat-platforms';
 import { loadCatalog } from '../domain/catalog-loader';
 import { activityDepsFor } from '../worker/main';
 import { catalogEnvironment, PROJECT_ROOT, readConfig } from '../worker/config';
@@ -30,6 +29,8 @@ const DEMO_PACKAGES = ['ui-kit'];
 
 async function main(): Promise<void> {
   const config = readConfig();
+  // A half-configured chat platform stops start-up here, before anything is started.
+  const configured = configuredPlatforms();
   quietSdkLogs();
   await fs.mkdir(config.dataDir, { recursive: true });
   const [host, portText] = config.temporal.address.split(':');
@@ -90,10 +91,13 @@ async function main(): Promise<void> {
       ...(config.webChatPublicUrl ? { publicUrl: config.webChatPublicUrl } : {}),
     });
     stopAll.unshift(() => webChat.close());
-    const slack = config.slack ? await startSlackAdapter({ router, loadCatalog: loadCurrentCatalog, ...config.slack }) : null;
-    if (slack) stopAll.unshift(() => slack.close());
-    const lark = config.lark ? await startLarkAdapter({ router, loadCatalog: loadCurrentCatalog, ...config.lark }) : null;
-    if (lark) stopAll.unshift(() => lark.close());
+    const platformLines: string[] = [];
+    for (const module of CHAT_PLATFORMS) {
+      const platform = configured.find((c) => c.module === module);
+      const adapter = platform ? await platform.configured.startAdapter({ router, loadCatalog: loadCurrentCatalog }) : null;
+      if (adapter) stopAll.unshift(() => adapter.close());
+      platformLines.push(`  ${module.label.padEnd(18)}${adapter ? (adapter.url ?? 'connected (no public URL needed)') : `not configured (${module.settingNames.join(', ')})`}`);
+    }
 
     console.log(
       [
@@ -103,8 +107,7 @@ async function main(): Promise<void> {
         `  Temporal server   ${config.temporal.address} (namespace ${config.temporal.namespace}, data ${path.relative(PROJECT_ROOT, config.dataDir)}/temporal.sqlite)`,
         `  Temporal Web UI   http://localhost:${config.temporal.uiPort}`,
         `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
-        `  Slack             ${slack ? (slack.url ?? 'Socket Mode') : 'not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)'}`,
-        `  Feishu/Lark       ${lark ? lark.url : 'not configured (LARK_APP_ID, LARK_APP_SECRET, LARK_VERIFICATION_TOKEN, LARK_ENCRYPT_KEY)'}`,
+        ...platformLines,
         `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'}; service previews run here)`,
         `  npm registry      ${registry.access.url} ${registry.embedded ? `(embedded Verdaccio, data ${path.relative(PROJECT_ROOT, config.registry.dir)}, ${config.registry.uplink ? `uplink ${config.registry.uplink}` : 'offline: no uplink'}${released.length ? `; ${released.map((r) => `${r.name}@${r.version}${r.published ? ' published' : ''}`).join(', ')}` : ''})` : '(NPM_REGISTRY_URL)'}`,
         `  Worker            task queue "${config.temporal.taskQueue}"`,

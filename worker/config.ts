@@ -45,17 +45,6 @@ const ConfigSchema = z.object({
   WEB_CHAT_PORT: z.coerce.number().int().min(0).max(65535).default(8742),
   /** The web chat's address when people reach it through a proxy: its host is accepted besides this machine's. */
   WEB_CHAT_PUBLIC_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
-  SLACK_BOT_TOKEN: z.string().optional().transform((v) => v || undefined),
-  SLACK_SIGNING_SECRET: z.string().optional().transform((v) => v || undefined),
-  SLACK_APP_TOKEN: z.string().optional().transform((v) => v || undefined),
-  SLACK_SOCKET_MODE: z.enum(['true', 'false']).default('false'),
-  SLACK_PORT: z.coerce.number().int().min(0).max(65535).default(8743),
-  LARK_APP_ID: z.string().optional().transform((v) => v || undefined),
-  LARK_APP_SECRET: z.string().optional().transform((v) => v || undefined),
-  LARK_VERIFICATION_TOKEN: z.string().optional().transform((v) => v || undefined),
-  LARK_ENCRYPT_KEY: z.string().optional().transform((v) => v || undefined),
-  LARK_PORT: z.coerce.number().int().min(0).max(65535).default(8744),
-  LARK_DOMAIN: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).optional(),
 });
@@ -80,10 +69,6 @@ export interface ServiceConfig {
   registry: { url: string | undefined; token: string | undefined; port: number; uplink: string | undefined; dir: string };
   webChatPort: number;
   webChatPublicUrl?: string;
-  /** Present when Slack is configured (a bot token, and a signing secret or Socket Mode). */
-  slack: { botToken: string; signingSecret: string; socketMode: { appToken: string } | undefined; port: number } | undefined;
-  /** Present when Feishu/Lark is configured (app id and secret, verification token, encrypt key). */
-  lark: { appId: string; appSecret: string; verificationToken: string; encryptKey: string; port: number; domain: string | undefined } | undefined;
   progressIntervalMs: number;
   /** Workflows a worker keeps in memory (unset: the worker's default). */
   workflowCacheSize: number | undefined;
@@ -121,27 +106,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     registry: { url: c.NPM_REGISTRY_URL, token: c.NPM_REGISTRY_TOKEN, port: c.REGISTRY_PORT, uplink: c.REGISTRY_UPLINK, dir: path.join(resolve(c.DATA_DIR), 'registry') },
     webChatPort: c.WEB_CHAT_PORT,
     webChatPublicUrl: c.WEB_CHAT_PUBLIC_URL,
-    slack: slackSettings(c),
-    lark: larkSettings(c),
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,
     workflowCacheSize: c.WORKFLOW_CACHE_SIZE,
   };
-}
-
-function slackSettings(c: z.output<typeof ConfigSchema>): ServiceConfig['slack'] {
-  if (!c.SLACK_BOT_TOKEN) return undefined;
-  const socketMode = c.SLACK_SOCKET_MODE === 'true';
-  if (socketMode && !c.SLACK_APP_TOKEN) throw new Error('Configuration error: SLACK_SOCKET_MODE=true needs SLACK_APP_TOKEN (an app-level token with connections:write)');
-  if (!socketMode && !c.SLACK_SIGNING_SECRET) throw new Error('Configuration error: SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not (needed to verify Slack requests)');
-  return { botToken: c.SLACK_BOT_TOKEN, signingSecret: c.SLACK_SIGNING_SECRET ?? '', socketMode: socketMode ? { appToken: c.SLACK_APP_TOKEN! } : undefined, port: c.SLACK_PORT };
-}
-
-function larkSettings(c: z.output<typeof ConfigSchema>): ServiceConfig['lark'] {
-  const given = [c.LARK_APP_ID, c.LARK_APP_SECRET, c.LARK_VERIFICATION_TOKEN, c.LARK_ENCRYPT_KEY];
-  if (given.every((v) => v === undefined)) return undefined;
-  const missing = ['LARK_APP_ID', 'LARK_APP_SECRET', 'LARK_VERIFICATION_TOKEN', 'LARK_ENCRYPT_KEY'].filter((_, i) => given[i] === undefined);
-  if (missing.length) throw new Error(`Configuration error: Feishu/Lark settings are incomplete: ${missing.join(', ')} missing`);
-  return { appId: c.LARK_APP_ID!, appSecret: c.LARK_APP_SECRET!, verificationToken: c.LARK_VERIFICATION_TOKEN!, encryptKey: c.LARK_ENCRYPT_KEY!, port: c.LARK_PORT, domain: c.LARK_DOMAIN };
 }
 
 /** The catalog substitutes ${FORGE_URL}; make sure it is set to what this process uses. */

@@ -2,8 +2,7 @@
 // a broken catalog, and serves the change-request task queue until SIGINT/SIGTERM.
 import { NativeConnection } from '@temporalio/worker';
 import { Conversations, OutboxChannel } from '../activities/notify';
-import { LarkChannel } from '../im-adapters/lark/channel';
-import { SlackChannel } from '../im-adapters/slack/channel';
+import { configuredPlatforms } from '../im-adapters/chat-platforms';
 import { loadCatalog } from '../domain/catalog-loader';
 import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
 import { createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from './create-worker';
@@ -49,16 +48,14 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
   };
 }
 
-/** The outbox for the CLI and the web chat; Slack and Lark when they are configured. */
+/** The outbox for the CLI and the web chat; each chat platform that is configured (im-adapters/chat-platforms.ts). */
 function conversationsFor(config: ServiceConfig): Conversations {
-  return new Conversations(new OutboxChannel(config.dataDir), {
-    ...(config.slack ? { slack: new SlackChannel({ token: config.slack.botToken }) } : {}),
-    ...(config.lark ? { lark: new LarkChannel({ appId: config.lark.appId, appSecret: config.lark.appSecret, domain: config.lark.domain }) } : {}),
-  });
+  return new Conversations(new OutboxChannel(config.dataDir), Object.fromEntries(configuredPlatforms().map(({ module, configured }) => [module.platform, configured.channel()])));
 }
 
 async function main(): Promise<void> {
   const config = readConfig();
+  configuredPlatforms(); // a half-configured chat platform stops start-up here
   quietSdkLogs();
   await loadCatalog(config.catalogPath, catalogEnvironment(config)); // a broken catalog stops start-up here
   const client = await connectClient(config.temporal.address, config.temporal.namespace);
