@@ -13,6 +13,7 @@ import type { ForgeAccess } from './forge-access';
 import type { Conversations } from './notify';
 import { commandEnvironment } from './commands';
 import type { Confinement } from './sandbox';
+import { hostPatternOf, isLoopbackUrl } from './egress-proxy';
 
 export interface ActivityDeps {
   /** Reads and validates the catalog (a fresh snapshot for each new run). */
@@ -101,7 +102,7 @@ export function repositoryCommandEnv(deps: ActivityDeps, home: string, extra: Re
  */
 export function repositoryConfinement(deps: ActivityDeps, repo: Pick<CatalogRepo, 'allowHosts'>): Confinement {
   const registry = deps.registry ? new URL(deps.registry.url) : null;
-  const registryHost = registry && !['127.0.0.1', 'localhost', '[::1]'].includes(registry.hostname) ? [`${registry.hostname}:${registry.port || (registry.protocol === 'https:' ? 443 : 80)}`] : [];
+  const registryHost = registry && !isLoopbackUrl(registry) ? [hostPatternOf(registry)] : [];
   return { allowHosts: [...new Set([...(repo.allowHosts ?? []), ...registryHost])] };
 }
 

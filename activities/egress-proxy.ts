@@ -37,6 +37,16 @@ function splitPort(entry: string): [string, string | undefined] {
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);
 
+/** Whether a URL's host is this machine by name (such addresses are relayed, never proxied). */
+export function isLoopbackUrl(url: URL): boolean {
+  return LOOPBACK_NAMES.has(url.hostname.replace(/^\[|\]$/g, '').toLowerCase());
+}
+
+/** `host:port` of a URL, as allowHosts writes it (the scheme's port when none is given). */
+export function hostPatternOf(url: URL): HostPattern {
+  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+}
+
 /** The address to connect to, or why not: allowed names that resolve to loopback are refused. */
 async function resolveAllowed(allowHosts: readonly HostPattern[], host: string, port: number): Promise<{ address: string } | { refused: string }> {
   const decision = egressDecision(allowHosts, host, port);

@@ -8,7 +8,7 @@ import type { CatalogRepo } from '../domain/catalog-schema';
 import type { CheckResult } from '../domain/contracts';
 import { runCommand, type CommandResult } from './commands';
 import { MissingInstallCredential, withInstallCredentials } from './install-credentials';
-import type { Confinement } from './sandbox';
+import { widened, type Confinement } from './sandbox';
 
 export interface InstallContext {
   /** Root of the per-worker install cache (under the data folder). */
@@ -38,13 +38,7 @@ export async function install(repo: CatalogRepo, checkout: string, context: Inst
     let ran: CommandResult;
     try {
       ran = await withInstallCredentials(repo.installCredentials ?? [], context.secrets ?? process.env, async (credentials) => {
-        const outer = context.confinement ?? {};
-        const confinement: Confinement = {
-          ...outer,
-          readable: [...(outer.readable ?? []), ...credentials.confinement.readable],
-          allowHosts: [...(outer.allowHosts ?? []), ...credentials.confinement.allowHosts],
-          loopbackPorts: [...(outer.loopbackPorts ?? []), ...credentials.confinement.loopbackPorts],
-        };
+        const confinement = widened(context.confinement ?? {}, credentials.confinement);
         const result = await runCommand(command.run, { cwd: checkout, timeoutMs: command.timeoutSeconds * 1000, env: { ...context.env, ...credentials.env }, signal: context.signal, onOutput: context.onOutput, confinement });
         return { ...result, outputTail: credentials.mask(result.outputTail) };
       });

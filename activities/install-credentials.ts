@@ -7,9 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { InstallCredential } from '../domain/catalog-schema';
 import { redactorFor, type Redactor } from './agent/redact';
+import { hostPatternOf, isLoopbackUrl } from './egress-proxy';
 import type { Confinement } from './sandbox';
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export interface InstallCredentialFile {
   /** Environment for the install command (npm_config_userconfig pointing at the .npmrc). */
@@ -47,11 +46,10 @@ export async function withInstallCredentials<T>(credentials: readonly InstallCre
     const file = path.join(dir, 'npmrc');
     await fs.writeFile(file, content, { mode: 0o600 });
     const registries = credentials.map((c) => new URL(c.registry));
-    const loopback = registries.filter((url) => LOOPBACK.has(url.hostname));
     const confinement = {
       readable: [dir],
-      allowHosts: registries.filter((url) => !LOOPBACK.has(url.hostname)).map((url) => `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`),
-      loopbackPorts: loopback.map((url) => Number(url.port || 80)),
+      allowHosts: registries.filter((url) => !isLoopbackUrl(url)).map(hostPatternOf),
+      loopbackPorts: registries.filter(isLoopbackUrl).map((url) => Number(url.port || 80)),
     };
     return await install({ env: { npm_config_userconfig: file }, confinement, mask: redactorFor(credentials.map((c) => secrets[c.tokenEnv])) });
   } finally {

@@ -40,6 +40,16 @@ export interface Confinement {
   loopbackPorts?: readonly number[];
 }
 
+/** `base` with what `more` adds: more to read, more hosts and ports to reach. */
+export function widened(base: Confinement, more: Pick<Confinement, 'readable' | 'allowHosts' | 'loopbackPorts'>): Confinement {
+  return {
+    ...base,
+    readable: [...(base.readable ?? []), ...(more.readable ?? [])],
+    allowHosts: [...(base.allowHosts ?? []), ...(more.allowHosts ?? [])],
+    loopbackPorts: [...(base.loopbackPorts ?? []), ...(more.loopbackPorts ?? [])],
+  };
+}
+
 interface SandboxState {
   mode: SandboxMode;
   /** Why there is no sandbox, when there is none. */

@@ -75,15 +75,14 @@ export async function takeScreenshot(url: string, file: string, options: Screens
       });
     try {
       const executable = await unprivileged(chromiumPath, home);
-      try {
-        const context = await launch(executable, []);
-        return { context, unsandboxed: null, close: async () => (await context.close().catch(() => undefined), await cleanup()) };
-      } catch (error) {
+      let unsandboxed: string | null = null;
+      const context = await launch(executable, []).catch((error: unknown) => {
         // No user namespaces for Chromium's sandbox here: still unprivileged, still one origin, and said so.
-        const reason = error instanceof Error ? (/No usable sandbox|sandbox/i.exec(error.message) ? 'no usable sandbox on this machine' : error.message.split('\n')[0]!) : String(error);
-        const context = await launch(executable, ['--no-sandbox']);
-        return { context, unsandboxed: reason, close: async () => (await context.close().catch(() => undefined), await cleanup()) };
-      }
+        const message = error instanceof Error ? error.message : String(error);
+        unsandboxed = /sandbox/i.test(message) ? 'no usable sandbox on this machine' : message.split('\n')[0]!;
+        return launch(executable, ['--no-sandbox']);
+      });
+      return { context, unsandboxed, close: async () => (await context.close().catch(() => undefined), await cleanup()) };
     } catch (error) {
       await cleanup();
       throw error;

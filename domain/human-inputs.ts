@@ -41,6 +41,17 @@ function input<Payload extends z.ZodType>(definition: HumanInputDefinition<Paylo
 
 const LIVE_PHASES = PHASES.filter((phase) => !TERMINAL_PHASES.includes(phase));
 
+/** The refusal of an input from a card older than the run's (and the adapters' word for it). */
+export const CARD_OUT_OF_DATE = 'this card is out of date; here is the current one';
+
+/** Context and a reply take the same payload from the same people, at any time before the end. */
+const CONTEXT_INPUT = {
+  payload: z.object({ ...Common, text: TextSchema }).strict(),
+  from: 'access',
+  phases: LIVE_PHASES,
+  outOfPhase: (phase: Phase) => `the run is already ${phase}`,
+} as const;
+
 export const HUMAN_INPUTS = {
   confirmRepos: input({
     payload: z.object({ ...Common, repos: RepoListSchema }).strict(),
@@ -57,19 +68,10 @@ export const HUMAN_INPUTS = {
     outOfPhase: (phase) => `feedback is taken while awaiting review (the run is ${phase})`,
     verb: 'give feedback',
   }),
-  addContext: input({
-    payload: z.object({ ...Common, text: TextSchema }).strict(),
-    from: 'access',
-    phases: LIVE_PHASES,
-    outOfPhase: (phase) => `the run is already ${phase}`,
-    verb: 'add context',
-  }),
+  addContext: input({ ...CONTEXT_INPUT, verb: 'add context' }),
   /** A message in the run's thread: feedback while the run awaits review, context otherwise. */
   reply: input({
-    payload: z.object({ ...Common, text: TextSchema }).strict(),
-    from: 'access',
-    phases: LIVE_PHASES,
-    outOfPhase: (phase) => `the run is already ${phase}`,
+    ...CONTEXT_INPUT,
     verb: 'reply',
     resolve: (phase) => (phase === 'awaiting_review' ? 'feedback' : 'addContext'),
   }),

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { isOwner, mayTarget, type Catalog } from '../domain/catalog-schema';
 import { TERMINAL_PHASES, type RunState } from '../domain/contracts';
-import { HUMAN_INPUTS, type HumanInput, type SignalName, type SignalPayload } from '../domain/human-inputs';
+import { CARD_OUT_OF_DATE, HUMAN_INPUTS, type HumanInput, type SignalName, type SignalPayload } from '../domain/human-inputs';
 
 export type AcceptedInput = HumanInput;
 
@@ -106,7 +106,7 @@ export function judgeInput(signal: SignalName, raw: unknown, context: InputConte
   const phase = state.phase;
   if (TERMINAL_PHASES.includes(phase)) return refuse(`the run is already ${phase}`);
   if (input.payload.cardVersion !== undefined && input.payload.cardVersion !== state.cardVersion) {
-    return refuse('this card is out of date; here is the current one');
+    return refuse(CARD_OUT_OF_DATE);
   }
   if (definition.from === 'deciders' && !mayDecide(by, state, catalog)) {
     const who = catalog.policy.deciders === 'requester' ? `only ${state.request.requester} (the requester)` : `only ${state.request.requester} (the requester) or an owner of the repositories`;

@@ -3,14 +3,13 @@
 // card button sends the signal it stands for. Translation only: the workflow decides what is allowed.
 import { createHash } from 'node:crypto';
 import { ButtonValueSchema, cardFor, type ButtonValue, type Card } from '../../domain/card';
-import { inputForButton } from '../../domain/human-inputs';
+import { CARD_OUT_OF_DATE, inputForButton } from '../../domain/human-inputs';
 import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRef, InputRecord, RunState } from '../../domain/contracts';
 import { RefusedError, UnknownRunError, type ChangeRequestGateway } from '../../client/gateway';
 import { executeCommand } from '../commands';
 import { EventDeduper } from './dedupe';
 
-const OUT_OF_DATE = 'this card is out of date; here is the current one';
 
 export type { Platform } from '../../domain/platforms';
 import type { Platform, PlatformWithPeople } from '../../domain/platforms';
@@ -119,7 +118,7 @@ export class ConversationRouter {
       // Buttons that send nothing (toggle a repository, open the feedback form) are answered from the state.
       const state = await this.stateOrNull(value.runId);
       if (!state) return gone;
-      if (value.cardVersion !== state.cardVersion) return { kind: 'refused', runId: value.runId, reason: OUT_OF_DATE, card: cardFor(state) };
+      if (value.cardVersion !== state.cardVersion) return { kind: 'refused', runId: value.runId, reason: CARD_OUT_OF_DATE, card: cardFor(state) };
       return value.action === 'toggle' ? { kind: 'rerender', runId: value.runId, card: cardFor(state, value.selection ?? []) } : { kind: 'ask_feedback', runId: value.runId };
     }
     // Sent without reading the run first: the run checks the card's version, the sender and the phase.
@@ -131,7 +130,7 @@ export class ConversationRouter {
       if (!(error instanceof RefusedError || error instanceof UnknownRunError)) throw error;
       const state = await this.stateOrNull(value.runId);
       if (!state) return gone;
-      const reason = value.cardVersion !== state.cardVersion ? OUT_OF_DATE : error instanceof RefusedError ? error.message : `this change request is ${state.phase}`;
+      const reason = value.cardVersion !== state.cardVersion ? CARD_OUT_OF_DATE : error instanceof RefusedError ? error.message : `this change request is ${state.phase}`;
       return { kind: 'refused', runId: value.runId, reason, card: cardFor(state) };
     }
     const state = await this.stateOrNull(value.runId);
