@@ -6,6 +6,7 @@ import { oneLine } from '../domain/summary';
 import path from 'node:path';
 import { EDIT_SYSTEM_PROMPT, editPrompt } from './agent/prompts';
 import { recordedSpending } from './agent/progress';
+import { heartbeat } from './heartbeat';
 import { runAgentStep, type StepRun } from './agent/run-step';
 import { editingTools } from './agent/tools/files';
 import { runCommandTool } from './agent/tools/run-command';
@@ -68,15 +69,14 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
       input: z.object({ summary: z.string().min(1).max(4000) }),
       run: async ({ summary }) => ({ final: summary, text: 'Finished.' }),
     });
-    const heartbeat = () => Context.current().heartbeat();
     const commands = runCommandTool(dir, {
       allowed: [...repo.install, ...repo.checks],
       env: (home) => repositoryCommandEnv(deps, home),
       confinement: repositoryConfinement(deps, repo),
-      onOutput: heartbeat,
+      onOutput: () => heartbeat(),
       // The agent's installs see the change set too, so its own test runs match what the checks will install.
       afterInstall: request.changeSet.length
-        ? async (env, signal) => (await installChangeSet(dir, request.changeSet, { env, signal, onOutput: heartbeat, confinement: repositoryConfinement(deps, repo) })).result
+        ? async (env, signal) => (await installChangeSet(dir, request.changeSet, { env, signal, onOutput: () => heartbeat(), confinement: repositoryConfinement(deps, repo) })).result
         : undefined,
       installNames: repo.install.map((c) => c.name),
     });

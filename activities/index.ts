@@ -35,8 +35,9 @@ export function createActivities(deps: ActivityDeps) {
   maskCommandOutputWith(deps.redact);
   return {
     loadCatalog: (): Promise<Catalog> => unretryable(() => deps.loadCatalog()),
-    proposeRepositories: (request: ProposeRequest) => unretryable(() => proposeRepositories(deps, request)),
-    editRepository: (request: EditRequest) => unretryable(() => editRepository(deps, request)),
+    proposeRepositories: (request: ProposeRequest) => unretryable(() => whileHeartbeating(() => proposeRepositories(deps, request))),
+    // Agent steps beat throughout: a slow clone, commit or push under load must not look like a dead worker.
+    editRepository: (request: EditRequest) => unretryable(() => whileHeartbeating(() => editRepository(deps, request))),
     runChecks: (request: CheckRequest) => runChecks(deps, request),
     publishPackage: (request: PublishRequest) => publishPackage(deps, request),
     bumpDependencyRanges: (request: BumpRangesRequest) => bumpDependencyRanges(deps, request),

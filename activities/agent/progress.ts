@@ -4,6 +4,7 @@ import { Context } from '@temporalio/activity';
 import { maxSpend, noSpend, type Spend } from '../../domain/budget';
 import type { TranscriptEntry } from '../../domain/contracts';
 import type { ActivityDeps } from '../deps';
+import { heartbeat } from '../heartbeat';
 
 export interface AgentHeartbeat {
   spent: Spend;
@@ -30,7 +31,7 @@ export function stepRecorder(deps: ActivityDeps, runId: string, what: { step: st
   const entries: TranscriptEntry[] = [];
   const onStep = async (entry: TranscriptEntry, spent: Spend): Promise<void> => {
     entries.push(entry);
-    Context.current().heartbeat({ spent } satisfies AgentHeartbeat);
+    heartbeat({ spent } satisfies AgentHeartbeat);
     const now = Date.now();
     if (now - lastReport < deps.progressIntervalMs) return;
     lastReport = now;

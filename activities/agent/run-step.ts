@@ -8,7 +8,8 @@ import type { ActivityDeps } from '../deps';
 import type { StepLimits } from '../../domain/budget';
 import { runAgentLoop, type LoopOutcome } from './loop';
 import { ModelUnavailableError, type AgentTask } from './model';
-import { recordedSpending, stepRecorder } from './progress';
+import { recordedSpending, stepRecorder, type AgentHeartbeat } from './progress';
+import { heartbeat } from '../heartbeat';
 import type { ToolRegistry } from './tools/registry';
 
 export interface StepRun<Final> {
@@ -70,7 +71,7 @@ export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spe
         await recorder.onStep(entry, nowSpent);
       },
     });
-    Context.current().heartbeat({ spent: outcome.spent });
+    heartbeat({ spent: outcome.spent } satisfies AgentHeartbeat);
     const stoppedBy = outcome.kind === 'limit' ? outcome.stop : null;
     return {
       outcome,
