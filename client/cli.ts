@@ -12,7 +12,9 @@ import path from 'node:path';
 import { formatState, formatTranscript } from './format';
 import { formatTimeline, OperatorError } from './operator';
 import { replayAgainstCurrentCode } from './replay';
-import { executeCommand } from '../im-adapters/commands';
+import { executeCommand, type InputCommand } from '../im-adapters/commands';
+import type { SignalName } from '../domain/human-inputs';
+import { CLI_INPUTS, type CliInput } from './input-commands';
 import { composeCli } from './compose';
 import { newKey, RefusedError, UnknownRunError, UnreachableError } from './gateway';
 
@@ -117,101 +119,25 @@ program
     }
   });
 
-program
-  .command('confirm')
-  .description('confirm the repositories to change (default: as proposed)')
-  .argument('<runId>')
-  .argument('[repos...]', 'repository ids; omit to accept the proposal')
-  .addOption(asOption)
-  .addOption(keyOption)
-  .action(async (runId: string, repos: string[], options: { as?: string; key?: string }) => {
-    const gw = await gateway();
-    const chosen = repos.length ? repos : ((await gw.state(runId)).proposal?.repos.map((r) => r.id) ?? []);
-    await executeCommand(gw, { kind: 'confirmRepos', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), repos: chosen } });
-    console.log(`Confirmed ${chosen.join(', ')}.`);
-  });
-
-program
-  .command('feedback')
-  .description('ask for changes after reviewing the summary')
-  .argument('<runId>')
-  .argument('<text...>')
-  .option('--repos <ids>', 'only these repositories (default: all of the change)', list)
-  .addOption(asOption)
-  .addOption(keyOption)
-  .action(async (runId: string, words: string[], options: { repos?: string[]; as?: string; key?: string }) => {
-    await executeCommand(await gateway(), { kind: 'feedback', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), text: words.join(' '), repos: options.repos } });
-    console.log('Feedback accepted; a new round has started.');
-  });
-
-program
-  .command('context')
-  .description('add context (API details, constraints) for the next rounds')
-  .argument('<runId>')
-  .argument('<text...>')
-  .addOption(asOption)
-  .addOption(keyOption)
-  .action(async (runId: string, words: string[], options: { as?: string; key?: string }) => {
-    await executeCommand(await gateway(), { kind: 'addContext', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), text: words.join(' ') } });
-    console.log('Context added.');
-  });
-
-program
-  .command('approve')
-  .description('approve the change; pull requests are opened')
-  .argument('<runId>')
-  .addOption(asOption)
-  .addOption(keyOption)
-  .option('--release <repo=bump...>', "an owner's choice of a package's planned release instead of the catalog's, e.g. ui-kit=major", collectReleases, {})
-  .action(async (runId: string, options: { as?: string; key?: string; release: Record<string, string> }) => {
-    const releases = Object.keys(options.release).length ? { releases: options.release as Record<string, 'major' | 'minor' | 'patch'> } : {};
-    await executeCommand(await gateway(), { kind: 'approve', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), ...releases } });
-    console.log('Approved; opening pull requests.');
-  });
-
-/** `--release ui-kit=major --release tokens=patch` → { "ui-kit": "major", tokens: "patch" }; validated by the gateway. */
-function collectReleases(value: string, previous: Record<string, string>): Record<string, string> {
-  const [repo, bump] = value.split('=');
-  if (!repo || !bump) throw new Error(`--release ${value}: write it as <repo>=<major|minor|patch>, e.g. ui-kit=major`);
-  return { ...previous, [repo.trim()]: bump.trim() };
-}
-
-program
-  .command('cancel')
-  .description('cancel a run')
-  .argument('<runId>')
-  .option('--reason <text>')
-  .addOption(asOption)
-  .addOption(keyOption)
-  .action(async (runId: string, options: { reason?: string; as?: string; key?: string }) => {
-    await executeCommand(await gateway(), { kind: 'cancel', runId, payload: { by: person(options), key: options.key ?? newKey('cli'), reason: options.reason } });
-    console.log('Cancelled.');
-  });
-
-program
-  .command('extend-budget')
-  .description('after a budget ran out: extend it and let the agent continue (default: double what ran out), or --stop to review the partial work')
-  .argument('<runId>')
-  .option('--stop', 'do not extend; go on to review what was done')
-  .option('--cost <usd>', 'add this many dollars (per step and per run)', Number)
-  .option('--turns <n>', 'add this many turns (per step and per run)', Number)
-  .option('--time <duration>', 'add this much agent time, e.g. 10m (per step and per run)')
-  .addOption(asOption)
-  .addOption(keyOption)
-  .action(async (runId: string, options: { stop?: boolean; cost?: number; turns?: number; time?: string; as?: string; key?: string }) => {
-    const patch = {
-      ...(options.cost !== undefined ? { costUsd: options.cost } : {}),
-      ...(options.turns !== undefined ? { turns: options.turns } : {}),
-      ...(options.time !== undefined ? { wallTime: DurationMsSchema.parse(options.time) } : {}),
-    };
-    const given = Object.keys(patch).length > 0;
-    await executeCommand(await gateway(), {
-      kind: 'extendBudget',
-      runId,
-      payload: { by: person(options), key: options.key ?? newKey('cli'), decision: options.stop ? 'continue' : 'extend', ...(given ? { perStep: patch, perRun: patch } : {}) },
+// One subcommand per human input the CLI has (client/input-commands.ts), sent through the gateway.
+for (const [signal, spec] of Object.entries(CLI_INPUTS) as [SignalName, CliInput<SignalName> | null][]) {
+  if (!spec) continue;
+  const sub = program.command(spec.command).description(spec.description).argument('<runId>');
+  for (const argument of spec.arguments ?? []) sub.argument(argument.name, argument.description);
+  for (const option of spec.options ?? []) sub.addOption(option);
+  sub
+    .addOption(asOption)
+    .addOption(keyOption)
+    .action(async (runId: string, ...rest: unknown[]) => {
+      // commander passes the positional arguments, then the options, then the command itself.
+      const positional = rest.slice(0, -2);
+      const options = rest.at(-2) as Record<string, unknown> & { as?: string; key?: string };
+      const gw = await gateway();
+      const fields = await spec.fields({ positional, options, gateway: gw, runId });
+      await executeCommand(gw, { kind: signal, runId, payload: { by: person(options), key: options.key ?? newKey('cli'), ...fields } } as InputCommand);
+      console.log(spec.done(fields));
     });
-    console.log(options.stop ? 'Going on to review the partial work.' : 'Budget extended; the agent continues.');
-  });
+}
 
 // ---- operators ----
 

@@ -1,29 +1,11 @@
 // A run's state as one card with the buttons that make sense in its phase. Platform-neutral: the web chat,
 // Slack (Block Kit) and Lark (interactive cards) each draw this model their own way. Pure.
-import { z } from 'zod';
+import type { ButtonValue, CardAction, CardButton } from './buttons';
+import { buttonsFor } from './human-inputs';
 import { describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
 import type { RunState } from './contracts';
 
-export const CARD_ACTIONS = ['toggle', 'confirm', 'approve', 'feedback', 'cancel', 'extend', 'review_partial'] as const;
-export type CardAction = (typeof CARD_ACTIONS)[number];
-
-/** What a button carries back: enough to act without any state kept by the adapter. */
-export const ButtonValueSchema = z.object({
-  runId: z.string().min(1).max(200),
-  action: z.enum(CARD_ACTIONS),
-  cardVersion: z.number().int().min(0),
-  /** For confirm: the selected repositories; for toggle: the selection before the toggle. */
-  selection: z.array(z.string()).max(50).optional(),
-  /** For toggle: the repository to add or remove. */
-  repo: z.string().optional(),
-});
-export type ButtonValue = z.infer<typeof ButtonValueSchema>;
-
-export interface CardButton {
-  label: string;
-  style: 'primary' | 'danger' | 'default';
-  value: ButtonValue;
-}
+export { ButtonValueSchema, CARD_ACTIONS, type ButtonValue, type CardAction, type CardButton } from './buttons';
 
 export interface CardChoice {
   repo: string;
@@ -81,10 +63,10 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
   });
   const sections: CardSection[] = [];
   const choices: CardChoice[] = [];
-  const buttons: CardButton[] = [];
+  // The buttons are the inputs this phase takes (domain/human-inputs.ts), primary first and danger last.
+  const buttons: CardButton[] = buttonsFor(state.phase, selection).map(({ label, style, action, carries }) => button(label, action, style, carries));
   const links: Card['links'] = [];
   let hint: string | null = null;
-  const cancel = button('Cancel', 'cancel', 'danger');
 
   switch (state.phase) {
     case 'awaiting_confirmation': {
@@ -104,18 +86,15 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       }
       const questions = [...(state.proposal?.questions ?? []), ...(state.proposal?.notes ?? [])];
       if (questions.length) sections.push({ heading: 'Questions and notes', lines: questions });
-      buttons.push(button(`Confirm ${selection.length} repositor${selection.length === 1 ? 'y' : 'ies'}`, 'confirm', 'primary', { selection: [...selection] }), cancel);
       hint = 'Reply in this thread to add context for the agent.';
       break;
     }
     case 'awaiting_budget': {
       const exhausted = state.budget.exhausted;
       if (exhausted) sections.push({ heading: 'Budget', lines: exhausted.repos.map((id, i) => `${id}: ${exhausted.stops[i]?.message ?? ''}`) });
-      buttons.push(button('Extend the budget', 'extend', 'primary'), button('Review what was done', 'review_partial'), cancel);
       break;
     }
     case 'awaiting_review':
-      buttons.push(button('Approve and open pull requests', 'approve', 'primary'), button('Give feedback', 'feedback'), cancel);
       hint = 'Reply in this thread with feedback: the agent works on it in a new round.';
       break;
     case 'intake':
@@ -123,7 +102,6 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
     case 'editing':
     case 'checking':
     case 'previewing':
-      buttons.push(cancel);
       hint = 'Reply in this thread to add context for the next round.';
       break;
     case 'publishing':

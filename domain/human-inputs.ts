@@ -4,7 +4,7 @@
 // input means a definition here and its handler in workflows/human-inputs.ts. Pure.
 import { z } from 'zod';
 import { BudgetPatchSchema } from './budget';
-import type { ButtonValue, CardAction } from './card';
+import type { ButtonStyle, ButtonValue, CardAction } from './buttons';
 import { PersonSchema, ReleaseBumpSchema, RepoIdSchema } from './catalog-schema';
 import { IdempotencyKeySchema, PHASES, RepoListSchema, TERMINAL_PHASES, TextSchema, type Phase } from './contracts';
 
@@ -31,8 +31,21 @@ export interface HumanInputDefinition<Payload extends z.ZodType> {
    * The run judges, applies and records it as that one, so an adapter sends it without reading the run.
    */
   resolve?: (phase: Phase) => 'feedback' | 'addContext';
-  /** Card buttons that send it, with what each adds to the common fields (who, key, card version). */
-  buttons?: Partial<Record<CardAction, (value: ButtonValue, person: string) => Partial<z.input<Payload>>>>;
+  /** The card buttons that send it, shown on every card of the phases it is taken in. */
+  buttons?: Partial<Record<CardAction, ButtonDefinition<Payload>>>;
+}
+
+export interface ButtonDefinition<Payload extends z.ZodType> {
+  /** A function of the repositories ticked on the card, for a label that counts them. */
+  label: string | ((selection: readonly string[]) => string);
+  style: ButtonStyle;
+  /** The button carries the card's ticked repositories back. */
+  carriesSelection?: true;
+  /**
+   * What a press adds to the common fields (who, key, card version). Absent: the press sends nothing by
+   * itself; the adapter asks for the rest first (a feedback form) and sends the input with it.
+   */
+  sends?: (value: ButtonValue, person: string) => Partial<z.input<Payload>>;
 }
 
 function input<Payload extends z.ZodType>(definition: HumanInputDefinition<Payload>): HumanInputDefinition<Payload> {
@@ -59,7 +72,14 @@ export const HUMAN_INPUTS = {
     phases: ['awaiting_confirmation'],
     outOfPhase: (phase) => `repositories can only be confirmed while awaiting confirmation (the run is ${phase})`,
     verb: 'confirm repositories',
-    buttons: { confirm: (value) => ({ repos: value.selection ?? [] }) },
+    buttons: {
+      confirm: {
+        label: (selection) => `Confirm ${selection.length} repositor${selection.length === 1 ? 'y' : 'ies'}`,
+        style: 'primary',
+        carriesSelection: true,
+        sends: (value) => ({ repos: value.selection ?? [] }),
+      },
+    },
   }),
   feedback: input({
     payload: z.object({ ...Common, text: TextSchema, repos: RepoListSchema.optional() }).strict(),
@@ -67,6 +87,7 @@ export const HUMAN_INPUTS = {
     phases: ['awaiting_review'],
     outOfPhase: (phase) => `feedback is taken while awaiting review (the run is ${phase})`,
     verb: 'give feedback',
+    buttons: { feedback: { label: 'Give feedback', style: 'default' } },
   }),
   addContext: input({ ...CONTEXT_INPUT, verb: 'add context' }),
   /** A message in the run's thread: feedback while the run awaits review, context otherwise. */
@@ -87,7 +108,7 @@ export const HUMAN_INPUTS = {
     phases: ['awaiting_review'],
     outOfPhase: (phase) => `approval is only possible while awaiting review (the run is ${phase})`,
     verb: 'approve',
-    buttons: { approve: () => ({}) },
+    buttons: { approve: { label: 'Approve and open pull requests', style: 'primary', sends: () => ({}) } },
   }),
   cancel: input({
     payload: z.object({ ...Common, reason: z.string().trim().max(2000).optional() }).strict(),
@@ -95,7 +116,7 @@ export const HUMAN_INPUTS = {
     phases: LIVE_PHASES.filter((phase) => phase !== 'publishing'),
     outOfPhase: () => 'pull requests are being opened; close them on the forge instead',
     verb: 'cancel',
-    buttons: { cancel: (_value, person) => ({ reason: `cancelled by ${person}` }) },
+    buttons: { cancel: { label: 'Cancel', style: 'danger', sends: (_value, person) => ({ reason: `cancelled by ${person}` }) } },
   }),
   /** After a budget ran out: add to it and let the agent continue, or review the partial work. */
   extendBudget: input({
@@ -111,7 +132,10 @@ export const HUMAN_INPUTS = {
     phases: ['awaiting_budget'],
     outOfPhase: (phase) => `the budget can be extended when a budget has run out (the run is ${phase})`,
     verb: 'decide on the budget',
-    buttons: { extend: () => ({ decision: 'extend' as const }), review_partial: () => ({ decision: 'continue' as const }) },
+    buttons: {
+      extend: { label: 'Extend the budget', style: 'primary', sends: () => ({ decision: 'extend' as const }) },
+      review_partial: { label: 'Review what was done', style: 'default', sends: () => ({ decision: 'continue' as const }) },
+    },
   }),
 };
 
@@ -130,11 +154,29 @@ export function resolveInput(signal: SignalName, phase: Phase): SignalName {
   return (HUMAN_INPUTS[signal] as HumanInputDefinition<z.ZodType>).resolve?.(phase) ?? signal;
 }
 
+type AnyButton = ButtonDefinition<z.ZodType<Record<string, unknown>>>;
+const buttonsOf = (signal: SignalName) => Object.entries(HUMAN_INPUTS[signal].buttons ?? {}) as [CardAction, AnyButton][];
+
 /** The input a card button sends and what it adds to the common fields; null for buttons an adapter handles itself (toggle, feedback). */
 export function inputForButton(value: ButtonValue, person: string): { signal: SignalName; fields: Record<string, unknown> } | null {
   for (const signal of SIGNAL_NAMES) {
-    const build = (HUMAN_INPUTS[signal].buttons as Partial<Record<CardAction, (value: ButtonValue, person: string) => Record<string, unknown>>> | undefined)?.[value.action];
-    if (build) return { signal, fields: build(value, person) };
+    const button = buttonsOf(signal).find(([action]) => action === value.action)?.[1];
+    if (button?.sends) return { signal, fields: button.sends(value, person) };
   }
   return null;
+}
+
+const STYLE_ORDER: Record<ButtonStyle, number> = { primary: 0, default: 1, danger: 2 };
+
+/** The buttons a card in this phase shows: those of every input the phase takes, primary first, danger last. */
+export function buttonsFor(phase: Phase, selection: readonly string[]): { action: CardAction; label: string; style: ButtonStyle; carries: Partial<ButtonValue> }[] {
+  return SIGNAL_NAMES.filter((signal) => HUMAN_INPUTS[signal].phases.includes(phase))
+    .flatMap(buttonsOf)
+    .map(([action, button]) => ({
+      action,
+      label: typeof button.label === 'function' ? button.label(selection) : button.label,
+      style: button.style,
+      carries: button.carriesSelection ? { selection: [...selection] } : {},
+    }))
+    .sort((a, b) => STYLE_ORDER[a.style] - STYLE_ORDER[b.style]);
 }

@@ -46,6 +46,16 @@ test('a person drives a run from the command line', async () => {
   expect(refused.code).toBe(1);
   expect(refused.stderr.trim().split('\n')).toEqual(['confirmRepos refused: pam may not confirm repositories: only fiona (the requester) or an owner of the repositories may']);
 
+  // Each input's subcommand comes from the CLI's table; the run judges what it is sent.
+  const context = await cli(['context', runId, '--as', 'fiona', 'Use', 'the', 'ISO', 'code']);
+  expect(context.stdout.trim()).toBe('Context added.');
+  expect((await world.gateway.state(runId)).inputs.find((i) => i.signal === 'addContext')).toMatchObject({ by: 'fiona', outcome: 'accepted' });
+  const early = await cli(['approve', runId, '--as', 'fiona', '--release', 'ui-kit=major']);
+  expect(early.stderr.trim()).toBe('approve refused: approval is only possible while awaiting review (the run is awaiting_confirmation)');
+  const badRelease = await cli(['approve', runId, '--as', 'fiona', '--release', 'ui-kit']);
+  expect(badRelease.code).toBe(1);
+  expect(badRelease.stderr).toContain('--release ui-kit: write it as <repo>=<major|minor|patch>');
+
   const confirmed = await cli(['confirm', runId, '--as', 'fiona']);
   expect(confirmed.stdout).toContain('Confirmed ui-kit, web-app.');
   await waitForPhase(world.gateway, runId, 'awaiting_review');
