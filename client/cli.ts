@@ -12,7 +12,7 @@ import path from 'node:path';
 import { formatState, formatTranscript } from './format';
 import { formatTimeline, OperatorError } from './operator';
 import { replayAgainstCurrentCode } from './replay';
-import { executeCommand, type InputCommand } from '../im-adapters/commands';
+import { executeCommand, type InputCommand } from './execute-command';
 import type { SignalName } from '../domain/human-inputs';
 import { CLI_INPUTS, type CliInput } from './input-commands';
 import { composeCli } from './compose';

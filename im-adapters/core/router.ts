@@ -7,7 +7,7 @@ import { CARD_OUT_OF_DATE, inputForButton } from '../../domain/human-inputs';
 import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRef, InputRecord, RunState } from '../../domain/contracts';
 import { RefusedError, UnknownRunError, type ChangeRequestGateway } from '../../client/gateway';
-import { executeCommand } from '../commands';
+import { executeCommand } from '../../client/execute-command';
 import { EventDeduper } from './dedupe';
 
 
@@ -24,6 +24,15 @@ export function personFor(catalog: Catalog, platform: PlatformWithPeople, userId
   const found = Object.entries(catalog.people).find(([, ids]) => ids[platform] === userId);
   return found ? found[0] : `${platform}:${userId}`;
 }
+
+/** What every chat platform's inbound handlers need; a platform adds its own calls (Lark: replies, cards). */
+export interface InboundDeps {
+  router: ConversationRouter;
+  loadCatalog: () => Promise<Catalog>;
+}
+
+/** The router's verdict on a thread that has no run; then a mention may start one there. */
+export const NOT_A_RUN_THREAD = 'not a change request thread';
 
 export interface InboundMessage {
   platform: Platform;
@@ -102,7 +111,7 @@ export class ConversationRouter {
       if (!(error instanceof UnknownRunError)) throw error;
       // No run takes signals here: a thread that is not a run's, or a run that has ended (it still answers queries).
       const state = await this.stateOrNull(runId);
-      if (!state) return { kind: 'ignored', why: 'not a change request thread' };
+      if (!state) return { kind: 'ignored', why: NOT_A_RUN_THREAD };
       return { kind: 'refused', runId, reason: `this change request is ${state.phase}; start a new one for more changes` };
     }
   }

@@ -11,7 +11,7 @@ import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRouter } from '../core/router';
 import { answerCardAction, type CallbackAnswer } from './card-actions';
 import { callLark, larkClient } from './lark-api';
-import { onMessageEvent, type InboundDeps } from './message-events';
+import { onMessageEvent, type LarkInboundDeps } from './message-events';
 import { RequestAuthenticator } from './request-auth';
 import { patchCard, replyInThread, replyUuid, textMessage } from './thread-messages';
 
@@ -49,7 +49,7 @@ const EnvelopeSchema = z.object({
 export async function startLarkAdapter(options: LarkAdapterOptions): Promise<LarkAdapter> {
   const auth = new RequestAuthenticator({ verificationToken: options.verificationToken, encryptKey: options.encryptKey });
   const client = larkClient({ appId: options.appId, appSecret: options.appSecret, ...(options.domain ? { domain: options.domain } : {}) });
-  const deps: InboundDeps = {
+  const deps: LarkInboundDeps = {
     router: options.router,
     loadCatalog: options.loadCatalog,
     bot: once(async () => {

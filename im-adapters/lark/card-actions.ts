@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ButtonValueSchema, type Card, type CardAction } from '../../domain/card';
 import { personFor, type ButtonOutcome } from '../core/router';
 import { larkCard } from './card';
-import type { InboundDeps } from './message-events';
+import type { LarkInboundDeps } from './message-events';
 
 /** The callback answer Lark reads (card.action.trigger response: toast, and a card of type raw or template). */
 export interface CallbackAnswer {
@@ -35,7 +35,7 @@ const WORKING = 'Working on it: the card changes when the change request has dec
  * Answers a press by `deadline` (epoch ms). `later` receives the follow-up of a press decided after it,
  * so the adapter can wait for it on shutdown.
  */
-export async function answerCardAction(deps: InboundDeps, eventId: string, event: unknown, deadline: number, later: (work: Promise<void>) => void): Promise<CallbackAnswer> {
+export async function answerCardAction(deps: LarkInboundDeps, eventId: string, event: unknown, deadline: number, later: (work: Promise<void>) => void): Promise<CallbackAnswer> {
   const parsed = CardActionSchema.safeParse(event);
   if (!parsed.success) return { toast: { type: 'error', content: 'This button is not one of ours.' } };
   const { operator, action, context } = parsed.data;
@@ -67,7 +67,7 @@ function answerFor(outcome: ButtonOutcome, value: unknown): CallbackAnswer {
 }
 
 /** After the deadline the answer is gone: the card is patched and the person told in the thread instead. */
-async function followUp(deps: InboundDeps, outcome: ButtonOutcome, cardMessage: string, openId: string, eventId: string): Promise<void> {
+async function followUp(deps: LarkInboundDeps, outcome: ButtonOutcome, cardMessage: string, openId: string, eventId: string): Promise<void> {
   switch (outcome.kind) {
     case 'rerender':
       await deps.patchCard(cardMessage, outcome.card);

@@ -5,14 +5,11 @@
 import type { BotIdentity, NormalizedMessage, RawMessageEvent } from '@larksuiteoapi/node-sdk';
 import { z } from 'zod';
 import type { Card } from '../../domain/card';
-import type { Catalog } from '../../domain/catalog-schema';
-import { personFor, type ConversationRouter, type MessageOutcome } from '../core/router';
+import { NOT_A_RUN_THREAD, personFor, type ConversationRouter, type InboundDeps, type MessageOutcome } from '../core/router';
 import { lark } from './sdk';
 
-/** What inbound handling needs, as the adapter provides it. */
-export interface InboundDeps {
-  router: ConversationRouter;
-  loadCatalog: () => Promise<Catalog>;
+/** What Lark's inbound handling needs beyond every platform's (the router and the catalog). */
+export interface LarkInboundDeps extends InboundDeps {
   /** The bot itself, to tell a mention of it from other mentions. */
   bot: () => Promise<BotIdentity>;
   /** A text reply in the thread of message `to`, mentioning `person` (an open_id); sent once per `uuidSeed`. */
@@ -27,10 +24,8 @@ const MessageEventSchema = z.object({
   message: z.object({ message_id: z.string().min(1), chat_id: z.string().min(1), chat_type: z.string(), message_type: z.string(), content: z.string() }),
 });
 
-/** The router's verdict on a thread that has no run (core/router.ts); then a mention starts one there. */
-const NOT_A_RUN_THREAD = 'not a change request thread';
 
-export async function onMessageEvent(deps: InboundDeps, event: unknown): Promise<void> {
+export async function onMessageEvent(deps: LarkInboundDeps, event: unknown): Promise<void> {
   if (!MessageEventSchema.safeParse(event).success) return;
   const message = await lark.normalize(event as RawMessageEvent, { botIdentity: await deps.bot(), stripBotMentions: true });
   const person = personFor(await deps.loadCatalog(), 'lark', message.senderId);

@@ -3,13 +3,7 @@
 // and as `message`, with different event ids), so plain messages that mention the app are left to the
 // mention handler.
 import type { types } from '@slack/bolt';
-import type { Catalog } from '../../domain/catalog-schema';
-import { personFor, type ConversationRouter, type InboundMessage, type MessageOutcome } from '../core/router';
-
-export interface InboundDeps {
-  router: ConversationRouter;
-  loadCatalog: () => Promise<Catalog>;
-}
+import { NOT_A_RUN_THREAD, personFor, type InboundDeps, type InboundMessage, type MessageOutcome } from '../core/router';
 
 /** Where and to whom a private answer goes. */
 export interface Audience {
@@ -20,8 +14,7 @@ export interface Audience {
 
 export type TellPerson = (audience: Audience, text: string) => Promise<void>;
 
-/** The router's verdict on a thread that has no run (core/router.ts); then a mention starts one there. */
-const NOT_A_RUN_THREAD = 'not a change request thread';
+export type { InboundDeps } from '../core/router';
 
 export async function onMention(deps: InboundDeps, event: types.AppMentionEvent, eventId: string, botUserId: string | undefined, tell: TellPerson): Promise<void> {
   // Edits are not new requests: only messages as first sent count, as for replies.

@@ -7,7 +7,7 @@ import { UnknownRunError, type ChangeRequestGateway } from '../../client/gateway
 import { ButtonValueSchema, cardFor, type Card } from '../../domain/card';
 import { RepoIdSchema, type Catalog } from '../../domain/catalog-schema';
 import type { RunState } from '../../domain/contracts';
-import type { ButtonOutcome, ConversationRouter, MessageOutcome } from '../core/router';
+import { NOT_A_RUN_THREAD, type ButtonOutcome, type ConversationRouter, type MessageOutcome } from '../core/router';
 import { HttpError, validate } from './http';
 import { peopleOf, type WebPerson } from './people';
 import { RunWatches } from './run-watch';
@@ -142,7 +142,7 @@ export class WebChatApi {
     await this.requireKnownPerson(body.as);
     if (!WEB_RUN_ID.test(runId)) throw new HttpError(404, `${runId} is not a web chat thread`);
     const outcome = await this.deps.router.onReply('web', runId, body.as, body.text, body.eventId);
-    if (outcome.kind === 'ignored' && outcome.why === 'not a change request thread') throw new HttpError(404, `no change request with id ${runId}`);
+    if (outcome.kind === 'ignored' && outcome.why === NOT_A_RUN_THREAD) throw new HttpError(404, `no change request with id ${runId}`);
     return outcome;
   }
 

@@ -4,7 +4,7 @@
 // commands for human inputs come from their one table (domain/human-inputs.ts).
 import type { ChangeRequestInput, InputRecord, RunState } from '../domain/contracts';
 import type { SignalName, SignalPayload } from '../domain/human-inputs';
-import type { ChangeRequestGateway } from '../client/gateway';
+import type { ChangeRequestGateway } from './gateway';
 
 /** One human input sent to a run. */
 export type InputCommand = { [S in SignalName]: { kind: S; runId: string; payload: SignalPayload<S> } }[SignalName];
