@@ -3,9 +3,8 @@
 // means that folder, a line in domain/platforms.ts and a line here. The worker and `npm start` only walk
 // this list.
 import type { ConversationChannel } from '../activities/notify';
-import type { Catalog } from '../domain/catalog-schema';
 import type { PlatformWithPeople } from '../domain/platforms';
-import type { ConversationRouter } from './core/router';
+import type { InboundDeps } from './core/router';
 import { larkPlatform } from './lark/platform';
 import { slackPlatform } from './slack/platform';
 
@@ -18,7 +17,7 @@ export interface RunningAdapter {
 /** A platform whose settings were found: the worker's channel, and the adapter `npm start` runs. */
 export interface ConfiguredPlatform {
   channel(): ConversationChannel;
-  startAdapter(deps: { router: ConversationRouter; loadCatalog: () => Promise<Catalog> }): Promise<RunningAdapter>;
+  startAdapter(deps: InboundDeps): Promise<RunningAdapter>;
 }
 
 export interface ChatPlatformModule {

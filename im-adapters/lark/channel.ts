@@ -4,6 +4,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@larksuiteoapi/node-sdk';
 import type { ConversationChannel } from '../../activities/notify';
+import { retryingAfterRateLimits } from '../core/rate-limits';
 import type { Card } from '../../domain/card';
 import type { CardRef, ConversationRef } from '../../domain/contracts';
 import { LarkApiError, larkClient, type LarkAppOptions } from './lark-api';
@@ -38,18 +39,7 @@ function threadOf(conversation: ConversationRef): string {
   return conversation.thread;
 }
 
-/** Rate limits become failures Temporal retries after the wait Lark asked for; other errors stay as they are. */
-async function retryableOnRateLimit<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof LarkApiError && error.rateLimited) {
-      throw ApplicationFailure.create({
-        message: error.message,
-        type: 'LarkRateLimited',
-        ...(error.retryAfterSeconds !== undefined ? { nextRetryDelay: Math.ceil(error.retryAfterSeconds * 1000) } : {}),
-      });
-    }
-    throw error;
-  }
-}
+/** Lark's rate limits are retried by Temporal after the wait Lark asked for (core/rate-limits.ts). */
+const retryableOnRateLimit = retryingAfterRateLimits((error) =>
+  error instanceof LarkApiError && error.rateLimited ? { type: 'LarkRateLimited', message: error.message, retryAfterSeconds: error.retryAfterSeconds } : null,
+);

@@ -5,6 +5,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { webApi } from '@slack/bolt';
 import type { ConversationChannel } from '../../activities/notify';
+import { retryingAfterRateLimits } from '../core/rate-limits';
 import type { Card } from '../../domain/card';
 import type { CardRef, ConversationRef } from '../../domain/contracts';
 import { cardMessage, isCardOf, isMessageWithKey, plainMessage, type ThreadMessage } from './card-message';
@@ -85,21 +86,10 @@ function threadOf(conversation: ConversationRef): string {
   return conversation.thread;
 }
 
-/** Rate limits become failures Temporal retries after the wait Slack asked for; other errors stay as they are. */
-async function retryableOnRateLimit<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof SlackApiError && error.code === 'ratelimited') {
-      throw ApplicationFailure.create({
-        message: error.message,
-        type: 'SlackRateLimited',
-        ...(error.retryAfterSeconds !== undefined ? { nextRetryDelay: error.retryAfterSeconds * 1000 } : {}),
-      });
-    }
-    throw error;
-  }
-}
+/** Slack's rate limits are retried by Temporal after the wait Slack asked for (core/rate-limits.ts). */
+const retryableOnRateLimit = retryingAfterRateLimits((error) =>
+  error instanceof SlackApiError && error.code === 'ratelimited' ? { type: 'SlackRateLimited', message: error.message, retryAfterSeconds: error.retryAfterSeconds } : null,
+);
 
 function withTrailingSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
