@@ -43,6 +43,11 @@ export interface ActivityDeps {
   registry: RegistryAccess | null;
   /** Minimum time between two progress reports of one activity (the last step is always reported). */
   progressIntervalMs: number;
+  /**
+   * Hosts a requirement's links may always be read from, besides the catalog's context.allowHosts: the
+   * service's own forge and, in the demo, its local pages (e.g. "127.0.0.1:8740").
+   */
+  contextHosts?: string[];
 }
 
 export interface SpendLedger {

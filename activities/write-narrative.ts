@@ -61,7 +61,8 @@ function narrativePrompt(request: NarrativeRequest): string {
       `Agent's notes: ${r.agentNotes || '(none)'}`,
     ].join('\n'),
   );
-  return [`Requirement:\n${request.requirement}`, request.feedback.length ? `Review feedback so far:\n${request.feedback.map((f) => `- ${f}`).join('\n')}` : '', ...repos]
+  const brief = request.brief ? `Requirement brief (from the requirement's sources):\n${request.brief}` : '';
+  return [`Requirement:\n${request.requirement}`, brief, request.feedback.length ? `Review feedback so far:\n${request.feedback.map((f) => `- ${f}`).join('\n')}` : '', ...repos]
     .filter(Boolean)
     .join('\n\n');
 }

@@ -2,7 +2,7 @@
 //   npm run cli -- demos | start | show | watch | confirm | feedback | context | approve | cancel | list
 import os from 'node:os';
 import { Command, Option } from 'commander';
-import { loadScenarioBook } from '../activities/agent/scenarios';
+import { demoRequirementText, loadScenarioBook } from '../activities/agent/scenarios';
 import { readOutbox } from '../activities/notify';
 import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } from '../domain/contracts';
 import { DurationMsSchema } from '../domain/duration';
@@ -46,9 +46,9 @@ program
   .description('list the requirements the scripted demo model can work on')
   .action(async () => {
     for (const scenario of await loadScenarioBook(config.demoScenariosPath)) {
-      console.log(`${scenario.id.padEnd(14)} ${scenario.requirement}`);
+      console.log(`${scenario.id.padEnd(16)} ${demoRequirementText(scenario.requirement, config.demoPages.url)}`);
     }
-    console.log('\nStart one with:  npm run cli -- start "<requirement>"');
+    console.log('\nStart one with:  npm run cli -- start --as <person> "<requirement>"');
   });
 
 program

@@ -22,11 +22,50 @@ import type {
   RepoChange,
 } from './contracts';
 import type { StepLimits } from './budget';
+import type { ContextSource, RequirementBrief, SourceVia, UnreadableSource } from './brief';
+
+/**
+ * One pass of context intake: read the new links (code), then let the model extract the brief from every
+ * source the run has, opening further links from those pages within the allow-list and the step budget.
+ */
+export interface GatherRequest {
+  runId: string;
+  requirement: string;
+  /** Everything added to the thread so far, in order. */
+  context: string[];
+  /** Links not read yet, and where each came from. */
+  links: { url: string; via: SourceVia }[];
+  /** Sources the run read in earlier passes (their texts are in the source store). */
+  known: ContextSource[];
+  previousBrief: RequirementBrief | null;
+  /** Context added since the previous brief: corrections or new facts the new brief must reflect. */
+  corrections: string[];
+  /** The catalog's context.allowHosts (the service adds its own forge and demo pages). */
+  allowHosts: string[];
+  /** Most further links the model may open in this pass. */
+  maxOpenedLinks: number;
+  model: ModelChoice;
+  spendKey: string;
+  limits: StepLimits;
+}
+
+export interface GatherResult {
+  /** Sources read in this pass, numbered after the known ones. */
+  sources: ContextSource[];
+  unreadable: UnreadableSource[];
+  /** Null when no brief could be made (no readable source, or the model's answer did not stand); see note. */
+  brief: RequirementBrief | null;
+  note: string | null;
+  usage: StepUsage;
+  transcript: Transcript | null;
+}
 
 export interface ProposeRequest {
   runId: string;
   requirement: string;
   context: string[];
+  /** The requirement brief (Markdown), when the run extracted one from its sources. */
+  brief?: string | null;
   /** Catalog entries the requester may target; the proposer sees nothing else. */
   repos: CatalogRepo[];
   /** Catalog ids outside the requester's scope: never shown to the model, only used to explain a drop. */
@@ -57,6 +96,8 @@ export interface EditRequest {
   requester: string;
   requirement: string;
   context: string[];
+  /** The requirement brief (Markdown), when the run extracted one from its sources. */
+  brief?: string | null;
   repo: CatalogRepo;
   branch: string;
   round: { n: number; kind: RoundKind; priorFixRounds: number };
@@ -185,6 +226,8 @@ export interface NarrativeRequest {
   runId: string;
   round: number;
   requirement: string;
+  /** The requirement brief (Markdown), when the run extracted one from its sources. */
+  brief?: string | null;
   feedback: string[];
   repos: { id: string; role: string; files: string[]; checksPassed: boolean | null; agentNotes: string }[];
   /** The model and effort the catalog chose for this step (unset fields: the worker's defaults). */

@@ -3,7 +3,8 @@
 import type { ButtonValue, CardAction, CardButton } from './buttons';
 import { buttonsFor } from './human-inputs';
 import { describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
-import type { RunState } from './contracts';
+import { TERMINAL_PHASES, type RunState } from './contracts';
+import { briefShort } from './brief';
 
 export { ButtonValueSchema, CARD_ACTIONS, type ButtonValue, type CardAction, type CardButton } from './buttons';
 
@@ -37,6 +38,7 @@ export interface Card {
 
 const STATUS: Record<RunState['phase'], string> = {
   intake: 'Starting…',
+  gathering: 'Reading the linked pages…',
   proposing: 'Looking for the repositories this touches…',
   awaiting_confirmation: 'Please confirm which repositories to change.',
   editing: 'Editing…',
@@ -86,7 +88,9 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       }
       const questions = [...(state.proposal?.questions ?? []), ...(state.proposal?.notes ?? [])];
       if (questions.length) sections.push({ heading: 'Questions and notes', lines: questions });
-      hint = 'Reply in this thread to add context for the agent.';
+      hint = state.intake?.brief
+        ? 'Reply in this thread to add context or correct the brief (e.g. "the criteria miss X").'
+        : 'Reply in this thread to add context for the agent.';
       break;
     }
     case 'awaiting_budget': {
@@ -98,6 +102,7 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       hint = 'Reply in this thread with feedback: the agent works on it in a new round.';
       break;
     case 'intake':
+    case 'gathering':
     case 'proposing':
     case 'editing':
     case 'checking':
@@ -111,6 +116,7 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       break;
   }
 
+  sections.push(...intakeSections(state));
   const repos = Object.values(state.repos);
   if (repos.length && state.phase !== 'awaiting_confirmation') {
     sections.push({
@@ -165,6 +171,30 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
     links,
     hint,
   };
+}
+
+/** The brief, short (the web chat shows it whole), and every link that could not be read, while the run is live. */
+function intakeSections(state: RunState): CardSection[] {
+  const intake = state.intake;
+  if (!intake || TERMINAL_PHASES.includes(state.phase)) return [];
+  const sections: CardSection[] = [];
+  const record = intake.brief;
+  if (record) {
+    const criteria = record.brief.acceptanceCriteria.slice(0, 3).map((c) => `✓ ${oneLine(c.text, 140)}`);
+    const more = record.brief.acceptanceCriteria.length - criteria.length;
+    sections.push({ heading: `Requirement brief${record.version > 1 ? ` (version ${record.version})` : ''}`, lines: [briefShort(record.brief), ...criteria, ...(more > 0 ? [`… and ${more} more criteri${more === 1 ? 'on' : 'a'}`] : [])] });
+  }
+  const notes = [
+    ...intake.unreadable.map((u) => `could not read ${u.url}: ${u.why}`),
+    ...intake.sources.filter((s) => s.truncatedAt !== null).map((s) => `${s.url} is longer than ${formatBytes(s.truncatedAt!)}: only its first ${formatBytes(s.truncatedAt!)} were read`),
+    ...(intake.note ? [intake.note] : []),
+  ];
+  if (notes.length) sections.push({ heading: 'Context notes', lines: notes });
+  return sections;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB` : `${Math.round(bytes / 1024)} KiB`;
 }
 
 /** The run's previews as one link, and what each runs: repo@sha, with the packages and previews it uses. */

@@ -205,6 +205,21 @@ export const PolicySchema = z.object({
 });
 export type Policy = z.infer<typeof PolicySchema>;
 
+/** Reading the pages a requirement links: where from, and what the extraction may spend per run. */
+export const ContextIntakeSchema = z
+  .object({
+    /**
+     * Hosts whose pages a requirement may link (besides the service's own forge and demo pages), as in a
+     * repository's allowHosts: "docs.example.com", "*.notion.site", "wiki.internal:8443". Nothing else is read.
+     */
+    allowHosts: z.array(HostPatternSchema).default([]),
+    /** What reading and extracting may spend over the whole run (all its passes), within the run's budget. */
+    budget: BudgetLimitsSchema.default({ turns: 24, inputTokens: 600_000, outputTokens: 24_000, costUsd: 1, wallTime: 10 * 60_000 }),
+    /** Most further links the model may open from the pages in one pass. */
+    maxOpenedLinks: z.number().int().min(0).max(20).default(5),
+  })
+  .strict();
+
 const PersonIdsSchema = z.object({
   name: z.string().optional(),
   ...(Object.fromEntries(PLATFORMS_WITH_PEOPLE.map((platform) => [platform, z.string().optional().describe(PLATFORMS[platform].personId)])) as Record<PlatformWithPeople, z.ZodOptional<z.ZodString>>),
@@ -216,6 +231,7 @@ export const CatalogSchema = z
     /** Who people are on each chat platform (domain/platforms.ts), so a Slack or Lark user maps to a handle used above. */
     people: z.record(PersonSchema, PersonIdsSchema).default({}),
     policy: PolicySchema.default(PolicySchema.parse({})),
+    context: ContextIntakeSchema.default(ContextIntakeSchema.parse({})),
     repositories: z.array(CatalogRepoSchema).min(1, 'list at least one repository'),
   })
   .superRefine((catalog, ctx) => {

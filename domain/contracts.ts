@@ -3,12 +3,14 @@
 import { z } from 'zod';
 import { BudgetPatchSchema, type BudgetDimension, type BudgetLimits, type Spend } from './budget';
 import { PLATFORM_NAMES } from './platforms';
+import type { ContextIntake } from './brief';
 import { PersonSchema, ReleaseBumpSchema, RepoIdSchema, type Catalog, type ReleaseBump } from './catalog-schema';
 
 export const WORKFLOW_TYPE = 'changeRequest';
 
 export const PHASES = [
   'intake',
+  'gathering',
   'proposing',
   'awaiting_confirmation',
   'editing',
@@ -472,6 +474,8 @@ export interface RunState {
   repos: Record<string, RepoProgress>;
   rounds: Round[];
   context: { by: string; text: string; at: number }[];
+  /** The pages the requirement and the thread link, read and stored by hash, and the brief extracted from them. */
+  intake: ContextIntake;
   feedback: { by: string; text: string; at: number; repos: string[]; round: number | null }[];
   summary: CombinedSummary | null;
   /** Releases an owner chose on approval instead of the catalog's (package repository → bump). */

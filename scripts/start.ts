@@ -10,7 +10,8 @@ import { seedRepositories } from '../forge/seed';
 import { startPreviewServer } from '../previews/server';
 import { startEmbeddedRegistry } from '../registry/embedded';
 import { publishReleased } from '../registry/seed';
-import { loadScenarioBook } from '../activities/agent/scenarios';
+import { demoRequirementText, loadScenarioBook } from '../activities/agent/scenarios';
+import { startDemoPages } from '../demo/pages-server';
 import { ChangeRequestGateway } from '../client/gateway';
 import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat } from '../im-adapters/web/server';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
   await refuseBusyPort(config.forge.port, `the git forge (port ${config.forge.port})`, 'FORGE_PORT');
   await refuseBusyPort(config.previews.port, `the preview server (port ${config.previews.port})`, 'PREVIEW_PORT');
   await refuseBusyPort(config.webChatPort, `the web chat (port ${config.webChatPort})`, 'WEB_CHAT_PORT');
+  await refuseBusyPort(config.demoPages.port, `the demo pages (port ${config.demoPages.port})`, 'DEMO_PAGES_PORT');
   if (!config.registry.url) await refuseBusyPort(config.registry.port, `the npm registry (port ${config.registry.port})`, 'REGISTRY_PORT');
   const temporal = startDevServer(temporalCli, host ?? '127.0.0.1', temporalPort, config.temporal.uiPort, path.join(config.dataDir, 'temporal.sqlite'));
   const stopAll: (() => Promise<void>)[] = [async () => void temporal.kill('SIGTERM')];
@@ -56,6 +58,8 @@ async function main(): Promise<void> {
     const previewHostToken = config.previews.hostToken ?? (await localToken(config.dataDir, 'preview-host-token'));
     const previews = await startPreviewServer({ dir: config.previews.dir, port: config.previews.port, token: previewHostToken });
     stopAll.unshift(() => previews.close());
+    const demoPages = await startDemoPages({ dir: config.demoPages.dir, port: config.demoPages.port });
+    stopAll.unshift(() => demoPages.close());
     const seeded = await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
     const registry = await registryFor(config);
     if (registry.close) stopAll.unshift(registry.close);
@@ -86,7 +90,7 @@ async function main(): Promise<void> {
       router,
       loadCatalog: loadCurrentCatalog,
       outboxDir: config.dataDir,
-      demoRequirements: deps.models.isDemo ? (await loadScenarioBook(config.demoScenariosPath)).map((s) => s.requirement) : [],
+      demoRequirements: deps.models.isDemo ? (await loadScenarioBook(config.demoScenariosPath)).map((s) => demoRequirementText(s.requirement, demoPages.url)) : [],
       port: config.webChatPort,
       ...(config.webChatPublicUrl ? { publicUrl: config.webChatPublicUrl } : {}),
     });
@@ -108,6 +112,7 @@ async function main(): Promise<void> {
         `  Temporal Web UI   http://localhost:${config.temporal.uiPort}`,
         `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
         ...platformLines,
+        `  Demo pages        ${demoPages.url}/  (a PRD the prd-sale-badge demo links; requirement links are read from here and the forge)`,
         `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'}; service previews run here)`,
         `  npm registry      ${registry.access.url} ${registry.embedded ? `(embedded Verdaccio, data ${path.relative(PROJECT_ROOT, config.registry.dir)}, ${config.registry.uplink ? `uplink ${config.registry.uplink}` : 'offline: no uplink'}${released.length ? `; ${released.map((r) => `${r.name}@${r.version}${r.published ? ' published' : ''}`).join(', ')}` : ''})` : '(NPM_REGISTRY_URL)'}`,
         `  Worker            task queue "${config.temporal.taskQueue}"`,

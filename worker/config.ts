@@ -35,6 +35,8 @@ const ConfigSchema = z.object({
   REGISTRY_PORT: z.coerce.number().int().min(0).max(65535).default(8745),
   /** The embedded registry's upstream for packages not published to it (e.g. https://registry.npmjs.org/); unset: offline. */
   REGISTRY_UPLINK: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
+  /** The demo's local pages (a PRD and its criteria) that demo requirements link; 0 picks a free port. */
+  DEMO_PAGES_PORT: z.coerce.number().int().min(0).max(65535).default(8746),
   PREVIEW_PORT: z.coerce.number().int().min(0).max(65535).default(8741),
   /** The preview server's control API token (service previews); `npm start` makes one when unset. */
   PREVIEW_HOST_TOKEN: z.string().optional().transform((v) => v || undefined),
@@ -69,6 +71,8 @@ export interface ServiceConfig {
   registry: { url: string | undefined; token: string | undefined; port: number; uplink: string | undefined; dir: string };
   webChatPort: number;
   webChatPublicUrl?: string;
+  /** The demo pages `npm start` serves (demo/pages): requirement links are read from here and the forge. */
+  demoPages: { port: number; url: string; dir: string };
   progressIntervalMs: number;
   /** Workflows a worker keeps in memory (unset: the worker's default). */
   workflowCacheSize: number | undefined;
@@ -105,10 +109,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     },
     registry: { url: c.NPM_REGISTRY_URL, token: c.NPM_REGISTRY_TOKEN, port: c.REGISTRY_PORT, uplink: c.REGISTRY_UPLINK, dir: path.join(resolve(c.DATA_DIR), 'registry') },
     webChatPort: c.WEB_CHAT_PORT,
+    demoPages: { port: c.DEMO_PAGES_PORT, url: `http://127.0.0.1:${c.DEMO_PAGES_PORT}`, dir: path.join(PROJECT_ROOT, 'demo', 'pages') },
     webChatPublicUrl: c.WEB_CHAT_PUBLIC_URL,
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,
     workflowCacheSize: c.WORKFLOW_CACHE_SIZE,
   };
+}
+
+/** Hosts a requirement's links are always read from: the service's own forge and the demo pages. */
+export function serviceContextHosts(config: ServiceConfig): string[] {
+  return [config.forge.url, config.demoPages.url].map((url) => new URL(url).host);
 }
 
 /** The catalog substitutes ${FORGE_URL}; make sure it is set to what this process uses. */

@@ -4,7 +4,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { Conversations, OutboxChannel } from '../activities/notify';
 import { configuredPlatforms } from '../im-adapters/chat-platforms';
 import { loadCatalog } from '../domain/catalog-loader';
-import { catalogEnvironment, readConfig, type ServiceConfig } from './config';
+import { catalogEnvironment, readConfig, serviceContextHosts, type ServiceConfig } from './config';
 import { createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from './create-worker';
 import { connectClient } from '../client/connect';
 import { assertPriced, chooseModelProvider, loadPrices, missingInstallTokens, secretsRedactor } from './model-provider';
@@ -45,6 +45,7 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     },
     registry: config.registry.url && config.registry.token ? { url: config.registry.url, token: config.registry.token } : null,
     progressIntervalMs: config.progressIntervalMs,
+    contextHosts: serviceContextHosts(config),
   };
 }
 

@@ -24,6 +24,8 @@ import { Run, type RunSnapshot } from './run';
 import { budgetedStep } from './budgeted-step';
 import { CardKeeper } from './card-keeper';
 import { interruptible, RunStopped, waitForPeople } from './waiting';
+import { contextToGather, gatherContext } from './context-intake';
+import { renderBrief } from '../domain/brief';
 
 export interface RunOutcome {
   phase: 'done' | 'cancelled' | 'failed';
@@ -38,6 +40,7 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     ? Run.resume(resume)
     : Run.begin(parsed.success ? parsed.data : fallbackInput(input), wf.workflowInfo().workflowId);
   run.changeSetsAvailable = wf.patched('integrated-change-sets');
+  run.readsContext = wf.patched('context-intake');
   run.listen();
   const acts = activitiesFor(run);
   // Beside the main path, for the whole run (a cancelled workflow cancels their waits, which is fine).
@@ -48,6 +51,7 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     if (!resume) {
       if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid start input: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       await intake(run, acts, parsed.data.repos);
+      await gatherContext(run, acts);
       await chooseRepositories(run, acts, parsed.data.repos);
       await editUntilChecksSettle(run, acts, run.beginRound('initial', run.state.confirmed, 'first edit of the confirmed repositories', null));
       await presentChanges(run, acts);
@@ -98,6 +102,7 @@ async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: str
           runId: run.state.runId,
           requirement: run.state.request.requirement,
           context: run.state.context.map((c) => c.text),
+          brief: briefOf(run),
           repos: inScope,
           outOfScope: run.catalog!.repositories.filter((r) => !run.state.scope.includes(r.id)).map((r) => r.id),
           model: modelChoiceFor(run.catalog!, 'propose', null),
@@ -117,7 +122,13 @@ async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: str
     return;
   }
   run.setPhase('awaiting_confirmation');
-  await waitForPeople(run, acts, 'confirmation', () => run.inbox.confirmation !== null);
+  // Context added while the proposal waits (a link, a correction of the brief) is read at once, so the
+  // card people confirm on shows the brief the edits will use.
+  for (;;) {
+    await waitForPeople(run, acts, 'confirmation', () => run.inbox.confirmation !== null || contextToGather(run), { stillWaiting: () => run.inbox.confirmation === null });
+    if (run.inbox.confirmation) break;
+    await interruptible(run, () => gatherContext(run, acts));
+  }
   run.confirm(run.inbox.confirmation!.repos);
 }
 
@@ -143,6 +154,7 @@ async function editUntilChecksSettle(run: Run, acts: RunActivities, first: Round
 }
 
 async function editRound(run: Run, acts: RunActivities, round: Round): Promise<void> {
+  if (contextToGather(run)) await gatherContext(run, acts);
   run.setPhase('editing');
   const dependsOn = (id: string) => run.catalogRepo(id).dependsOn;
   const failuresOf = (id: string): CheckResult[] => (run.repo(id).checks.at(-1)?.results ?? []).filter((c) => c.status !== 'passed');
@@ -158,6 +170,7 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
         requester: run.state.request.requester,
         requirement: run.state.request.requirement,
         context: run.state.context.map((c) => c.text),
+        brief: briefOf(run),
         repo: run.catalogRepo(id),
         branch: repo.branch,
         round: { n: round.n, kind: round.kind, priorFixRounds: run.priorFixRounds(id, round.n) },
@@ -405,6 +418,7 @@ async function presentChanges(run: Run, acts: RunActivities): Promise<void> {
       runId: run.state.runId,
       round,
       requirement: run.state.request.requirement,
+      brief: briefOf(run),
       feedback: run.state.feedback.map((f) => f.text),
       repos: mergeOrderOf(run.state).map((id) => {
         const repo = run.repo(id);
@@ -513,6 +527,12 @@ function describePublished(run: Run): string {
   const unchanged = repos.filter((r) => r.commits.length === 0).map((r) => r.id);
   if (unchanged.length) parts.push(`no changes in ${unchanged.join(', ')}`);
   return parts.join('; ');
+}
+
+/** The run's requirement brief as the agent steps read it, beside the requirement as typed. */
+function briefOf(run: Run): string | null {
+  const record = run.state.intake.brief;
+  return record ? renderBrief(record.brief, run.state.intake.sources) : null;
 }
 
 /** The innermost readable message of a failure chain (activity failure → application failure → cause). */

@@ -41,6 +41,7 @@ import { planReleases } from '../domain/change-set';
 import { agentProgressSignal, HUMAN_SIGNALS, inputVerdictQuery, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
 import { applyInput, emptyInbox, judgeInput, type PendingInputs } from './human-inputs';
 import { resolveInput } from '../domain/human-inputs';
+import { emptyIntake } from '../domain/brief';
 
 const KEPT_INPUT_RECORDS = 200;
 /** Transcripts are kept for the latest rounds only; older ones remain in earlier histories. */
@@ -64,6 +65,11 @@ export class Run {
    * existed keep checking every repository against released packages.
    */
   changeSetsAvailable = false;
+  /**
+   * Set once at the start (behind `patched('context-intake')`): runs recorded before context intake keep
+   * working from the requirement as typed.
+   */
+  readsContext = false;
 
   private constructor(
     readonly state: RunState,
@@ -96,6 +102,7 @@ export class Run {
       repos: {},
       rounds: [],
       context: [],
+      intake: emptyIntake(),
       feedback: [],
       summary: null,
       releaseChoices: {},
@@ -425,6 +432,7 @@ export class Run {
 /** A snapshot written by an older version of this workflow, completed with the fields added since. */
 function withCurrentFields(state: RunState): RunState {
   state.releaseChoices ??= {};
+  state.intake ??= emptyIntake();
   state.budget.inFlight ??= {};
   for (const repo of Object.values(state.repos)) {
     repo.publishes ??= [];

@@ -22,7 +22,7 @@ export async function waitForPeople(
   acts: RunActivities,
   what: WaitingFor['what'],
   ready: () => boolean,
-  options: { onExpiry: 'cancel' | 'proceed' } = { onExpiry: 'cancel' },
+  options: { onExpiry?: 'cancel' | 'proceed'; stillWaiting?: () => boolean } = {},
 ): Promise<boolean> {
   const policy = run.policy;
   // A budget question is as urgent as a confirmation: the work is paused until someone answers.
@@ -50,9 +50,12 @@ export async function waitForPeople(
     }
   }
   const answered = await wf.condition(settled, Math.max(1, waiting.expiresAt - Date.now()));
-  run.state.waiting = null;
-  run.touch();
-  if (!answered && options.onExpiry === 'cancel') throw new RunStopped(`expired: nobody responded to the ${what} request in time`, null);
+  // Woken for something else than the answer (e.g. context to read): the wait and its clock go on after it.
+  if (!(answered && options.stillWaiting?.())) {
+    run.state.waiting = null;
+    run.touch();
+  }
+  if (!answered && (options.onExpiry ?? 'cancel') === 'cancel') throw new RunStopped(`expired: nobody responded to the ${what} request in time`, null);
   throwIfCancelled(run);
   return answered;
 }

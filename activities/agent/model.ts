@@ -64,6 +64,8 @@ export interface Model {
 export type AgentTask =
   | { kind: 'propose'; runId: string; requirement: string }
   | { kind: 'summarize'; runId: string; requirement: string }
+  /** `corrections`: what the thread added since the first brief (a scripted model picks its correction by it). */
+  | { kind: 'extract'; runId: string; requirement: string; corrections: string | null }
   | {
       kind: 'edit';
       runId: string;

@@ -32,6 +32,8 @@ export interface StepSpec<Final> {
   /** The run's ledger entry for this step (see ActivityDeps.spendLedger). */
   spendKey: string;
   nudgeIfNoFinal?: string;
+  /** The transcript's id (default: the repository, or "proposal", and the round). */
+  transcriptId?: string;
 }
 
 /**
@@ -86,7 +88,7 @@ export async function runAgentStep<Final>(deps: ActivityDeps, runId: string, spe
   }
 
   function transcriptOf(outcome: string): Transcript {
-    return { id: `${spec.repo ?? 'proposal'}-r${spec.round}`, step: spec.label, repo: spec.repo, round: spec.round, model: model.name, entries: recorder.entries, outcome };
+    return { id: spec.transcriptId ?? `${spec.repo ?? 'proposal'}-r${spec.round}`, step: spec.label, repo: spec.repo, round: spec.round, model: model.name, entries: recorder.entries, outcome };
   }
 }
 

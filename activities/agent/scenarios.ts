@@ -41,6 +41,10 @@ export const ScenarioSchema = z.object({
   requirement: z.string().min(1),
   /** Keywords (case-insensitive) that must all appear in a requirement for this scenario to play. */
   match: z.array(z.string().min(1)).min(1),
+  /** Turns for reading the requirement's linked pages and extracting the brief (ends with `submit_brief`). */
+  gather: TurnsSchema.optional(),
+  /** Turns for a later pass that corrects the brief: the first entry whose keywords all occur in the corrections. */
+  correct: z.array(FeedbackScriptSchema).optional(),
   propose: TurnsSchema.default([]),
   edit: z.record(z.string(), RepoScriptSchema).default({}),
   /** What the scripted model says when asked for the combined summary's narrative. */
@@ -63,6 +67,12 @@ export function matchesAll(text: string, keywords: readonly string[]): boolean {
   return keywords.every((k) => lower.includes(k.toLowerCase()));
 }
 
+/** The scenario a requirement plays: of those whose keywords all occur, the most specific (most keywords). */
 export function findScenario(scenarios: readonly Scenario[], requirement: string): Scenario | undefined {
-  return scenarios.find((s) => matchesAll(requirement, s.match));
+  return scenarios.filter((s) => matchesAll(requirement, s.match)).reduce<Scenario | undefined>((best, s) => (!best || s.match.length > best.match.length ? s : best), undefined);
+}
+
+/** A demo requirement as offered to people: its ${DEMO_PAGES_URL} made the demo pages' address. */
+export function demoRequirementText(requirement: string, demoPagesUrl: string): string {
+  return requirement.replaceAll('${DEMO_PAGES_URL}', demoPagesUrl);
 }

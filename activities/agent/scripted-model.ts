@@ -37,11 +37,15 @@ export class ScriptedModelProvider implements ModelProvider {
       if (!scenario.narrative) throw new ModelUnavailableError('The demo scenario has no narrative; the summary is assembled plainly.');
       return new ScriptedModel([{ say: scenario.narrative, calls: [], expect: [], delayMs: 0 }], 'propose');
     }
-    return new ScriptedModel(this.turnsFor(scenario, task), task.kind === 'propose' ? 'propose' : 'edit');
+    return new ScriptedModel(this.turnsFor(scenario, task), task.kind === 'edit' ? 'edit' : 'propose');
   }
 
   private turnsFor(scenario: Scenario, task: Exclude<AgentTask, { kind: 'summarize' }>): ScriptTurn[] {
     if (task.kind === 'propose') return scenario.propose;
+    if (task.kind === 'extract') {
+      const correction = task.corrections ? scenario.correct?.find((c) => matchesAll(task.corrections!, c.when)) : undefined;
+      return correction?.turns ?? scenario.gather ?? [];
+    }
     const script = scenario.edit[task.repo];
     if (!script) return [];
     switch (task.roundKind) {

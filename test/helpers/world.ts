@@ -21,6 +21,7 @@ import { ChangeRequestGateway } from '../../client/gateway';
 import { startForge, type Forge } from '../../forge/server';
 import { seedRepositories } from '../../forge/seed';
 import { startPreviewServer } from '../../previews/server';
+import { startDemoPages, type DemoPages } from '../../demo/pages-server';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from '../../registry/embedded';
 import { publishReleased } from '../../registry/seed';
 import { loadCatalog } from '../../domain/catalog-loader';
@@ -45,6 +46,8 @@ export interface World {
   previewServer: { url: string; dir: string; token: string };
   /** The embedded Verdaccio with the released demo packages (@acme/ui-kit@1.4.0). */
   registry: EmbeddedRegistry;
+  /** The demo's local pages (demo/pages), which requirement links may point at. */
+  demoPages: DemoPages;
   dataDir: string;
   catalogPath: string;
   taskQueue: string;
@@ -114,6 +117,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const previewServer = await startPreviewServer({ dir: previewDir, token: previewToken });
   const registry = await startEmbeddedRegistry({ dir: path.join(dataDir, 'registry') });
   await publishReleased(registry, path.join(PROJECT_ROOT, 'demo', 'repos', 'ui-kit'));
+  const demoPages = await startDemoPages({ dir: path.join(PROJECT_ROOT, 'demo', 'pages') });
   const env = await startTemporal();
   const taskQueue = `change-requests-${randomBytes(3).toString('hex')}`;
   const gateway = new ChangeRequestGateway(env.client, { taskQueue, catalog: () => loadCatalog(catalogPath) });
@@ -132,6 +136,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     previews: { dir: previewDir, baseUrl: previewServer.url, chromiumPath: '/usr/bin/chromium', viewport: { width: 1024, height: 640 }, host: { url: previewServer.url, token: previewToken } },
     registry: { url: registry.url, token: registry.token },
     progressIntervalMs: 0,
+    contextHosts: [new URL(forge.url).host, new URL(demoPages.url).host],
     ...extra,
   });
 
@@ -146,6 +151,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     forgeToken,
     previewServer: { url: previewServer.url, dir: previewDir, token: previewToken },
     registry,
+    demoPages,
     dataDir,
     catalogPath,
     taskQueue,
@@ -176,6 +182,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
       await forge.close();
       await previewServer.close();
       await registry.close();
+      await demoPages.close();
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };

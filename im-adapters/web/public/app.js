@@ -6,6 +6,7 @@
 
 const PHASES = {
   intake: { label: 'starting', tone: 'working' },
+  gathering: { label: 'reading links', tone: 'working' },
   proposing: { label: 'proposing', tone: 'working' },
   awaiting_confirmation: { label: 'needs confirmation', tone: 'waiting' },
   editing: { label: 'editing', tone: 'working' },
@@ -275,6 +276,7 @@ function drawThread() {
   byId('thread-title').textContent = state.request.requirement;
   byId('thread-meta').replaceChildren(phasePill(state.phase), ` Requested by ${personName(state.request.requester)} · ${clock(state.request.createdAt)}`);
   drawCard(view);
+  drawBrief(view);
   drawMessages(view);
   drawReplyBox(view);
 }
@@ -292,6 +294,44 @@ function drawCard(view) {
     card.links.length ? h('ul', { class: 'links', 'aria-label': 'Links' }, card.links.map(drawLink)) : null,
     card.buttons.length ? h('div', { class: 'actions' }, card.buttons.map((button) => drawButton(button))) : null,
     // The card's hint (how to reply) is shown by the reply box it is about, not here.
+  ]);
+}
+
+/** The whole requirement brief with its sources and quotes; the card carries only its short form. */
+function drawBrief(view) {
+  const intake = view.state.intake;
+  const panel = byId('brief');
+  const record = intake?.brief;
+  const signature = JSON.stringify(intake ?? null);
+  if (signature === view.drawnBrief) return;
+  view.drawnBrief = signature;
+  panel.hidden = !record && !(intake?.sources?.length);
+  if (panel.hidden) return;
+  const sourceOf = (id) => intake.sources.find((s) => s.id === id);
+  const linkTo = (id) => {
+    const source = sourceOf(id);
+    const url = source && safeUrl(source.url);
+    return url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, `${id} ${source.title}`) : id;
+  };
+  const list = (title, items) => (items.length ? [h('h3', {}, title), h('ul', {}, items.map((item) => h('li', {}, ...[].concat(item))))] : []);
+  byId('brief-heading').textContent = record ? `Requirement brief (version ${record.version}, from ${intake.sources.length} source${intake.sources.length === 1 ? '' : 's'})` : 'Sources read';
+  const brief = record?.brief;
+  fill(byId('brief-body'), [
+    brief ? h('p', {}, h('strong', {}, 'Goal. '), brief.goal) : null,
+    ...(brief
+      ? [
+          ...list('User-visible behaviour', brief.behaviour),
+          ...list('Acceptance criteria', brief.acceptanceCriteria.map((c) => (c.source ? [c.text, ' (', linkTo(c.source), ')'] : c.text))),
+          ...list('UI copy', brief.uiCopy.map((c) => `“${c.text}”${c.where ? ` (${c.where})` : ''}`)),
+          ...list('Data and API', brief.dataAndApi),
+          ...list('Out of scope', brief.outOfScope),
+          ...list('Open questions', brief.openQuestions),
+          ...list('Quoted from', brief.sources.map((s) => [linkTo(s.source), ...s.quotes.map((q) => h('blockquote', {}, q))])),
+        ]
+      : []),
+    ...list('Sources read', intake.sources.map((s) => [linkTo(s.id), ` · ${s.format}, ${s.chars} characters${s.truncatedAt ? `, cut at ${s.truncatedAt} bytes` : ''} · ${s.via} · sha256 ${s.hash.slice(0, 12)}`])),
+    ...list('Could not read', intake.unreadable.map((u) => `${u.url}: ${u.why}`)),
+    intake.note ? h('p', { class: 'muted' }, intake.note) : null,
   ]);
 }
 

@@ -1,0 +1,52 @@
+// Reading one link for a run: from the run's store when it was read before, else fetched (allow-list,
+// limits, SSRF guard), cleaned and stored. Never throws for a bad link: it says why it could not be read.
+import type { ContextSource, SourceVia, UnreadableSource } from '../../domain/brief';
+import type { HostPattern } from '../egress-proxy';
+import { cleanPage } from './clean-page';
+import { DEFAULT_FETCH_LIMITS, fetchPage, UnreadableLinkError, type FetchLimits } from './fetch-page';
+import { SourceStore } from './source-store';
+
+export type ReadOutcome = { ok: true; source: Omit<ContextSource, 'id' | 'via'>; text: string } | { ok: false; unreadable: Omit<UnreadableSource, 'at'> };
+
+export interface ReadOptions {
+  store: SourceStore;
+  runId: string;
+  allowHosts: readonly HostPattern[];
+  limits?: FetchLimits;
+  signal?: AbortSignal;
+  now?: () => number;
+}
+
+export async function readSource(url: string, options: ReadOptions): Promise<ReadOutcome> {
+  const { store, runId } = options;
+  const before = await store.readBefore(runId, url);
+  if (before) return { ok: true, source: before, text: (await store.text(before.hash))! };
+  try {
+    const page = await fetchPage(url, options.allowHosts, options.limits ?? DEFAULT_FETCH_LIMITS, options.signal);
+    const clean = cleanPage(page);
+    if (!clean.text) return { ok: false, unreadable: { url, why: 'the page has no text' } };
+    const hash = await store.put(clean.text);
+    const source = {
+      url,
+      finalUrl: page.finalUrl,
+      title: clean.title,
+      format: page.kind,
+      hash,
+      chars: clean.text.length,
+      truncatedAt: page.truncatedAt ?? null,
+      fetchedAt: (options.now ?? Date.now)(),
+      links: clean.links,
+    };
+    await store.remember(runId, source);
+    return { ok: true, source, text: clean.text };
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    if (error instanceof UnreadableLinkError) return { ok: false, unreadable: { url, why: error.reason } };
+    return { ok: false, unreadable: { url, why: error instanceof Error ? error.message : String(error) } };
+  }
+}
+
+/** Numbers new sources after the ones the run already has (S1, S2 …). */
+export function withId(source: Omit<ContextSource, 'id' | 'via'>, via: SourceVia, known: number): ContextSource {
+  return { ...source, id: `S${known + 1}`, via };
+}
