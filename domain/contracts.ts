@@ -446,6 +446,15 @@ export interface CombinedSummary {
   risks: string[];
   /** What changed since the previous summary (after a feedback or fix round). */
   sincePrevious: string[];
+  /** The requirement brief's acceptance criteria and the pages they come from (absent: no brief). */
+  brief?: SummaryBrief | null;
+}
+
+export interface SummaryBrief {
+  version: number;
+  goal: string;
+  criteria: { text: string; source: string | null }[];
+  sources: { id: string; title: string; url: string }[];
 }
 
 export interface RunState {

@@ -92,6 +92,18 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     steps: state.budget.steps,
     risks,
     sincePrevious: changesSince(state, state.summary),
+    brief: briefOf(state),
+  };
+}
+
+function briefOf(state: RunState): CombinedSummary['brief'] {
+  const record = state.intake?.brief;
+  if (!record) return null;
+  return {
+    version: record.version,
+    goal: record.brief.goal,
+    criteria: record.brief.acceptanceCriteria,
+    sources: state.intake.sources.map((s) => ({ id: s.id, title: s.title, url: s.url })),
   };
 }
 
@@ -186,6 +198,15 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
       out.push(`- ${s.repo === options.forRepo ? `**this pull request** (${s.repo})` : `[${s.repo} #${s.number}](${s.url})`}`);
     }
     out.push('');
+  }
+  if (summary.brief) {
+    const { brief } = summary;
+    const cite = (id: string | null) => {
+      const source = id ? brief.sources.find((s) => s.id === id) : undefined;
+      return source ? ` ([${id}](${source.url}))` : '';
+    };
+    out.push(`### Acceptance criteria (requirement brief, version ${brief.version})`, '', ...brief.criteria.map((c) => `- [ ] ${c.text}${cite(c.source)}`), '');
+    if (brief.sources.length) out.push(`Read from ${brief.sources.map((s) => `[${s.id} ${s.title.replace(/[[\]]/g, '')}](${s.url})`).join(', ')}.`, '');
   }
   out.push('### Merge order', '', summary.mergeOrder.map((id, i) => `${i + 1}. ${id}`).join('\n'), '');
   if (summary.releasePlan.length > 0) {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { briefProblems, linksIn, RequirementBriefSchema } from '../domain/brief';
 import { cardFor } from '../domain/card';
+import { renderSummaryMarkdown } from '../domain/summary';
 import { fetchPage, UnreadableLinkError } from '../activities/context/fetch-page';
 import { readSource } from '../activities/context/read-source';
 import { SourceStore, sha256 } from '../activities/context/source-store';
@@ -230,6 +231,10 @@ describe('a requirement that is only a link to a PRD', () => {
     for (const prompt of editPrompts) expect(prompt.text).toContain('Screen readers announce the badge as "Sale, 20 percent off".');
     expect(prompts.find((p) => p.kind === 'summarize')!.text).toContain('Requirement brief');
     expect(Object.values(state.repos).every((r) => r.checks.at(-1)?.passed)).toBe(true);
+    // The PRs carry the criteria as a checklist, each linked to the page it came from.
+    const body = renderSummaryMarkdown(state.summary!);
+    expect(body).toContain(`- [ ] A product without a discount shows no sale badge. ([S2](${world.demoPages.url}/prd/sale-badge-criteria.html))`);
+    expect(body).toContain('- [ ] Screen readers announce the badge as "Sale, 20 percent off".\n');
     await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'done-here' });
     await waitForPhase(world.gateway, runId, 'cancelled');
     await recordHistory(world.env.client, runId, 'prd-link-brief-corrected-then-cancel');
