@@ -22,7 +22,7 @@ import type {
   RepoChange,
 } from './contracts';
 import type { StepLimits } from './budget';
-import type { ContextSource, RequirementBrief, SourceVia, UnreadableSource } from './brief';
+import type { ApiOperationShape, ContextSource, RequirementBrief, SourceVia, UnreadableSource } from './brief';
 
 /**
  * One pass of context intake: read the new links (code), then let the model extract the brief from every
@@ -55,6 +55,8 @@ export interface GatherResult {
   unreadable: UnreadableSource[];
   /** Null when no brief could be made (no readable source, or the model's answer did not stand); see note. */
   brief: RequirementBrief | null;
+  /** The brief's API operations with their exact shapes, rendered by code from the specs. */
+  operations: ApiOperationShape[];
   note: string | null;
   usage: StepUsage;
   transcript: Transcript | null;

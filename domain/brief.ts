@@ -26,6 +26,22 @@ export const RequirementBriefSchema = z
     dataAndApi: z.array(Line).max(30).default([]).describe('Data the UI needs, and API operations or fields.'),
     outOfScope: z.array(Line).max(20).default([]),
     openQuestions: z.array(Line).max(20).default([]),
+    /** The API operations the requirement needs, from an API definition among the sources; code checks each exists. */
+    apiOperations: z
+      .array(
+        z
+          .object({
+            source: z.string().trim().min(1).describe('The id of the API definition source (S1 …).'),
+            method: z.string().trim().min(1).optional(),
+            path: z.string().trim().min(1).optional(),
+            operationId: z.string().trim().min(1).optional(),
+            why: z.string().trim().max(500).optional(),
+          })
+          .strict()
+          .refine((op) => op.operationId || (op.method && op.path), 'name the operation by method and path, or by operationId'),
+      )
+      .max(12)
+      .default([]),
     sources: z
       .array(
         z
@@ -41,6 +57,28 @@ export const RequirementBriefSchema = z
   })
   .strict();
 export type RequirementBrief = z.infer<typeof RequirementBriefSchema>;
+
+export type ApiOperationRef = RequirementBrief['apiOperations'][number];
+
+/** An API definition among the sources: what it is and the operations it has. */
+export interface ApiSpecSummary {
+  title: string;
+  version: string;
+  spec: string;
+  operations: { method: string; path: string; operationId: string | null; summary: string | null }[];
+}
+
+/** A chosen operation with its exact shape from the spec (code renders it; the model only chose it). */
+export interface ApiOperationShape {
+  source: string;
+  method: string;
+  path: string;
+  operationId: string | null;
+  /** Parameters, request body and responses, dereferenced, as YAML. */
+  shape: string;
+  /** Where the shape was read: the source as read, or the run's branch of the repository that owns the spec. */
+  from: string;
+}
 
 /** How a text came into the run. */
 export type SourceVia = 'requirement' | 'context' | 'linked' | 'attachment';
@@ -64,6 +102,8 @@ export interface ContextSource {
   fetchedAt: number;
   /** Links found in the page (absolute, at most 50): the agent may open those the allow-list permits. */
   links: string[];
+  /** Set when the text is an OpenAPI or Swagger document (validated and dereferenced). */
+  api?: ApiSpecSummary;
 }
 
 /** A link that could not be read, said plainly on the card ("could not read <url>: <why>"). */
@@ -75,6 +115,8 @@ export interface UnreadableSource {
 
 export interface BriefRecord {
   brief: RequirementBrief;
+  /** The brief's apiOperations with their exact request and response shapes. */
+  operations: ApiOperationShape[];
   /** Increases with every extraction (a correction or new context makes a new one). */
   version: number;
   at: number;
@@ -142,8 +184,11 @@ export function briefProblems(brief: RequirementBrief, texts: ReadonlyMap<string
   return problems;
 }
 
-/** The brief as Markdown, for prompts and the web chat; sources are named by their address. */
-export function renderBrief(brief: RequirementBrief, sources: readonly Pick<ContextSource, 'id' | 'url'>[] = []): string {
+/**
+ * The brief as Markdown, for prompts and the web chat; sources are named by their address, and the API
+ * operations it needs come with their exact shapes from the spec.
+ */
+export function renderBrief(brief: RequirementBrief, sources: readonly Pick<ContextSource, 'id' | 'url'>[] = [], operations: readonly ApiOperationShape[] = []): string {
   const where = (id: string | null) => (id ? ` (${sources.find((s) => s.id === id)?.url ?? id})` : '');
   const list = (title: string, items: readonly string[]) => (items.length ? [`**${title}**`, ...items.map((i) => `- ${i}`), ''] : []);
   return [
@@ -156,6 +201,9 @@ export function renderBrief(brief: RequirementBrief, sources: readonly Pick<Cont
     ...list('Out of scope', brief.outOfScope),
     ...list('Open questions', brief.openQuestions),
     ...list('Sources', brief.sources.map((s) => `${sources.find((r) => r.id === s.source)?.url ?? s.source}: ${s.quotes.map((q) => `"${clip(q, 160)}"`).join('; ')}`)),
+    ...(operations.length
+      ? ['**API operations, exactly as the spec defines them** (build to these shapes; do not invent fields)', ...operations.flatMap((op) => [`${op.method.toUpperCase()} ${op.path} (from ${op.from}):`, fenced(op.shape, 'yaml')]), '']
+      : []),
   ]
     .join('\n')
     .trim();
@@ -171,6 +219,13 @@ export function briefShort(brief: RequirementBrief): string {
   ] as const;
   const parts = counts.filter(([n]) => n > 0).map(([n, word, one, many]) => `${n} ${word}${n === 1 ? one : many}`);
   return `${clip(brief.goal, 280)}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
+
+/** A code block whose fence is longer than any backtick run inside it. */
+function fenced(text: string, language: string): string {
+  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
+  const fence = '`'.repeat(longest + 1);
+  return `${fence}${language}\n${text.trimEnd()}\n${fence}`;
 }
 
 function clip(text: string, max: number): string {

@@ -16,6 +16,10 @@ import { demoRequirementText, type Scenario } from '../activities/agent/scenario
 import { ScriptedModelProvider } from '../activities/agent/scripted-model';
 import type { AgentTask, ModelProvider } from '../activities/agent/model';
 import { recordHistory } from './helpers/histories';
+import { startWebChat, type WebChat } from '../im-adapters/web/server';
+import { ConversationRouter } from '../im-adapters/core/router';
+import { loadCatalog } from '../domain/catalog-loader';
+import { importApiSpec, operationShape } from '../activities/context/openapi';
 import { createWorld, demoScenarios, waitForPhase, waitForState, type World } from './helpers/world';
 
 jest.setTimeout(240_000);
@@ -152,11 +156,20 @@ describe('a requirement that is only a link to a PRD', () => {
   /** The first message each agent step was given, by kind: what the model read. */
   const prompts: { kind: AgentTask['kind']; text: string }[] = [];
 
+  let chat: WebChat;
+
   beforeAll(async () => {
     world = await createWorld();
     scenarios = await demoScenarios();
+    chat = await startWebChat({ gateway: world.gateway, router: new ConversationRouter(world.gateway), loadCatalog: () => loadCatalog(world.catalogPath), outboxDir: path.join(world.dataDir, 'worker'), demoRequirements: [] });
+    // Attachments are links to the web chat, which the run may always read (as npm start sets it up).
+    const contextHosts = [new URL(world.forge.url).host, new URL(world.demoPages.url).host, new URL(chat.url).host];
+    await world.startWorker(scenarios, { models: recording(new ScriptedModelProvider(scenarios)), contextHosts });
   });
-  afterAll(async () => world?.close());
+  afterAll(async () => {
+    await chat?.close();
+    await world?.close();
+  });
 
   function recording(inner: ModelProvider): ModelProvider {
     return {
@@ -177,7 +190,6 @@ describe('a requirement that is only a link to a PRD', () => {
   }
 
   test('reads the PRD and the criteria page it links, and the brief it extracts is checked, shown, corrected and used', async () => {
-    await world.startWorker(scenarios, { models: recording(new ScriptedModelProvider(scenarios)) });
     const prd = scenarios.find((s) => s.id === 'prd-sale-badge')!;
     const requirement = demoRequirementText(prd.requirement, world.demoPages.url);
     const { runId } = await world.gateway.start({ requirement, requester: 'fiona' });
@@ -238,5 +250,49 @@ describe('a requirement that is only a link to a PRD', () => {
     await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'done-here' });
     await waitForPhase(world.gateway, runId, 'cancelled');
     await recordHistory(world.env.client, runId, 'prd-link-brief-corrected-then-cancel');
+  });
+
+  test('an OpenAPI definition attached in the web chat: a malformed one is refused with its path, a valid one gives the edits its exact operation', async () => {
+    const prd = scenarios.find((s) => s.id === 'prd-sale-badge')!;
+    const post = async (route: string, body: unknown) => {
+      const response = await fetch(`${chat.url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const started = await post('/api/threads', { as: 'fiona', text: demoRequirementText(prd.requirement, world.demoPages.url), eventId: 'start-openapi-1' });
+    const runId = started.body.runId as string;
+    await waitForPhase(world.gateway, runId, 'awaiting_confirmation', 120_000);
+    const spec = await fs.readFile(path.join(__dirname, '..', 'demo', 'pages', 'api', 'bff-api.yaml'), 'utf8');
+
+    // A definition whose response lacks its description: refused, the validator's path in the note.
+    const broken = spec.replace("'200':\n          description: The products\n", "'200':\n");
+    expect((await post(`/api/runs/${runId}/attachments`, { as: 'fiona', name: 'broken.yaml', content: broken, eventId: 'attach-broken-1' })).status).toBe(200);
+    let state = await waitForState(world.gateway, runId, (s) => s.intake.unreadable.some((u) => u.url.endsWith('/broken.yaml')));
+    const refusal = state.intake.unreadable.find((u) => u.url.endsWith('/broken.yaml'))!;
+    expect(refusal.why).toMatch(/^it is not a valid OpenAPI 3\.0\.3 document: .*#\/paths\/~1api~1products\/get\/responses\/200 must have required property 'description'/);
+    expect(cardFor(state).sections.find((s) => s.heading === 'Context notes')!.lines.join('\n')).toContain(`could not read ${refusal.url}: it is not a valid OpenAPI 3.0.3 document`);
+    // Files the web chat will not keep are refused at the door, and nothing reaches the run.
+    expect((await post(`/api/runs/${runId}/attachments`, { as: 'fiona', name: 'page.html', content: '<script>1</script>', eventId: 'attach-html-1' })).status).toBe(415);
+
+    // The backend team's definition: read, validated, and the operation the brief names is given exactly.
+    expect((await post(`/api/runs/${runId}/attachments`, { as: 'fiona', name: 'bff-api.yaml', content: spec, text: 'Here is the API definition for the sale.', eventId: 'attach-spec-1' })).status).toBe(200);
+    state = await waitForState(world.gateway, runId, (s) => (s.intake.brief?.operations ?? []).length > 0);
+    const source = state.intake.sources.find((s) => s.api)!;
+    expect(source).toMatchObject({ id: 'S3', via: 'context', format: 'yaml', api: { title: 'Acme Shop BFF API', version: '2.1.0', spec: 'OpenAPI 3.0.3' } });
+    const parsed = await importApiSpec(spec);
+    if (parsed.kind !== 'spec') throw new Error('the demo definition must be valid');
+    const exact = operationShape(parsed.document, 'get', '/api/products');
+    expect(exact).toContain('discountPercent:\n');
+    expect(state.intake.brief!.operations).toEqual([{ source: 'S3', method: 'get', path: '/api/products', operationId: 'listProducts', shape: exact, from: source.url }]);
+
+    const before = prompts.length;
+    await world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'confirm-openapi', repos: ['ui-kit', 'bff-api', 'web-app'] });
+    await waitForPhase(world.gateway, runId, 'awaiting_review', 180_000);
+    const edits = prompts.slice(before).filter((p) => p.kind === 'edit');
+    for (const repo of ['bff-api', 'web-app']) {
+      const prompt = edits.find((p) => p.text.includes(`You are editing ${repo}`))!;
+      expect(prompt.text).toContain(exact.trimEnd());
+    }
+    await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'done-openapi' });
+    await waitForPhase(world.gateway, runId, 'cancelled');
   });
 });

@@ -116,9 +116,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
   };
 }
 
-/** Hosts a requirement's links are always read from: the service's own forge and the demo pages. */
+/** Hosts a requirement's links are always read from: the service's own forge, its web chat (attachments) and the demo pages. */
 export function serviceContextHosts(config: ServiceConfig): string[] {
-  return [config.forge.url, config.demoPages.url].map((url) => new URL(url).host);
+  const webChat = [`http://127.0.0.1:${config.webChatPort}`, ...(config.webChatPublicUrl ? [config.webChatPublicUrl] : [])];
+  return [config.forge.url, config.demoPages.url, ...webChat].map((url) => new URL(url).host);
 }
 
 /** The catalog substitutes ${FORGE_URL}; make sure it is set to what this process uses. */

@@ -532,7 +532,7 @@ function describePublished(run: Run): string {
 /** The run's requirement brief as the agent steps read it, beside the requirement as typed. */
 function briefOf(run: Run): string | null {
   const record = run.state.intake.brief;
-  return record ? renderBrief(record.brief, run.state.intake.sources) : null;
+  return record ? renderBrief(record.brief, run.state.intake.sources, record.operations ?? []) : null;
 }
 
 /** The innermost readable message of a failure chain (activity failure → application failure → cause). */

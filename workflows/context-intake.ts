@@ -67,7 +67,7 @@ export async function gatherContext(run: Run, acts: RunActivities): Promise<void
   if (result) {
     intake.sources.push(...result.sources);
     intake.unreadable.push(...result.unreadable.filter((u) => !intake.unreadable.some((known) => known.url === u.url)));
-    if (result.brief) intake.brief = { brief: result.brief, version: (intake.brief?.version ?? 0) + 1, at: Date.now(), contextSeen: seen };
+    if (result.brief) intake.brief = { brief: result.brief, operations: result.operations ?? [], version: (intake.brief?.version ?? 0) + 1, at: Date.now(), contextSeen: seen };
     intake.note = result.note;
     run.recordTranscript(result.transcript);
   }

@@ -3,7 +3,7 @@
 // those pages (within the allow-list, a count and the step budget); code validates the brief it submits:
 // the schema, every source a page this run read, every quote found in that page's text.
 import { z } from 'zod';
-import { briefProblems, renderBrief, RequirementBriefSchema, type ContextSource, type RequirementBrief, type UnreadableSource } from '../../domain/brief';
+import { briefProblems, renderBrief, RequirementBriefSchema, type ApiOperationShape, type ContextSource, type RequirementBrief, type UnreadableSource } from '../../domain/brief';
 import { noSpend } from '../../domain/budget';
 import type { GatherRequest, GatherResult } from '../../domain/activity-contracts';
 import { EXTRACT_SYSTEM_PROMPT, extractPrompt, pageSection } from '../agent/prompts';
@@ -11,6 +11,7 @@ import { runAgentStep } from '../agent/run-step';
 import { defineTool, ToolRegistry } from '../agent/tools/registry';
 import type { ActivityDeps } from '../deps';
 import { heartbeat } from '../heartbeat';
+import { importApiSpec, findOperation, operationShape } from './openapi';
 import { readSource, withId } from './read-source';
 import { SourceStore } from './source-store';
 
@@ -18,7 +19,7 @@ import { SourceStore } from './source-store';
 const PAGE_CHARS_SHOWN = 24_000;
 const LABEL = 'read the requirement';
 
-type Answer = { valid: true; brief: RequirementBrief } | { valid: false; error: string };
+type Answer = { valid: true; brief: RequirementBrief; operations: ApiOperationShape[] } | { valid: false; error: string };
 
 export async function gatherContext(deps: ActivityDeps, request: GatherRequest): Promise<GatherResult> {
   const store = SourceStore.under(deps.dataDir);
@@ -51,7 +52,7 @@ export async function gatherContext(deps: ActivityDeps, request: GatherRequest):
   };
   for (const link of request.links) await read(link.url, link.via);
 
-  const none = (note: string): GatherResult => ({ sources, unreadable, brief: null, note, usage: { step: LABEL, repo: null, round: 0, model: 'none', spend: noSpend(), stoppedBy: null }, transcript: null });
+  const none = (note: string): GatherResult => ({ sources, unreadable, brief: null, operations: [], note, usage: { step: LABEL, repo: null, round: 0, model: 'none', spend: noSpend(), stoppedBy: null }, transcript: null });
   const all = [...known, ...sources];
   if (texts.size === 0) return none(all.length === 0 && unreadable.length ? 'none of the linked pages could be read' : 'no page could be read');
 
@@ -82,7 +83,8 @@ export async function gatherContext(deps: ActivityDeps, request: GatherRequest):
     run: async (value) => {
       const parsed = RequirementBriefSchema.safeParse(value);
       const problems = parsed.success ? briefProblems(parsed.data, texts) : [z.prettifyError(parsed.error)];
-      if (parsed.success && problems.length === 0) return { final: { valid: true, brief: parsed.data } satisfies Answer, text: 'Brief received.' };
+      const operations = parsed.success ? await shapesOf(parsed.data, [...known, ...sources], texts, problems) : [];
+      if (parsed.success && problems.length === 0) return { final: { valid: true, brief: parsed.data, operations } satisfies Answer, text: 'Brief received.' };
       invalidAnswers += 1;
       lastProblems = problems;
       if (invalidAnswers >= 3) return { final: { valid: false, error: problems.join('; ') } satisfies Answer, text: 'The brief still does not stand.' };
@@ -121,8 +123,32 @@ export async function gatherContext(deps: ActivityDeps, request: GatherRequest):
         : outcome.value.valid
           ? null
           : `the brief did not stand: ${outcome.value.error}`;
-  const brief = outcome.kind === 'final' && outcome.value.valid ? outcome.value.brief : null;
-  return { sources, unreadable, brief, note, usage: step.usage, transcript: step.transcript };
+  const valid = outcome.kind === 'final' && outcome.value.valid ? outcome.value : null;
+  return { sources, unreadable, brief: valid?.brief ?? null, operations: valid?.operations ?? [], note, usage: step.usage, transcript: step.transcript };
+}
+
+/**
+ * The exact shapes of the operations the brief names, from the API definitions among the sources; an
+ * operation that is not in its spec (or a source that is no spec) adds a problem instead.
+ */
+async function shapesOf(brief: RequirementBrief, sources: readonly ContextSource[], texts: ReadonlyMap<string, string>, problems: string[]): Promise<ApiOperationShape[]> {
+  const shapes: ApiOperationShape[] = [];
+  for (const [index, ref] of brief.apiOperations.entries()) {
+    const source = sources.find((s) => s.id === ref.source);
+    if (!source?.api || !texts.has(source.id)) {
+      problems.push(`apiOperations[${index}].source: ${ref.source} is not an API definition this run read${sources.some((s) => s.api) ? ` (API definitions: ${sources.filter((s) => s.api).map((s) => s.id).join(', ')})` : ''}`);
+      continue;
+    }
+    const found = findOperation(source.api, ref);
+    if (typeof found === 'string') {
+      problems.push(`apiOperations[${index}]: ${found}`);
+      continue;
+    }
+    const spec = await importApiSpec(texts.get(source.id)!);
+    if (spec.kind !== 'spec') continue; // it validated when it was read
+    shapes.push({ source: source.id, method: found.method, path: found.path, operationId: found.operationId, shape: operationShape(spec.document, found.method, found.path), from: source.url });
+  }
+  return shapes;
 }
 
 /** A listed link by its address or its name in the page listing (S1.L2); null when no page lists it. */
@@ -134,5 +160,9 @@ function listedLink(sources: readonly ContextSource[], asked: string): string | 
 
 function shown(source: ContextSource, text: string): { id: string; url: string; title: string; text: string; links: string[]; cut: boolean } {
   const cut = text.length > PAGE_CHARS_SHOWN || source.truncatedAt !== null;
-  return { id: source.id, url: source.url, title: source.title, text: text.slice(0, PAGE_CHARS_SHOWN), links: source.links, cut };
+  // An API definition leads with its operations, which is what a brief names (apiOperations).
+  const operations = source.api
+    ? `API definition ${source.api.title} ${source.api.version} (${source.api.spec}); its operations:\n${source.api.operations.map((op) => `- ${op.method.toUpperCase()} ${op.path}${op.operationId ? ` (operationId ${op.operationId})` : ''}${op.summary ? `: ${op.summary}` : ''}`).join('\n')}\nThe document:\n`
+    : '';
+  return { id: source.id, url: source.url, title: source.title, text: operations + text.slice(0, PAGE_CHARS_SHOWN), links: source.links, cut };
 }

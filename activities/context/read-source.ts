@@ -3,6 +3,7 @@
 import type { ContextSource, SourceVia, UnreadableSource } from '../../domain/brief';
 import type { HostPattern } from '../egress-proxy';
 import { cleanPage } from './clean-page';
+import { importApiSpec } from './openapi';
 import { DEFAULT_FETCH_LIMITS, fetchPage, UnreadableLinkError, type FetchLimits } from './fetch-page';
 import { SourceStore } from './source-store';
 
@@ -25,6 +26,10 @@ export async function readSource(url: string, options: ReadOptions): Promise<Rea
     const page = await fetchPage(url, options.allowHosts, options.limits ?? DEFAULT_FETCH_LIMITS, options.signal);
     const clean = cleanPage(page);
     if (!clean.text) return { ok: false, unreadable: { url, why: 'the page has no text' } };
+    // A JSON or YAML text may be an API definition: validated here, so a broken one is refused with its path.
+    const spec = page.kind === 'json' || page.kind === 'yaml' ? await importApiSpec(clean.text) : { kind: 'not-a-spec' as const };
+    if (spec.kind === 'invalid') return { ok: false, unreadable: { url, why: spec.why } };
+    if (spec.kind === 'spec' && page.truncatedAt !== undefined) return { ok: false, unreadable: { url, why: `the API definition is longer than the ${page.truncatedAt}-byte limit` } };
     const hash = await store.put(clean.text);
     const source = {
       url,
@@ -36,6 +41,7 @@ export async function readSource(url: string, options: ReadOptions): Promise<Rea
       truncatedAt: page.truncatedAt ?? null,
       fetchedAt: (options.now ?? Date.now)(),
       links: clean.links,
+      ...(spec.kind === 'spec' ? { api: spec.summary, title: `${spec.summary.title} ${spec.summary.version} (${spec.summary.spec})` } : {}),
     };
     await store.remember(runId, source);
     return { ok: true, source, text: clean.text };

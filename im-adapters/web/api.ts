@@ -11,6 +11,7 @@ import { NOT_A_RUN_THREAD, type ButtonOutcome, type ConversationRouter, type Mes
 import { HttpError, validate } from './http';
 import { peopleOf, type WebPerson } from './people';
 import { RunWatches } from './run-watch';
+import type { Uploads } from './uploads';
 
 /** Every web chat thread lives in this one channel: the page is a single room. */
 export const WEB_CHANNEL = 'web';
@@ -28,6 +29,9 @@ const EventIdField = z.string().regex(/^[A-Za-z0-9_-]{8,100}$/, 'use 8 to 100 le
 
 export const NewThreadBodySchema = z.object({ as: PersonField, text: TextField, eventId: EventIdField.optional() }).strict();
 export const ReplyBodySchema = z.object({ as: PersonField, text: TextField, eventId: EventIdField }).strict();
+export const AttachmentBodySchema = z
+  .object({ as: PersonField, name: z.string().min(1).max(100), content: z.string().min(1, 'the file is empty'), text: z.string().trim().max(20_000).optional(), eventId: EventIdField })
+  .strict();
 export const ButtonBodySchema = z.object({ as: PersonField, value: ButtonValueSchema, eventId: EventIdField }).strict();
 
 const VersionParam = z.coerce.number().int().min(0);
@@ -72,6 +76,10 @@ export interface WebChatDeps {
   loadCatalog: () => Promise<Catalog>;
   outboxDir: string;
   demoRequirements: string[];
+  /** Files attached in threads, served back by this web chat so the run reads them as links. */
+  uploads: Uploads;
+  /** This web chat's own address, for the links to its uploads. */
+  ownUrl: () => string;
 }
 
 interface RunReading {
@@ -135,6 +143,17 @@ export class WebChatApi {
 
   private async reading(runId: string): Promise<RunReading> {
     return { state: await this.webRunState(runId), messages: await this.messages(runId) };
+  }
+
+  /**
+   * A file attached to a reply: kept by this web chat, and sent as a reply carrying its link, which the run
+   * reads like any other link (an API definition is parsed and validated there).
+   */
+  async attach(runId: string, body: z.infer<typeof AttachmentBodySchema>): Promise<MessageOutcome> {
+    await this.requireKnownPerson(body.as);
+    const { hash, name } = await this.deps.uploads.put(body.name, body.content);
+    const text = `${body.text ? `${body.text}\n` : ''}Attached ${name}: ${this.deps.ownUrl()}/uploads/${hash}/${name}`;
+    return this.reply(runId, { as: body.as, text, eventId: body.eventId });
   }
 
   /** A reply in the thread: feedback while the run awaits review, context otherwise (the router decides). */

@@ -21,16 +21,16 @@ export const MAX_BODY_BYTES = 128 * 1024;
  * send that cross-origin without a preflight this server never approves, so another site open in the same
  * browser cannot press buttons here.
  */
-export async function readJsonBody<T>(request: http.IncomingMessage, schema: z.ZodType<T>): Promise<T> {
+export async function readJsonBody<T>(request: http.IncomingMessage, schema: z.ZodType<T>, maxBytes = MAX_BODY_BYTES): Promise<T> {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw new HttpError(415, 'send the body as application/json');
   const declared = Number(request.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  if (declared > maxBytes) throw new HttpError(413, `the body is larger than ${maxBytes} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > maxBytes) throw new HttpError(413, `the body is larger than ${maxBytes} bytes`);
     chunks.push(chunk);
   }
   let raw: unknown;

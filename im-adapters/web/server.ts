@@ -9,9 +9,10 @@ import { listenOn } from '../../activities/listen';
 import { RefusedError, UnknownRunError, UnreachableError, type ChangeRequestGateway } from '../../client/gateway';
 import type { Catalog } from '../../domain/catalog-schema';
 import type { ConversationRouter } from '../core/router';
-import { ButtonBodySchema, NewThreadBodySchema, ReplyBodySchema, WebChatApi } from './api';
+import { AttachmentBodySchema, ButtonBodySchema, NewThreadBodySchema, ReplyBodySchema, WebChatApi } from './api';
 import { HttpError, readJsonBody, sendJson, serveStatic } from './http';
 import { PollsPerClient } from './run-watch';
+import { MAX_UPLOAD_BYTES, Uploads } from './uploads';
 
 export interface WebChatOptions {
   gateway: ChangeRequestGateway;
@@ -39,10 +40,12 @@ export interface WebChat {
 const PUBLIC_DIR = path.join(__dirname, 'public');
 /** Open long polls per client address; a browser itself opens at most 6 connections per host. */
 const DEFAULT_POLLS_PER_CLIENT = 8;
-const RUN_PATH = /^\/api\/runs\/([^/]+)(?:\/(messages|buttons|feedback))?$/;
+const RUN_PATH = /^\/api\/runs\/([^/]+)(?:\/(messages|buttons|feedback|attachments))?$/;
 
 export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
-  const api = new WebChatApi(options);
+  let ownUrl = '';
+  const uploads = new Uploads(path.join(options.outboxDir, 'uploads'));
+  const api = new WebChatApi({ ...options, uploads, ownUrl: () => ownUrl });
   const polls = new PollsPerClient(options.maxPollsPerClient ?? DEFAULT_POLLS_PER_CLIENT);
   // Ends the long polls still waiting when the server closes, so close does not wait 20 s for them.
   const closing = new AbortController();
@@ -55,7 +58,7 @@ export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
   const server = http.createServer((request, response) => {
     const answered = Promise.resolve()
       .then(() => refuseForeignRequests(request, hosts))
-      .then(() => handle(api, polls, request, response, closing.signal))
+      .then(() => handle(api, uploads, polls, request, response, closing.signal))
       .catch((error: unknown) => answerError(response, error));
     inFlight.add(answered);
     void answered.finally(() => inFlight.delete(answered));
@@ -63,6 +66,7 @@ export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
   const { port, hostInUrl } = await listenOn(server, options.port ?? 0, options.host ?? '127.0.0.1');
   for (const name of [hostInUrl, 'localhost', '127.0.0.1', '[::1]']) hosts.add(`${name}:${port}`);
   if (options.publicUrl) hosts.add(new URL(options.publicUrl).host);
+  ownUrl = options.publicUrl?.replace(/\/$/, '') ?? `http://${hostInUrl}:${port}`;
   return {
     url: `http://${hostInUrl}:${port}`,
     async close() {
@@ -98,13 +102,14 @@ function isOwnOrigin(origin: string, hosts: ReadonlySet<string>): boolean {
   }
 }
 
-async function handle(api: WebChatApi, polls: PollsPerClient, request: http.IncomingMessage, response: http.ServerResponse, closing: AbortSignal): Promise<void> {
+async function handle(api: WebChatApi, uploads: Uploads, polls: PollsPerClient, request: http.IncomingMessage, response: http.ServerResponse, closing: AbortSignal): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://web-chat.invalid');
   const method = request.method ?? 'GET';
   const { pathname } = url;
 
   if (!pathname.startsWith('/api/')) {
     if ((method === 'GET' || method === 'HEAD') && (await serveStatic(PUBLIC_DIR, pathname, response))) return;
+    if ((method === 'GET' || method === 'HEAD') && (await uploads.serve(pathname, response))) return;
     throw new HttpError(404, 'not found');
   }
 
@@ -148,6 +153,8 @@ async function handle(api: WebChatApi, polls: PollsPerClient, request: http.Inco
       return sendJson(response, 200, await api.press(runId, await readJsonBody(request, ButtonBodySchema)));
     case 'feedback':
       return sendJson(response, 200, await api.feedback(runId, await readJsonBody(request, ReplyBodySchema)));
+    case 'attachments':
+      return sendJson(response, 200, await api.attach(runId, await readJsonBody(request, AttachmentBodySchema, MAX_UPLOAD_BYTES * 2)));
   }
 }
 

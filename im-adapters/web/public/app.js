@@ -484,14 +484,21 @@ async function sendReply(event) {
   event.preventDefault();
   const view = app.open;
   const box = byId('reply');
+  const picker = byId('attachment');
   const text = box.value.trim();
-  if (!view?.state || !text || app.busy) return;
+  const file = picker.files?.[0] ?? null;
+  if (!view?.state || (!text && !file) || app.busy) return;
   // Typed into the review box it is feedback, and refused if the review is over; otherwise a reply (context).
-  const endpoint = view.state.phase === 'awaiting_review' ? 'feedback' : 'messages';
+  // An attachment goes with the text as one reply that links it (the run reads it like any link).
+  const endpoint = file ? 'attachments' : view.state.phase === 'awaiting_review' ? 'feedback' : 'messages';
   setBusy(true);
   try {
-    const outcome = await api('POST', `/api/runs/${encodeURIComponent(view.runId)}/${endpoint}`, { as: app.me, text, eventId: newEventId() });
-    if (outcome.kind === 'fed') box.value = '';
+    const body = file ? { as: app.me, name: file.name, content: await file.text(), ...(text ? { text } : {}), eventId: newEventId() } : { as: app.me, text, eventId: newEventId() };
+    const outcome = await api('POST', `/api/runs/${encodeURIComponent(view.runId)}/${endpoint}`, body);
+    if (outcome.kind === 'fed') {
+      box.value = '';
+      picker.value = '';
+    }
     else if (outcome.kind === 'refused') addNotice(view.runId, outcome.reason);
     else if (outcome.kind === 'ignored') addNotice(view.runId, `Not sent: ${outcome.why}`);
   } catch (error) {
