@@ -7,6 +7,7 @@ import type { AgentProgress } from '../domain/contracts';
 import type { PriceTable } from './agent/pricing';
 import type { ModelProvider } from './agent/model';
 import type { Redactor } from './agent/redact';
+import type { ChatDocumentReader } from './context/chat-documents';
 import { CloneCache } from './git/clone-cache';
 import { remoteBranchSha, type Remote } from './git/repository';
 import type { ForgeAccess } from './forge-access';
@@ -48,6 +49,8 @@ export interface ActivityDeps {
    * service's own forge and, in the demo, its local pages (e.g. "127.0.0.1:8740").
    */
   contextHosts?: string[];
+  /** Readers of the configured chat platforms' files and docs (a Slack attachment, a Lark doc), with the app's token. */
+  chatDocuments?: ChatDocumentReader[];
 }
 
 export interface SpendLedger {

@@ -15,7 +15,8 @@ import { runChecks } from './run-checks';
 import { bumpDependencyRanges } from './packages/bump-ranges';
 import { publishPackage } from './packages/publish-package';
 import { gatherContext } from './context/gather-context';
-import type { GatherRequest } from '../domain/activity-contracts';
+import { readApiShapes } from './context/repository-spec';
+import type { GatherRequest, RepoSpecRequest } from '../domain/activity-contracts';
 import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest } from '../domain/activity-contracts';
 import { deployPreview, removePreviews } from './previews';
 import { writeNarrative } from './write-narrative';
@@ -38,6 +39,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     loadCatalog: (): Promise<Catalog> => unretryable(() => deps.loadCatalog()),
     gatherContext: (request: GatherRequest) => unretryable(() => whileHeartbeating(() => gatherContext(deps, request))),
+    readApiShapes: (request: RepoSpecRequest) => whileHeartbeating(() => readApiShapes(deps, request)),
     proposeRepositories: (request: ProposeRequest) => unretryable(() => whileHeartbeating(() => proposeRepositories(deps, request))),
     // Agent steps beat throughout: a slow clone, commit or push under load must not look like a dead worker.
     editRepository: (request: EditRequest) => unretryable(() => whileHeartbeating(() => editRepository(deps, request))),

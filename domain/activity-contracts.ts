@@ -44,9 +44,29 @@ export interface GatherRequest {
   allowHosts: string[];
   /** Most further links the model may open in this pass. */
   maxOpenedLinks: number;
+  /** Api repositories' own definitions (catalog `openapi`) the run has not read yet: read at their default branch. */
+  apiSpecs?: RepoSpecRef[];
   model: ModelChoice;
   spendKey: string;
   limits: StepLimits;
+}
+
+/** An api repository's definition file, as the catalog names it. */
+export interface RepoSpecRef {
+  repo: string;
+  /** Its clone URL. */
+  url: string;
+  defaultBranch: string;
+  path: string;
+}
+
+/** Re-reading a definition this run edited, for the brief's operations from it. */
+export interface RepoSpecRequest {
+  runId: string;
+  spec: RepoSpecRef;
+  branch: string;
+  sha: string;
+  operations: ApiOperationShape[];
 }
 
 export interface GatherResult {

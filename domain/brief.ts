@@ -81,7 +81,8 @@ export interface ApiOperationShape {
 }
 
 /** How a text came into the run. */
-export type SourceVia = 'requirement' | 'context' | 'linked' | 'attachment';
+/** `catalog`: an api repository's own definition (its catalog entry's `openapi`). */
+export type SourceVia = 'requirement' | 'context' | 'linked' | 'attachment' | 'catalog';
 
 /** A page or document the run read: its cleaned text is stored by hash, outside workflow history. */
 export interface ContextSource {
@@ -104,6 +105,8 @@ export interface ContextSource {
   links: string[];
   /** Set when the text is an OpenAPI or Swagger document (validated and dereferenced). */
   api?: ApiSpecSummary;
+  /** Set for an api repository's own definition: which repository, and the file's path in it. */
+  repo?: { id: string; path: string };
 }
 
 /** A link that could not be read, said plainly on the card ("could not read <url>: <why>"). */
@@ -141,9 +144,12 @@ export function emptyIntake(): ContextIntake {
   return { sources: [], unreadable: [], brief: null, note: null, contextSeen: 0, passes: 0 };
 }
 
-/** The http(s) links in a text, in order, without duplicates or trailing punctuation. */
+/**
+ * The http(s) links in a text, and the chat file references the adapters write for attached files
+ * (`slack-file:F0123`, `lark-file:om_…/file_…`), in order, without duplicates or trailing punctuation.
+ */
 export function linksIn(text: string): string[] {
-  const found = text.match(/\bhttps?:\/\/[^\s<>"'`()[\]{}]+/gi) ?? [];
+  const found = text.match(/\bhttps?:\/\/[^\s<>"'`()[\]{}]+|\b[a-z]+-file:[A-Za-z0-9_./-]+/gi) ?? [];
   const links = found.map((link) => link.replace(/[.,;:!?]+$/, ''));
   return [...new Set(links)];
 }

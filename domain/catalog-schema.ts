@@ -161,6 +161,16 @@ export const CatalogRepoSchema = z.object({
   preview: PreviewSchema.optional(),
   /** Set when this repository is consumed as an npm package by repositories that depend on it. */
   publish: PublishSchema.optional(),
+  /**
+   * The repository's own API definition (OpenAPI 3.x or Swagger 2.0, YAML or JSON), as a path inside it:
+   * read as a source of every requirement brief, and re-read from the run's branch when the run edits it,
+   * so the repositories that call this API are given the shapes as changed.
+   */
+  openapi: z
+    .string()
+    .trim()
+    .regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[^\0]+\.(ya?ml|json)$/i, 'a relative path inside the repository to a .yaml, .yml or .json file, e.g. openapi.yaml')
+    .optional(),
   /** Models for this repository's steps (edit, fix), over the policy's: e.g. a cheaper one for an API layer. */
   models: StepModelsSchema.optional(),
   owners: z.array(PrincipalSchema).min(1, 'name at least one owner'),

@@ -2,6 +2,7 @@
 // cards) and its `platform.ts`, which reads its own settings and knows how to start both halves; adding one
 // means that folder, a line in domain/platforms.ts and a line here. The worker and `npm start` only walk
 // this list.
+import type { ChatDocumentReader } from '../activities/context/chat-documents';
 import type { ConversationChannel } from '../activities/notify';
 import type { PlatformWithPeople } from '../domain/platforms';
 import type { InboundDeps } from './core/router';
@@ -17,6 +18,8 @@ export interface RunningAdapter {
 /** A platform whose settings were found: the worker's channel, and the adapter `npm start` runs. */
 export interface ConfiguredPlatform {
   channel(): ConversationChannel;
+  /** The worker's reader of the platform's files and docs, for context intake. */
+  documents(): ChatDocumentReader;
   startAdapter(deps: InboundDeps): Promise<RunningAdapter>;
 }
 

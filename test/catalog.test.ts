@@ -63,6 +63,12 @@ test('each kind of mistake names the repository, the field and the reason', () =
   expect(problemsOf(GOOD.replace('remindToConfirmAfter: 90s', 'remindToConfirmAfter: soon'))[0]).toMatch(/policy\.remindToConfirmAfter: must be a duration/);
   expect(problemsOf(GOOD.replace('  - id: web-app', '  - id: ui-kit'))[0]).toMatch(/"ui-kit" is listed twice/);
   expect(problemsOf(GOOD.replace('    dependsOn: [ui-kit]\n', '    dependsOn: [ui-kit]\n').replace("description: Shared UI helpers.", 'description: Shared UI helpers.\n    dependsOn: [web-app]'))[0]).toMatch(/dependsOn has a cycle: (ui-kit -> web-app -> ui-kit|web-app -> ui-kit -> web-app)/);
+  for (const path of ['../secrets.yaml', '/etc/openapi.yaml', 'docs/openapi.txt']) {
+    expect(problemsOf(GOOD.replace('    owners: [fiona]', `    openapi: ${path}\n    owners: [fiona]`))).toEqual([
+      'repositories[1] (web-app).openapi: a relative path inside the repository to a .yaml, .yml or .json file, e.g. openapi.yaml',
+    ]);
+  }
+  expect(parseCatalog(GOOD.replace('    owners: [fiona]', '    openapi: docs/api/openapi.yml\n    owners: [fiona]'), 'catalog.yaml', { FORGE_URL: 'http://forge.test' }).repositories[1]!.openapi).toBe('docs/api/openapi.yml');
   expect(problemsOf('repositories: [')[0]).toMatch(/^YAML syntax: /);
   expect(() => parseCatalog(GOOD, 'catalog.yaml', {})).toThrow(/environment variable FORGE_URL is used but not set/);
 });

@@ -161,6 +161,7 @@ describe('a requirement that is only a link to a PRD', () => {
   beforeAll(async () => {
     world = await createWorld();
     scenarios = await demoScenarios();
+    scenarios.push(repoSpecScenario(scenarios.find((s) => s.id === 'prd-sale-badge')!));
     chat = await startWebChat({ gateway: world.gateway, router: new ConversationRouter(world.gateway), loadCatalog: () => loadCatalog(world.catalogPath), outboxDir: path.join(world.dataDir, 'worker'), demoRequirements: [] });
     // Attachments are links to the web chat, which the run may always read (as npm start sets it up).
     const contextHosts = [new URL(world.forge.url).host, new URL(world.demoPages.url).host, new URL(chat.url).host];
@@ -198,10 +199,13 @@ describe('a requirement that is only a link to a PRD', () => {
     expect(state.phaseHistory.map((p) => p.phase).slice(0, 4)).toEqual(['intake', 'gathering', 'proposing', 'awaiting_confirmation']);
     const { sources, brief } = state.intake;
     if (!brief) throw new Error(`no brief: ${state.intake.note}; ${JSON.stringify(await world.gateway.transcript(runId, state.transcripts[0]!.id))}`);
+    // The PRD, bff-api's own definition (its catalog entry's openapi, named by repository), the page the PRD links.
     expect(sources.map((s) => [s.id, s.url, s.via])).toEqual([
       ['S1', `${world.demoPages.url}/prd/sale-badge.html`, 'requirement'],
+      ['bff-api/openapi.yaml', `${world.forge.url}/demo/bff-api/blob/main/openapi.yaml`, 'catalog'],
       ['S2', `${world.demoPages.url}/prd/sale-badge-criteria.html`, 'linked'],
     ]);
+    expect(sources[1]!.api!.operations.map((op) => op.operationId)).toEqual(['listProducts', 'getProduct', 'health']);
     // Criteria from both pages, and every quote is in the page it cites (checked again here, on the stored text).
     expect(new Set(brief!.brief.acceptanceCriteria.map((c) => c.source))).toEqual(new Set(['S1', 'S2']));
     const store = SourceStore.under(path.join(world.dataDir, 'worker'));
@@ -276,7 +280,7 @@ describe('a requirement that is only a link to a PRD', () => {
     // The backend team's definition: read, validated, and the operation the brief names is given exactly.
     expect((await post(`/api/runs/${runId}/attachments`, { as: 'fiona', name: 'bff-api.yaml', content: spec, text: 'Here is the API definition for the sale.', eventId: 'attach-spec-1' })).status).toBe(200);
     state = await waitForState(world.gateway, runId, (s) => (s.intake.brief?.operations ?? []).length > 0);
-    const source = state.intake.sources.find((s) => s.api)!;
+    const source = state.intake.sources.find((s) => s.api && s.via !== 'catalog')!;
     expect(source).toMatchObject({ id: 'S3', via: 'context', format: 'yaml', api: { title: 'Acme Shop BFF API', version: '2.1.0', spec: 'OpenAPI 3.0.3' } });
     const parsed = await importApiSpec(spec);
     if (parsed.kind !== 'spec') throw new Error('the demo definition must be valid');
@@ -295,4 +299,58 @@ describe('a requirement that is only a link to a PRD', () => {
     await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'done-openapi' });
     await waitForPhase(world.gateway, runId, 'cancelled');
   });
+
+  test("an api repository's own definition: its operation reaches the edits, and after the run edits the definition its dependents get the new shape", async () => {
+    const scenario = scenarios.find((s) => s.id === 'repo-spec-sale-badge')!;
+    const { runId } = await world.gateway.start({ requirement: demoRequirementText(scenario.requirement, world.demoPages.url), requester: 'fiona' });
+    let state = await waitForPhase(world.gateway, runId, 'awaiting_confirmation', 120_000);
+    const source = state.intake.sources.find((s) => s.via === 'catalog')!;
+    expect(source).toMatchObject({ id: 'bff-api/openapi.yaml', repo: { id: 'bff-api', path: 'openapi.yaml' }, api: { title: 'Acme Shop BFF API', version: '2.0.0' } });
+    // As released: no discount yet.
+    const released = state.intake.brief!.operations;
+    expect(released).toEqual([expect.objectContaining({ source: 'bff-api/openapi.yaml', method: 'get', path: '/api/products', operationId: 'listProducts', from: source.url })]);
+    expect(released[0]!.shape).toContain('priceCents:');
+    expect(released[0]!.shape).not.toContain('discountPercent');
+
+    const before = prompts.length;
+    await world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'confirm-repo-spec', repos: ['ui-kit', 'bff-api', 'web-app'] });
+    state = await waitForPhase(world.gateway, runId, 'awaiting_review', 180_000);
+    // bff-api's edit changed openapi.yaml on the run's branch; web-app, edited after it, was given that shape.
+    const edited = state.intake.brief!.operations[0]!;
+    expect(edited.from).toBe(`${world.forge.url}/demo/bff-api/blob/${state.repos['bff-api']!.headSha}/openapi.yaml`);
+    expect(edited.shape).toContain('discountPercent:');
+    const edits = prompts.slice(before).filter((p) => p.kind === 'edit');
+    const apiPrompt = edits.find((p) => p.text.includes('You are editing bff-api'))!;
+    const appPrompt = edits.find((p) => p.text.includes('You are editing web-app'))!;
+    expect(apiPrompt.text).toContain(released[0]!.shape.trimEnd());
+    expect(appPrompt.text).toContain(edited.shape.trimEnd());
+    expect(Object.values(state.repos).every((r) => r.checks.at(-1)?.passed)).toBe(true);
+    await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'done-repo-spec' });
+    await waitForPhase(world.gateway, runId, 'cancelled');
+    await recordHistory(world.env.client, runId, 'repo-spec-shapes-after-edit-then-cancel');
+  });
 });
+
+/**
+ * The PRD demo with its brief naming bff-api's own listProducts, and bff-api's edit also describing the new
+ * field in its openapi.yaml (as a backend change should), so the definition changes within the run.
+ */
+function repoSpecScenario(prd: Scenario): Scenario {
+  const scenario = structuredClone(prd);
+  scenario.id = 'repo-spec-sale-badge';
+  scenario.requirement = 'Please build what our PRD describes, with the API as bff-api defines it: ${DEMO_PAGES_URL}/prd/sale-badge.html';
+  scenario.match = [...prd.match, 'as bff-api defines it'];
+  delete scenario.correct;
+  const submit = scenario.gather!.at(-1)!.calls.find((c) => c.name === 'submit_brief')!;
+  (submit.input as Record<string, unknown>).apiOperations = [{ source: 'bff-api/openapi.yaml', operationId: 'listProducts', why: 'the product cards list these products' }];
+  const writes = scenario.edit['bff-api']!.initial.find((turn) => turn.calls.some((c) => c.name === 'write_file'))!;
+  writes.calls.push({
+    name: 'replace_in_file',
+    input: {
+      path: 'openapi.yaml',
+      old: '        priceCents: { type: integer, minimum: 0, description: Price in cents }\n',
+      new: '        priceCents: { type: integer, minimum: 0, description: Price in cents }\n        discountPercent: { type: integer, minimum: 0, maximum: 99, description: The discount as a whole percentage; 0 when not on sale }\n',
+    },
+  });
+  return scenario;
+}

@@ -10,6 +10,8 @@ import { ConversationRouter, runIdForThread, type ButtonOutcome, type ButtonPres
 import { startLarkAdapter, type LarkAdapter } from '../im-adapters/lark/adapter';
 import { escapeLarkMd, larkCard } from '../im-adapters/lark/card';
 import { LarkChannel } from '../im-adapters/lark/channel';
+import { LarkDocuments } from '../im-adapters/lark/documents';
+import { SourceStore } from '../activities/context/source-store';
 import { LarkApiError } from '../im-adapters/lark/lark-api';
 import type { Card } from '../domain/card';
 import { loadCatalog } from '../domain/catalog-loader';
@@ -80,6 +82,7 @@ beforeAll(async () => {
   const channel = new LarkChannel({ appId: TENANT.appId, appSecret: APP_SECRET, domain: lark.url });
   await world.startWorker(await demoScenarios(), {
     conversations: new Conversations(new OutboxChannel(path.join(world.dataDir, 'worker')), { lark: channel }),
+    chatDocuments: [new LarkDocuments({ appId: TENANT.appId, appSecret: APP_SECRET, domain: lark.url })],
   });
   router = new RecordingRouter(world.gateway);
   adapter = await startLarkAdapter({
@@ -248,6 +251,48 @@ test('a mention inside someone’s thread starts the run in that thread; message
   expect(lark.message(state.card!.messageId)!.root_id).toBe(root.message_id);
   expect(router.outcomes.map((o) => o.eventId)).not.toContain(chatter.message_id);
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'cleanup-thread-run' });
+});
+
+test('a Lark doc linked and a file sent in the run\'s thread are read through the open API; a doc not shared with the app is a note', async () => {
+  const mention = lark.personWrites(FIONA, `@bot ${REQUIREMENT}`);
+  await send(messageEvent(mention, 'ev-docs-mention', VERIFICATION_TOKEN));
+  const runId = runIdForThread('lark', TENANT.chat, mention.message_id);
+  expect(await router.outcome(mention.message_id)).toMatchObject({ kind: 'started', runId });
+  await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+
+  // pam links the pricing team's doc: read by its id with the docx raw-content API, never fetched as a page.
+  const docText = 'Currency display\nEvery price shows its ISO currency code before the amount, as in USD 12.50.\nThe cart uses the same format.\n';
+  lark.addDoc('doxcnCurrency0000000000001', { title: 'Currency display rules', content: docText });
+  lark.addDoc('doxcnPrivate00000000000001', { title: 'Private', content: 'secret plans', sharedWithApp: false });
+  const link = 'https://acme.feishu.cn/docx/doxcnCurrency0000000000001';
+  const withDoc = lark.personWrites(PAM, `The rules are in ${link} and https://acme.feishu.cn/docx/doxcnPrivate00000000000001`, { root: mention.message_id });
+  await send(messageEvent(withDoc, 'ev-doc-link', VERIFICATION_TOKEN));
+  expect(await router.outcome(withDoc.message_id)).toEqual({ kind: 'fed', runId, as: 'addContext' });
+  let state = await waitForState(world.gateway, runId, (s) => s.intake.sources.some((source) => source.url === link) && s.intake.unreadable.length >= 1);
+  const store = SourceStore.under(path.join(world.dataDir, 'worker'));
+  const doc = state.intake.sources.find((source) => source.url === link)!;
+  expect(doc).toMatchObject({ id: 'S1', via: 'context', title: 'Currency display rules', format: 'text' });
+  expect(await store.text(doc.hash)).toBe(docText.trim());
+  expect(lark.callsTo('docx.document.raw_content').map((c) => c.messageId)).toContain('doxcnCurrency0000000000001');
+  expect(state.intake.unreadable).toEqual([
+    expect.objectContaining({ url: 'https://acme.feishu.cn/docx/doxcnPrivate00000000000001', why: expect.stringContaining('code 1770032 forbidden; share the doc with the app') }),
+  ]);
+
+  // fiona sends the API definition as a file in the thread: downloaded as the message's resource.
+  const spec = 'openapi: 3.0.3\ninfo:\n  title: Prices\n  version: 1.0.0\npaths:\n  /api/prices:\n    get:\n      operationId: listPrices\n      responses:\n        \'200\':\n          description: The prices\n';
+  const file = lark.personSendsFile(FIONA, { name: 'prices.yaml', mimetype: 'application/octet-stream', content: spec }, { root: mention.message_id });
+  await send(messageEvent(file, 'ev-file', VERIFICATION_TOKEN));
+  expect(await router.outcome(file.message_id)).toEqual({ kind: 'fed', runId, as: 'addContext' });
+  const fileKey = JSON.parse(file.content).file_key as string;
+  const reference = `lark-file:${file.message_id}/${fileKey}`;
+  state = await waitForState(world.gateway, runId, (s) => s.intake.sources.some((source) => source.url === reference));
+  expect(state.context.at(-1)!.text).toBe(`Attached prices.yaml: ${reference}`);
+  const sent = state.intake.sources.find((source) => source.url === reference)!;
+  expect(sent).toMatchObject({ id: 'S2', title: 'Prices 1.0.0 (OpenAPI 3.0.3)', format: 'yaml', api: { operations: [expect.objectContaining({ method: 'get', path: '/api/prices', operationId: 'listPrices' })] } });
+  expect(await store.text(sent.hash)).toBe(spec.trim());
+  expect(lark.callsTo('im.message.resource').map((c) => c.messageId)).toContain(file.message_id);
+  expect(state.phase).toBe('awaiting_confirmation');
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'cleanup-docs-run' });
 });
 
 test('a direct message to the bot starts a run without a mention', async () => {

@@ -11,6 +11,8 @@ import { ConversationRouter, runIdForThread, type ButtonOutcome, type ButtonPres
 import { startSlackAdapter, type SlackAdapter } from '../im-adapters/slack/adapter';
 import { cardBlocks } from '../im-adapters/slack/blocks';
 import { SlackChannel } from '../im-adapters/slack/channel';
+import { SlackFiles } from '../im-adapters/slack/documents';
+import { SourceStore } from '../activities/context/source-store';
 import { SlackApiError } from '../im-adapters/slack/slack-errors';
 import type { Card } from '../domain/card';
 import { loadCatalog } from '../domain/catalog-loader';
@@ -91,6 +93,7 @@ beforeAll(async () => {
   const channel = new SlackChannel({ token: BOT_TOKEN, slackApiUrl: slack.url });
   await world.startWorker(await demoScenarios(), {
     conversations: new Conversations(new OutboxChannel(path.join(world.dataDir, 'worker')), { slack: channel }),
+    chatDocuments: [new SlackFiles({ token: BOT_TOKEN, slackApiUrl: slack.url })],
   });
   router = new RecordingRouter(world.gateway);
   adapter = await startSlackAdapter({ router, loadCatalog: () => loadCatalog(world.catalogPath), signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN, port: 0, slackApiUrl: slack.url });
@@ -216,6 +219,47 @@ test('a mention starts a run in its thread; the card is posted once and updated;
   expect(state.lastError).toBeNull();
   // The workflow never answered a card post with a second post in this thread.
   expect(slack.thread(WORKSPACE.channel, mention.ts).filter((m) => m.metadata?.event_type === 'change_request_card')).toHaveLength(1);
+});
+
+test('a file attached in the run\'s thread is read with files.info and the bot token; one the service cannot read is a note', async () => {
+  const mention = slack.personWrites(FIONA.id, `${MENTION} ${REQUIREMENT}`);
+  await send({ json: appMentionEvent(mention, 'Ev0CRFILES01') });
+  const runId = runIdForThread('slack', WORKSPACE.channel, mention.ts);
+  expect(await router.outcome('Ev0CRFILES01')).toMatchObject({ kind: 'started', runId });
+  await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+
+  // pam attaches the criteria as a Markdown file (Slack labels it text/plain) in the thread.
+  const criteria = '# Currency criteria\n\n- Every price shows its ISO currency code before the amount, as in USD 12.50.\n- Prices in the cart use the same format.\n';
+  const shared = slack.personShares(PAM.id, 'The criteria, from the pricing team', { name: 'currency-criteria.md', mimetype: 'text/plain', content: criteria }, { thread: mention.ts });
+  expect((await send({ json: threadReplyEvent(shared, 'Ev0CRFILE002', FIONA.id) })).status).toBe(200);
+  expect(await router.outcome('Ev0CRFILE002')).toEqual({ kind: 'fed', runId, as: 'addContext' });
+  const fileId = shared.files![0]!.id as string;
+  let state = await waitForState(world.gateway, runId, (s) => s.intake.sources.some((source) => source.url === `slack-file:${fileId}`));
+  expect(state.context.at(-1)!.text).toBe(`The criteria, from the pricing team\nAttached currency-criteria.md: slack-file:${fileId}`);
+  const source = state.intake.sources.find((s) => s.url === `slack-file:${fileId}`)!;
+  expect(source).toMatchObject({ id: 'S1', via: 'context', title: 'currency-criteria.md', format: 'markdown', finalUrl: shared.files![0]!.permalink, truncatedAt: null });
+  // Stored by hash as it was in Slack; files.info was asked, and the download carried the bot token.
+  expect(await SourceStore.under(path.join(world.dataDir, 'worker')).text(source.hash)).toBe(criteria.trim());
+  expect(slack.callsTo('files.info').map((c) => c.args.file)).toContain(fileId);
+  expect(slack.downloads.at(-1)).toEqual({ path: expect.stringContaining(`-${fileId}/download/currency-criteria.md`), authorization: `Bearer ${BOT_TOKEN}` });
+  expect(state.phase).toBe('awaiting_confirmation');
+
+  // An image, and a file whose download address is not Slack's (the token is not sent there): notes, the run goes on.
+  const image = slack.personShares(PAM.id, '', { name: 'mock.png', mimetype: 'image/png', content: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]) }, { thread: mention.ts });
+  const elsewhere = slack.personShares(PAM.id, '', { name: 'notes.txt', mimetype: 'text/plain', content: 'x', downloadUrl: 'http://127.0.0.1:9/files-pri/notes.txt' }, { thread: mention.ts });
+  const downloadsBefore = slack.downloads.length;
+  await send({ json: threadReplyEvent(image, 'Ev0CRFILE003', FIONA.id) });
+  await send({ json: threadReplyEvent(elsewhere, 'Ev0CRFILE004', FIONA.id) });
+  state = await waitForState(world.gateway, runId, (s) => s.intake.unreadable.length >= 2);
+  expect(state.intake.unreadable.map((u) => [u.url, u.why])).toEqual([
+    [`slack-file:${image.files![0]!.id}`, 'mock.png is image/png, not a document this service reads (HTML, Markdown, text, JSON or YAML)'],
+    [`slack-file:${elsewhere.files![0]!.id}`, "Slack's download address for notes.txt is not on a Slack file host; it is not fetched with the bot token"],
+  ]);
+  expect(slack.downloads.length).toBe(downloadsBefore);
+  expect(state.phase).toBe('awaiting_confirmation');
+  const card = await cardShowing(runId, mention.ts, state);
+  expect(JSON.stringify(card.blocks)).toContain(`could not read slack-file:${image.files![0]!.id}: mock.png is image/png`);
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: 'cleanup-files-run' });
 });
 
 test('a mention inside a discussion thread starts the run in that thread; a plain reply elsewhere is ignored', async () => {

@@ -46,6 +46,7 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     registry: config.registry.url && config.registry.token ? { url: config.registry.url, token: config.registry.token } : null,
     progressIntervalMs: config.progressIntervalMs,
     contextHosts: serviceContextHosts(config),
+    chatDocuments: configuredPlatforms().map(({ configured }) => configured.documents()),
   };
 }
 

@@ -24,7 +24,7 @@ import { Run, type RunSnapshot } from './run';
 import { budgetedStep } from './budgeted-step';
 import { CardKeeper } from './card-keeper';
 import { interruptible, RunStopped, waitForPeople } from './waiting';
-import { contextToGather, gatherContext } from './context-intake';
+import { contextToGather, gatherContext, refreshApiShapes } from './context-intake';
 import { renderBrief } from '../domain/brief';
 
 export interface RunOutcome {
@@ -189,6 +189,8 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
       }],
     ));
     run.applyEdit(result);
+    // An api repository whose definition this edit changed: the apps edited after it get the new shapes.
+    if (result.commit) await refreshApiShapes(run, acts, id, result.commit.files);
     // The package's round is complete once published: its dependents' edits and checks come after it.
     if (run.integrates && result.commit && run.catalogRepo(id).publish) await publishPrerelease(run, acts, id, round.n);
   });

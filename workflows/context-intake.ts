@@ -6,6 +6,7 @@ import * as wf from '@temporalio/workflow';
 import { linksIn } from '../domain/brief';
 import { addSpend, limitsFrom, minLimits, noSpend, remaining } from '../domain/budget';
 import { modelChoiceFor } from '../domain/catalog-schema';
+import type { RepoSpecRef } from '../domain/activity-contracts';
 import type { RunActivities } from './activity-stubs';
 import { budgetedStep } from './budgeted-step';
 import type { Run } from './run';
@@ -52,6 +53,7 @@ export async function gatherContext(run: Run, acts: RunActivities): Promise<void
       corrections,
       allowHosts: catalog.context.allowHosts,
       maxOpenedLinks: catalog.context.maxOpenedLinks,
+      apiSpecs: apiSpecsToRead(run),
       model: modelChoiceFor(catalog, 'extract', null),
       spendKey,
       // Within the step's and the run's budget, and what is left of the run's budget for reading.
@@ -72,6 +74,44 @@ export async function gatherContext(run: Run, acts: RunActivities): Promise<void
     run.recordTranscript(result.transcript);
   }
   run.decisionChanged(); // the card shows the brief and what could not be read
+}
+
+/** The api repositories' own definitions (catalog `openapi`) this run has not read yet. */
+function apiSpecsToRead(run: Run): RepoSpecRef[] {
+  const read = new Set(run.state.intake.sources.flatMap((s) => (s.repo ? [s.repo.id] : [])));
+  return run.catalog!.repositories.filter((r) => r.openapi && !read.has(r.id)).map((r) => ({ repo: r.id, url: r.url, defaultBranch: r.defaultBranch, path: r.openapi! }));
+}
+
+/**
+ * After this run's edit of an api repository changed its definition: the brief's operations from that
+ * definition are shaped again from the run's branch, so the repositories edited after it (its dependents,
+ * in dependency order) are given the API as changed, not as released. Never fails the round.
+ */
+export async function refreshApiShapes(run: Run, acts: RunActivities, id: string, changedFiles: readonly string[]): Promise<void> {
+  const catalogRepo = run.catalogRepo(id);
+  const record = run.state.intake.brief;
+  const source = run.state.intake.sources.find((s) => s.repo?.id === id);
+  if (!catalogRepo.openapi || !record || !source || !changedFiles.includes(catalogRepo.openapi)) return;
+  const operations = record.operations.filter((op) => op.source === source.id);
+  if (operations.length === 0 || !wf.patched('api-shapes-after-edit')) return;
+  const repo = run.repo(id);
+  const result = await acts.quick.readApiShapes
+    .executeWithOptions({ ...acts.publishOptions, summary: `read ${id}'s ${catalogRepo.openapi} as edited` }, [{
+      runId: run.state.runId,
+      spec: { repo: id, url: catalogRepo.url, defaultBranch: catalogRepo.defaultBranch, path: catalogRepo.openapi },
+      branch: repo.branch,
+      sha: repo.headSha!,
+      operations,
+    }])
+    .catch((error: unknown) => {
+      if (wf.isCancellation(error)) throw error;
+      return { operations, problems: [`${id}'s edited API definition could not be read: ${innermostMessage(error)}`] };
+    });
+  // The answer keeps the order of the operations asked about.
+  let asked = 0;
+  record.operations = record.operations.map((op) => (op.source === source.id ? (result.operations[asked++] ?? op) : op));
+  if (result.problems.length) run.state.intake.note = result.problems.join('; ');
+  run.touch();
 }
 
 /** What is left of the catalog's per-run budget for reading, after every earlier pass. */

@@ -16,7 +16,7 @@ export interface CleanPage {
 const MAX_LINKS = 50;
 
 export function cleanPage(page: FetchedPage): CleanPage {
-  if (page.kind !== 'html') return { title: titleOfText(page), text: page.body.trim(), links: linksOfText(page.body, page.finalUrl) };
+  if (page.kind !== 'html') return { title: page.title ?? titleOfText(page), text: page.body.trim(), links: linksOfText(page.body, page.finalUrl) };
   const { document } = parseHTML(page.body);
   const links = unique(
     [...document.querySelectorAll('a[href]')].flatMap((a) => absolute((a as unknown as { getAttribute(n: string): string | null }).getAttribute('href') ?? '', page.finalUrl)),
@@ -24,7 +24,7 @@ export function cleanPage(page: FetchedPage): CleanPage {
   const fallbackTitle = document.querySelector('title')?.textContent?.trim() || page.finalUrl;
   const article = new Readability(document as unknown as ConstructorParameters<typeof Readability>[0]).parse();
   const markdown = article?.content ? toMarkdown(article.content) : (document.body?.textContent ?? '').trim();
-  return { title: article?.title?.trim() || fallbackTitle, text: markdown, links };
+  return { title: page.title ?? (article?.title?.trim() || fallbackTitle), text: markdown, links };
 }
 
 function toMarkdown(html: string): string {

@@ -30,6 +30,8 @@ export interface FetchedPage {
   body: string;
   /** Set when the body was cut at the size limit. */
   truncatedAt?: number;
+  /** A title known without reading the text (a file's name). */
+  title?: string;
 }
 
 /** Why a link could not be read, in words for the card ("could not read <url>: <reason>"). */
@@ -52,6 +54,12 @@ const KINDS: [RegExp, PageKind][] = [
 ];
 
 // Addresses a link may not reach unless its host is allow-listed by that very name or address.
+/** The kind of text a content type declares; null for anything this service does not read. */
+export function pageKindOfType(contentType: string): PageKind | null {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  return KINDS.find(([pattern]) => pattern.test(type))?.[1] ?? null;
+}
+
 const PRIVATE = new net.BlockList();
 for (const [network, prefix] of [
   ['0.0.0.0', 8],
@@ -151,7 +159,7 @@ function request(url: URL, allowHosts: readonly HostPattern[], limits: FetchLimi
         return reject(new UnreadableLinkError(url.toString(), `the server answered ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}`));
       }
       const type = (response.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      const pageKind = KINDS.find(([pattern]) => pattern.test(type))?.[1];
+      const pageKind = pageKindOfType(type);
       if (!pageKind) {
         response.resume();
         return reject(new UnreadableLinkError(url.toString(), `it is ${type || 'of no stated type'}, not a page or document this service reads (HTML, Markdown, text, JSON or YAML)`));

@@ -13,6 +13,7 @@ import type { ActivityDeps } from '../deps';
 import { heartbeat } from '../heartbeat';
 import { importApiSpec, findOperation, operationShape } from './openapi';
 import { readSource, withId } from './read-source';
+import { readRepositorySpec } from './repository-spec';
 import { SourceStore } from './source-store';
 
 /** Most of one page the model is shown (the full text stays in the store, and quotes are checked on it). */
@@ -24,7 +25,7 @@ type Answer = { valid: true; brief: RequirementBrief; operations: ApiOperationSh
 export async function gatherContext(deps: ActivityDeps, request: GatherRequest): Promise<GatherResult> {
   const store = SourceStore.under(deps.dataDir);
   const allowHosts = [...(deps.contextHosts ?? []), ...request.allowHosts];
-  const readOptions = { store, runId: request.runId, allowHosts };
+  const readOptions = { store, runId: request.runId, allowHosts, documents: deps.chatDocuments ?? [] };
   const sources: ContextSource[] = [];
   const unreadable: UnreadableSource[] = [];
   const texts = new Map<string, string>();
@@ -45,16 +46,30 @@ export async function gatherContext(deps: ActivityDeps, request: GatherRequest):
     }
     const already = [...known, ...sources].find((s) => s.hash === outcome.source.hash || s.url === url);
     if (already) return already;
-    const source = withId(outcome.source, via, known.length + sources.length);
+    const source = withId(outcome.source, via, [...known, ...sources].filter((s) => s.via !== 'catalog').length);
     sources.push(source);
     texts.set(source.id, outcome.text);
     return source;
   };
   for (const link of request.links) await read(link.url, link.via);
+  // The api repositories' own definitions, from their default branches (named by repository, not numbered).
+  for (const spec of request.apiSpecs ?? []) {
+    heartbeat();
+    if ([...known, ...sources].some((s) => s.repo?.id === spec.repo)) continue;
+    const outcome = await readRepositorySpec(deps, request.runId, spec, { branch: spec.defaultBranch });
+    if (!outcome.ok) {
+      unreadable.push({ ...outcome.unreadable, at: Date.now() });
+      continue;
+    }
+    const source: ContextSource = { ...outcome.source, id: `${spec.repo}/${spec.path}`, via: 'catalog' };
+    sources.push(source);
+    texts.set(source.id, outcome.text);
+  }
 
   const none = (note: string): GatherResult => ({ sources, unreadable, brief: null, operations: [], note, usage: { step: LABEL, repo: null, round: 0, model: 'none', spend: noSpend(), stoppedBy: null }, transcript: null });
   const all = [...known, ...sources];
-  if (texts.size === 0) return none(all.length === 0 && unreadable.length ? 'none of the linked pages could be read' : 'no page could be read');
+  // The repositories' definitions add to the pages; without a page there is nothing to extract from.
+  if (![...known, ...sources].some((s) => s.via !== 'catalog' && texts.has(s.id))) return none(all.every((s) => s.via === 'catalog') && unreadable.length ? 'none of the linked pages could be read' : 'no page could be read');
 
   let opened = 0;
   const openLink = defineTool({

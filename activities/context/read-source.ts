@@ -2,9 +2,10 @@
 // limits, SSRF guard), cleaned and stored. Never throws for a bad link: it says why it could not be read.
 import type { ContextSource, SourceVia, UnreadableSource } from '../../domain/brief';
 import type { HostPattern } from '../egress-proxy';
+import { chatFilePlatform, type ChatDocumentReader } from './chat-documents';
 import { cleanPage } from './clean-page';
 import { importApiSpec } from './openapi';
-import { DEFAULT_FETCH_LIMITS, fetchPage, UnreadableLinkError, type FetchLimits } from './fetch-page';
+import { DEFAULT_FETCH_LIMITS, fetchPage, UnreadableLinkError, type FetchedPage, type FetchLimits } from './fetch-page';
 import { SourceStore } from './source-store';
 
 export type ReadOutcome = { ok: true; source: Omit<ContextSource, 'id' | 'via'>; text: string } | { ok: false; unreadable: Omit<UnreadableSource, 'at'> };
@@ -14,6 +15,8 @@ export interface ReadOptions {
   runId: string;
   allowHosts: readonly HostPattern[];
   limits?: FetchLimits;
+  /** Readers of the chat platforms' own files and docs, with the app's token (im-adapters/<platform>/documents.ts). */
+  documents?: readonly ChatDocumentReader[];
   signal?: AbortSignal;
   now?: () => number;
 }
@@ -23,7 +26,7 @@ export async function readSource(url: string, options: ReadOptions): Promise<Rea
   const before = await store.readBefore(runId, url);
   if (before) return { ok: true, source: before, text: (await store.text(before.hash))! };
   try {
-    const page = await fetchPage(url, options.allowHosts, options.limits ?? DEFAULT_FETCH_LIMITS, options.signal);
+    const page = await fetchOrRead(url, options);
     const clean = cleanPage(page);
     if (!clean.text) return { ok: false, unreadable: { url, why: 'the page has no text' } };
     // A JSON or YAML text may be an API definition: validated here, so a broken one is refused with its path.
@@ -50,6 +53,16 @@ export async function readSource(url: string, options: ReadOptions): Promise<Rea
     if (error instanceof UnreadableLinkError) return { ok: false, unreadable: { url, why: error.reason } };
     return { ok: false, unreadable: { url, why: error instanceof Error ? error.message : String(error) } };
   }
+}
+
+/** A chat platform's file or doc through its reader, anything else as a link. */
+function fetchOrRead(url: string, options: ReadOptions): Promise<FetchedPage> {
+  const limits = options.limits ?? DEFAULT_FETCH_LIMITS;
+  const reader = options.documents?.find((r) => r.reads(url));
+  if (reader) return reader.read(url, limits, options.signal);
+  const platform = chatFilePlatform(url);
+  if (platform) throw new UnreadableLinkError(url, `this worker does not read ${platform} files (the ${platform} settings are not configured on it)`);
+  return fetchPage(url, options.allowHosts, limits, options.signal);
 }
 
 /** Numbers new sources after the ones the run already has (S1, S2 …). */

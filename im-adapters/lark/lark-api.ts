@@ -30,6 +30,8 @@ const ADVICE: Record<number, string> = {
   230011: 'the message was recalled',
   230025: 'the message is longer than Lark takes',
   230031: 'Lark lets a message be updated for 14 days after it was sent',
+  1770002: 'the doc does not exist (or was deleted)',
+  1770032: 'share the doc with the app (in the doc: … → More → Add apps)',
 };
 
 export class LarkApiError extends Error {

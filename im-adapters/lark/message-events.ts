@@ -6,6 +6,7 @@ import type { BotIdentity, NormalizedMessage, RawMessageEvent } from '@larksuite
 import { z } from 'zod';
 import type { Card } from '../../domain/card';
 import { NOT_A_RUN_THREAD, personFor, type ConversationRouter, type InboundDeps, type MessageOutcome } from '../core/router';
+import { larkAttachedLine } from './documents';
 import { lark } from './sdk';
 
 /** What Lark's inbound handling needs beyond every platform's (the router and the catalog). */
@@ -45,7 +46,7 @@ export async function onMessageEvent(deps: LarkInboundDeps, event: unknown): Pro
 async function route(router: ConversationRouter, message: NormalizedMessage, person: string): Promise<MessageOutcome | null> {
   // Lark's documentation for this event says to de-duplicate by message_id rather than event_id (a message
   // may be pushed again as another event); the run's idempotency key is made of it too.
-  const common = { platform: 'lark' as const, channel: message.chatId, person, text: message.content, eventId: message.messageId };
+  const common = { platform: 'lark' as const, channel: message.chatId, person, text: withFiles(message), eventId: message.messageId };
   if (message.rootId) {
     const outcome = await router.onMessage({ ...common, thread: message.rootId, startsRun: false });
     if (outcome.kind === 'ignored' && outcome.why === NOT_A_RUN_THREAD && message.mentionedBot) {
@@ -57,4 +58,15 @@ async function route(router: ConversationRouter, message: NormalizedMessage, per
   // A direct chat with the bot needs no mention.
   if (message.mentionedBot || message.chatType === 'p2p') return router.onMessage({ ...common, thread: message.messageId, startsRun: true });
   return null;
+}
+
+/**
+ * The message's text, with each file it carries as a line the run reads (im-adapters/lark/documents.ts)
+ * instead of the SDK's `<file key=… name=…/>` element.
+ */
+function withFiles(message: NormalizedMessage): string {
+  const files = message.resources.filter((r) => r.type === 'file');
+  if (files.length === 0) return message.content;
+  const text = message.content.replace(/<file\b[^>]*\/>/g, '').trim();
+  return [text, ...files.map((file) => larkAttachedLine(message.messageId, file))].filter(Boolean).join('\n');
 }

@@ -3,6 +3,7 @@ import type { ChatPlatformModule } from '../chat-platforms';
 import { portFrom } from '../core/settings';
 import { startLarkAdapter } from './adapter';
 import { LarkChannel } from './channel';
+import { LarkDocuments } from './documents';
 
 const DEFAULT_PORT = 8744;
 const REQUIRED = ['LARK_APP_ID', 'LARK_APP_SECRET', 'LARK_VERIFICATION_TOKEN', 'LARK_ENCRYPT_KEY'] as const;
@@ -22,6 +23,7 @@ export const larkPlatform: ChatPlatformModule = {
     const port = portFrom(env.LARK_PORT, 'LARK_PORT', DEFAULT_PORT);
     return {
       channel: () => new LarkChannel({ appId: appId!, appSecret: appSecret!, ...(domain ? { domain } : {}) }),
+      documents: () => new LarkDocuments({ appId: appId!, appSecret: appSecret!, ...(domain ? { domain } : {}) }),
       startAdapter: (deps) => startLarkAdapter({ ...deps, appId: appId!, appSecret: appSecret!, verificationToken: verificationToken!, encryptKey: encryptKey!, port, ...(domain ? { domain } : {}) }),
     };
   },

@@ -4,6 +4,10 @@
 // mention handler.
 import type { types } from '@slack/bolt';
 import { NOT_A_RUN_THREAD, personFor, type InboundDeps, type InboundMessage, type MessageOutcome } from '../core/router';
+import { slackAttachedLine } from './documents';
+
+/** What a message event says of its files (files.info, in the worker, says the rest). */
+type SharedFile = { id: string; name?: string | null; title?: string | null };
 
 /** Where and to whom a private answer goes. */
 export interface Audience {
@@ -20,7 +24,7 @@ export async function onMention(deps: InboundDeps, event: types.AppMentionEvent,
   // Edits are not new requests: only messages as first sent count, as for replies.
   if (!event.user || event.bot_id || event.edited) return;
   const person = personFor(await deps.loadCatalog(), 'slack', event.user);
-  const common = { platform: 'slack' as const, channel: event.channel, person, text: plainText(event.text, botUserId) };
+  const common = { platform: 'slack' as const, channel: event.channel, person, text: withFiles(plainText(event.text, botUserId), filesOf(event)) };
   const root = threadRootOf(event);
   let outcome: MessageOutcome;
   if (root) {
@@ -43,7 +47,7 @@ export async function onThreadReply(deps: InboundDeps, event: types.AllMessageEv
     channel: reply.channel,
     thread: reply.thread,
     person: personFor(await deps.loadCatalog(), 'slack', reply.user),
-    text: plainText(reply.text, botUserId),
+    text: withFiles(plainText(reply.text, botUserId), reply.files),
     eventId,
     startsRun: false,
   };
@@ -58,14 +62,27 @@ export async function tellRefusal(outcome: MessageOutcome, audience: Audience, t
  * A person's reply in a thread, or null for everything else the `message` subscription brings: top-level
  * messages, edits and deletions (subtypes), other apps' and bots' posts, and mentions of this app.
  */
-function personReply(event: types.AllMessageEvents, botUserId: string | undefined): { channel: string; user: string; text: string; thread: string } | null {
-  // thread_broadcast is a reply also sent to the channel; every other subtype is not a person writing.
-  if (event.subtype !== undefined && event.subtype !== 'thread_broadcast') return null;
-  if (('bot_id' in event && event.bot_id) || !event.user || !event.text) return null;
-  const thread = event.thread_ts && event.thread_ts !== event.ts ? event.thread_ts : null;
+function personReply(event: types.AllMessageEvents, botUserId: string | undefined): { channel: string; user: string; text: string; thread: string; files: SharedFile[] } | null {
+  // thread_broadcast is a reply also sent to the channel, file_share one with files attached; every other
+  // subtype is not a person writing.
+  if (event.subtype !== undefined && event.subtype !== 'thread_broadcast' && event.subtype !== 'file_share') return null;
+  const files = filesOf(event);
+  const text = 'text' in event ? (event.text ?? '') : '';
+  if (('bot_id' in event && event.bot_id) || !('user' in event) || !event.user || (!text && files.length === 0)) return null;
+  const thread = 'thread_ts' in event && event.thread_ts && event.thread_ts !== event.ts ? event.thread_ts : null;
   if (!thread) return null;
-  if (botUserId && mentionOf(botUserId).test(event.text)) return null;
-  return { channel: event.channel, user: event.user, text: event.text, thread };
+  if (botUserId && mentionOf(botUserId).test(text)) return null;
+  return { channel: event.channel, user: event.user, text, thread, files };
+}
+
+function filesOf(event: object): SharedFile[] {
+  const files = (event as { files?: unknown }).files;
+  return Array.isArray(files) ? files.filter((f): f is SharedFile => typeof f === 'object' && f !== null && typeof (f as SharedFile).id === 'string') : [];
+}
+
+/** The message's text with a line for each attached file, which the run reads (im-adapters/slack/documents.ts). */
+function withFiles(text: string, files: readonly SharedFile[]): string {
+  return [text, ...files.map(slackAttachedLine)].filter(Boolean).join('\n');
 }
 
 function threadRootOf(event: types.AppMentionEvent): string | null {

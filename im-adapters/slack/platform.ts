@@ -3,6 +3,7 @@ import type { ChatPlatformModule } from '../chat-platforms';
 import { portFrom } from '../core/settings';
 import { startSlackAdapter } from './adapter';
 import { SlackChannel } from './channel';
+import { SlackFiles } from './documents';
 
 const DEFAULT_PORT = 8743;
 
@@ -22,6 +23,7 @@ export const slackPlatform: ChatPlatformModule = {
     const port = portFrom(env.SLACK_PORT, 'SLACK_PORT', DEFAULT_PORT);
     return {
       channel: () => new SlackChannel({ token: botToken }),
+      documents: () => new SlackFiles({ token: botToken }),
       startAdapter: (deps) => startSlackAdapter({ ...deps, botToken, signingSecret: signingSecret ?? '', port, ...(socketMode ? { socketMode: { appToken: appToken! } } : {}) }),
     };
   },

@@ -66,6 +66,10 @@ export interface FakeLarkApi {
    * `direct` (a chat with the bot); `@bot` in the text becomes a mention of the bot.
    */
   personWrites(openId: string, text: string, where?: { root?: string; direct?: boolean }): LarkMessage;
+  /** A file a person sends in a thread (message type `file`); the message resource download serves it. */
+  personSendsFile(openId: string, file: { name: string; mimetype: string; content: string | Buffer }, where: { root: string }): LarkMessage;
+  /** A doc in the tenant: its title and plain text; one not shared with the app is refused (code 1770032). */
+  addDoc(documentId: string, doc: { title: string; content: string; sharedWithApp?: boolean }): void;
   /** The next call to `method` fails this way. */
   failNext(method: string, failure: InjectedFailure): void;
   /** What Lark does with a card in a callback answer: the card message shows it from then on. */
@@ -79,6 +83,8 @@ export async function startFakeLarkApi(options: { appId: string; appSecret: stri
   const tokens = new Set<string>();
   const replyByUuid = new Map<string, { at: number; message: LarkMessage }>();
   const failures = new Map<string, InjectedFailure>();
+  const files = new Map<string, { name: string; mimetype: string; content: string | Buffer }>();
+  const docs = new Map<string, { title: string; content: string; sharedWithApp?: boolean }>();
   let clock = Date.now();
   const now = () => String(++clock);
 
@@ -121,6 +127,15 @@ export async function startFakeLarkApi(options: { appId: string; appSecret: stri
         message.content = body.content;
         return { body: fixture('api.im.v1.message.patch') };
       }
+      case 'docx.document.get':
+      case 'docx.document.raw_content': {
+        const doc = docs.get(messageId ?? '');
+        if (!doc) return { status: 404, body: { code: 1770002, msg: 'not found', data: {} } };
+        if (doc.sharedWithApp === false) return { status: 403, body: fixture('api.error.docx_forbidden') };
+        if (method === 'docx.document.raw_content') return { body: { ...fixture('api.docx.v1.document.raw_content'), data: { content: doc.content } } };
+        const answer = fixture('api.docx.v1.document.get');
+        return { body: { ...answer, data: { document: { ...answer.data.document, document_id: messageId, title: doc.title } } } };
+      }
       default:
         return { status: 404, body: { code: 404, msg: 'page not found' } };
     }
@@ -149,7 +164,18 @@ export async function startFakeLarkApi(options: { appId: string; appSecret: stri
         answer = { status: 400, body: fixture('api.error.invalid_access_token') };
       } else {
         calls.push({ method: route.method, ...(route.messageId ? { messageId: route.messageId } : {}), body });
-        answer = handle(route.method, route.messageId, body);
+        if (route.method === 'im.message.resource') {
+          // The file itself (binary), as Lark answers a resource download; a JSON error otherwise.
+          const file = files.get(`${route.messageId}/${route.fileKey}`);
+          if (file) {
+            response.writeHead(200, { 'content-type': file.mimetype, 'content-disposition': `attachment; filename="${file.name}"` });
+            response.end(file.content);
+            return;
+          }
+          answer = { status: 400, body: { code: 234003, msg: 'File not in msg.' } };
+        } else {
+          answer = handle(route.method, route.messageId, body);
+        }
       }
       response.writeHead(answer.status ?? 200, { 'content-type': 'application/json; charset=utf-8', ...answer.headers });
       response.end(JSON.stringify(answer.body));
@@ -181,6 +207,27 @@ export async function startFakeLarkApi(options: { appId: string; appSecret: stri
       messages.push(message);
       return message;
     },
+    personSendsFile(openId, file, where) {
+      const root = messages.find((m) => m.message_id === where.root);
+      if (!root) throw new Error(`no message ${where.root} to reply to`);
+      const fileKey = `file_v2_${randomBytes(16).toString('hex')}`;
+      const message: LarkMessage = {
+        message_id: newId('om_'),
+        root_id: root.message_id,
+        parent_id: root.message_id,
+        thread_id: root.thread_id ?? threadIdOf(root.message_id),
+        chat_id: root.chat_id,
+        chat_type: root.chat_type,
+        msg_type: 'file',
+        content: JSON.stringify({ file_key: fileKey, file_name: file.name }),
+        sender: { id: openId, id_type: 'open_id', sender_type: 'user' },
+        create_time: now(),
+      };
+      messages.push(message);
+      files.set(`${message.message_id}/${fileKey}`, file);
+      return message;
+    },
+    addDoc: (documentId, doc) => void docs.set(documentId, doc),
     failNext: (method, failure) => void failures.set(method, failure),
     showCallbackCard(messageId, card) {
       const message = messages.find((m) => m.message_id === messageId);
@@ -195,11 +242,16 @@ export async function startFakeLarkApi(options: { appId: string; appSecret: stri
   };
 }
 
-function routeOf(method: string, pathname: string): { method: string; messageId?: string } | null {
+function routeOf(method: string, pathname: string): { method: string; messageId?: string; fileKey?: string } | null {
   if (method === 'POST' && pathname === '/open-apis/auth/v3/tenant_access_token/internal') return { method: 'tenant_access_token' };
   if (method === 'GET' && pathname === '/open-apis/bot/v3/info') return { method: 'bot.info' };
   const reply = /^\/open-apis\/im\/v1\/messages\/([^/]+)\/reply$/.exec(pathname);
   if (method === 'POST' && reply) return { method: 'im.message.reply', messageId: reply[1]! };
+  const resource = /^\/open-apis\/im\/v1\/messages\/([^/]+)\/resources\/([^/]+)$/.exec(pathname);
+  if (method === 'GET' && resource) return { method: 'im.message.resource', messageId: resource[1]!, fileKey: resource[2]! };
+  // The doc's id rides in `messageId` (the id the call names in its path).
+  const doc = /^\/open-apis\/docx\/v1\/documents\/([^/]+)(\/raw_content)?$/.exec(pathname);
+  if (method === 'GET' && doc) return { method: doc[2] ? 'docx.document.raw_content' : 'docx.document.get', messageId: doc[1]! };
   const patch = /^\/open-apis\/im\/v1\/messages\/([^/]+)$/.exec(pathname);
   if (method === 'PATCH' && patch) return { method: 'im.message.patch', messageId: patch[1]! };
   return null;

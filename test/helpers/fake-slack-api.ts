@@ -29,6 +29,18 @@ export interface SlackMessage {
   bot_id?: string;
   blocks?: any[];
   metadata?: { event_type: string; event_payload: Record<string, unknown> };
+  /** Set for a message with files (`file_share`), as the event carries them. */
+  subtype?: 'file_share';
+  files?: Record<string, any>[];
+}
+
+/** A file a person attaches: its content is served to the bot token at its private download address. */
+export interface SharedFile {
+  name: string;
+  mimetype: string;
+  content: string | Buffer;
+  /** Where files.info says it downloads (default: this fake's /files-pri/ address). */
+  downloadUrl?: string;
 }
 
 export interface RecordedCall {
@@ -55,6 +67,10 @@ export interface FakeSlackApi {
   thread(channel: string, threadTs: string): SlackMessage[];
   /** A message a person writes: Slack keeps it (replies include it) before it tells the app. */
   personWrites(user: string, text: string, options?: { channel?: string; thread?: string }): SlackMessage;
+  /** A message with a file a person attaches in a thread (subtype file_share); files.info and the download serve it. */
+  personShares(user: string, text: string, file: SharedFile, where: { channel?: string; thread: string }): SlackMessage;
+  /** Requests for files' private download addresses, with the authorization they carried. */
+  downloads: { path: string; authorization: string | undefined }[];
   /** The next call to `method` fails this way. */
   failNext(method: string, failure: InjectedFailure): void;
   close(): Promise<void>;
@@ -66,6 +82,27 @@ export async function startFakeSlackApi(options: { botToken: string }): Promise<
   const failures = new Map<string, InjectedFailure>();
   const openedViews: FakeSlackApi['openedViews'] = [];
   const clock = timestamps();
+  const files = new Map<string, SharedFile & { id: string; user: string }>();
+  const downloads: FakeSlackApi['downloads'] = [];
+  let origin = '';
+  const fileObject = (file: SharedFile & { id: string; user: string }): Record<string, any> => {
+    const base = fixture('api.files.info').file;
+    const download = file.downloadUrl ?? `${origin}/files-pri/${WORKSPACE.teamId}-${file.id}/download/${encodeURIComponent(file.name)}`;
+    return {
+      ...base,
+      id: file.id,
+      name: file.name,
+      title: file.name,
+      mimetype: file.mimetype,
+      filetype: file.name.split('.').pop() ?? 'text',
+      pretty_type: file.mimetype,
+      user: file.user,
+      size: Buffer.byteLength(file.content),
+      url_private: download.replace('/download/', '/'),
+      url_private_download: download,
+      permalink: `https://demo.slack.com/files/${file.user}/${file.id}/${encodeURIComponent(file.name)}`,
+    };
+  };
 
   const handle = (method: string, args: Record<string, any>): { status?: number; headers?: Record<string, string>; body: unknown } => {
     const failure = failures.get(method);
@@ -137,6 +174,11 @@ export async function startFakeSlackApi(options: { botToken: string }): Promise<
         const body = fixture('api.views.open');
         return { body: { ...body, view: { ...body.view, ...args.view, id, root_view_id: id, hash: `${clock()}.fake`, state: { values: {} } } } };
       }
+      case 'files.info': {
+        const file = files.get(String(args.file ?? ''));
+        if (!file) return error('file_not_found');
+        return { body: { ...fixture('api.files.info'), file: fileObject(file) } };
+      }
       default:
         return error('unknown_method');
     }
@@ -146,6 +188,7 @@ export async function startFakeSlackApi(options: { botToken: string }): Promise<
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      if ((request.url ?? '').startsWith('/files-pri/')) return serveFile(request, response);
       const method = (request.url ?? '').replace(/^\/api\//, '').split('?')[0]!;
       const raw = Buffer.concat(chunks).toString('utf8');
       const args = parseArgs(raw, request.headers['content-type'] ?? '');
@@ -157,8 +200,28 @@ export async function startFakeSlackApi(options: { botToken: string }): Promise<
       response.end(JSON.stringify(answer.body));
     });
   });
+  /** Slack's private file host: the file to the bot token, a sign-in page to anyone else. */
+  function serveFile(request: http.IncomingMessage, response: http.ServerResponse): void {
+    downloads.push({ path: request.url ?? '', authorization: request.headers.authorization });
+    const id = /^\/files-pri\/[A-Z0-9]+-(F[A-Z0-9]+)\//.exec(request.url ?? '')?.[1];
+    const file = id ? files.get(id) : undefined;
+    if (request.headers.authorization !== `Bearer ${options.botToken}`) {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      response.end('<html><body>Sign in to Slack</body></html>');
+      return;
+    }
+    if (!file) {
+      response.writeHead(404, { 'content-type': 'text/plain' });
+      response.end('not found');
+      return;
+    }
+    response.writeHead(200, { 'content-type': file.mimetype, 'content-disposition': `attachment; filename="${file.name}"` });
+    response.end(file.content);
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
 
   return {
     url: `http://127.0.0.1:${port}/api/`,
@@ -174,6 +237,15 @@ export async function startFakeSlackApi(options: { botToken: string }): Promise<
       messages.push(message);
       return message;
     },
+    personShares(user, text, file, where) {
+      const id = `F0${String(files.size + 1).padStart(8, '0')}`;
+      const shared = { ...file, id, user };
+      files.set(id, shared);
+      const message: SlackMessage = { type: 'message', subtype: 'file_share', channel: where.channel ?? WORKSPACE.channel, ts: clock(), thread_ts: where.thread, text, user, files: [fileObject(shared)] };
+      messages.push(message);
+      return message;
+    },
+    downloads,
     failNext: (method, failure) => void failures.set(method, failure),
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -276,8 +348,8 @@ export function appMentionEvent(message: SlackMessage, eventId: string): Record<
 
 /** The Events API envelope of a `message` in a thread (fixture event.message.thread_reply). */
 export function threadReplyEvent(message: SlackMessage, eventId: string, parentUser: string): Record<string, any> {
-  const envelope = fixture('event.message.thread_reply');
-  const event = { ...envelope.event, user: message.user, text: message.text, ts: message.ts, event_ts: message.ts, thread_ts: message.thread_ts, parent_user_id: parentUser, channel: message.channel };
+  const envelope = fixture(message.files ? 'event.message.file_share' : 'event.message.thread_reply');
+  const event = { ...envelope.event, user: message.user, text: message.text, ts: message.ts, event_ts: message.ts, thread_ts: message.thread_ts, parent_user_id: parentUser, channel: message.channel, ...(message.files ? { files: message.files } : {}) };
   return { ...envelope, event, event_id: eventId, event_time: Math.floor(Number(message.ts)) };
 }
 
