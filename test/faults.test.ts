@@ -97,7 +97,7 @@ test('when someone pushes to the work branch meanwhile, their commit is merged i
   const slow: Scenario = {
     ...sale,
     id: 'moved',
-    match: ['moved branch'],
+    match: ['moved branch', 'sale', 'badge'],
     edit: { ...sale.edit, 'web-app': { ...sale.edit['web-app']!, initial: sale.edit['web-app']!.initial.map((t) => ({ ...t, delayMs: 1500 })) } },
   };
   const { stop } = await world.startWorker([slow, ...demo]);

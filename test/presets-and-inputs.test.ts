@@ -19,8 +19,8 @@ beforeAll(async () => {
   // A copy of the sale-badge scenario whose web-app edit takes a while, to cancel it mid-flight.
   const sale = demo.find((s) => s.id === 'sale-badge')!;
   const slowWebApp = { ...sale.edit['web-app']!, initial: sale.edit['web-app']!.initial.map((t) => ({ ...t, delayMs: 2000 })) };
-  // First, so that it wins over sale-badge, whose keywords it also contains.
-  scenarios = [{ ...sale, id: 'slow', match: ['slow sale badge'], requirement: `slow ${SALE}`, edit: { ...sale.edit, 'web-app': slowWebApp } }, ...demo];
+  // More keywords than sale-badge's, whose keywords it also contains, so that it wins (the most specific plays).
+  scenarios = [{ ...sale, id: 'slow', match: ['slow', 'sale', 'badge'], requirement: `slow ${SALE}`, edit: { ...sale.edit, 'web-app': slowWebApp } }, ...demo];
   ({ stop: stopWorker } = await world.startWorker(scenarios));
 });
 
