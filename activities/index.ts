@@ -11,13 +11,14 @@ import { editRepository } from './edit-repository';
 import { notifyConversation, publishCard } from './notify';
 import { proposeRepositories } from './propose-repositories';
 import { linkPullRequests, openPullRequest } from './pull-requests';
+import { readPullRequests } from './track-pull-requests';
 import { runChecks } from './run-checks';
 import { bumpDependencyRanges } from './packages/bump-ranges';
 import { publishPackage } from './packages/publish-package';
 import { gatherContext } from './context/gather-context';
 import { readApiShapes } from './context/repository-spec';
 import type { GatherRequest, RepoSpecRequest } from '../domain/activity-contracts';
-import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest } from '../domain/activity-contracts';
+import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest, TrackRequest } from '../domain/activity-contracts';
 import { deployPreview, removePreviews } from './previews';
 import { writeNarrative } from './write-narrative';
 
@@ -48,6 +49,7 @@ export function createActivities(deps: ActivityDeps) {
     bumpDependencyRanges: (request: BumpRangesRequest) => bumpDependencyRanges(deps, request),
     openPullRequest: (request: PullRequestRequest) => whileHeartbeating(() => openPullRequest(deps, request)),
     linkPullRequests: (request: LinkRequest) => whileHeartbeating(() => linkPullRequests(deps, request)),
+    readPullRequests: (request: TrackRequest) => whileHeartbeating(() => readPullRequests(deps, request)),
     writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),
     deployPreview: (request: PreviewRequest) => deployPreview(deps, request),
     removePreviews: (request: RemovePreviewsRequest) => removePreviews(deps, request),

@@ -35,6 +35,7 @@ import {
   deleteStoredPreview,
   isStoreId,
   newServiceDeployId,
+  previewOriginUrl,
   previewUrl,
   publishStaticPreview,
   screenshotFile,
@@ -58,7 +59,7 @@ const OUTPUT_TAIL_CHARS = 4000;
 type StaticSpec = Extract<PreviewSpec, { kind: 'static' }>;
 type CommandSpec = Extract<PreviewSpec, { kind: 'command' }>;
 type ServiceSpec = Extract<PreviewSpec, { kind: 'service' }>;
-type Outcome = { status: 'ready'; url: string; rootUrl?: string; output: string } | { status: 'failed'; output: string };
+type Outcome = { status: 'ready'; url: string; rootUrl?: string; originUrl?: string | null; output: string } | { status: 'failed'; output: string };
 
 interface Deployment {
   deps: ActivityDeps;
@@ -121,9 +122,10 @@ async function deployed(deps: ActivityDeps, request: PreviewRequest, spec: Previ
             : await deployService(deployment, spec);
       if (outcome.status === 'failed') return previewRecord(request, spec.kind, outcome, null);
 
-      const shot = await screenshotOf(deps, request, outcome.url);
+      // Reviewers open the preview on its own origin when it has one: that is what is shot and checked.
+      const shot = await screenshotOf(deps, request, outcome.originUrl ?? outcome.url);
       signal.throwIfAborted();
-      return previewRecord(request, spec.kind, { ...outcome, output: outcome.output + shot.note }, shot.screenshot);
+      return previewRecord(request, spec.kind, { ...outcome, output: outcome.output + shot.note }, shot.screenshot, shot.problems);
     }),
   );
 }
@@ -162,7 +164,8 @@ async function deployStatic(deployment: Deployment, spec: StaticSpec): Promise<O
   if ('refused' in site) return { status: 'failed', output: `${site.refused}\n${output}` };
   const { leftOut } = await publishStaticPreview(deps.previews.dir, request.runId, request.repo.id, site.folder);
   const note = leftOut.length > 0 ? `\nleft out links and special files (previews serve regular files only): ${leftOut.join(', ')}` : '';
-  return { status: 'ready', url: previewUrl(deps.previews.baseUrl, request.runId, request.repo.id), output: output + note };
+  const { baseUrl } = deps.previews;
+  return { status: 'ready', url: previewUrl(baseUrl, request.runId, request.repo.id), originUrl: previewOriginUrl(baseUrl, request.runId, request.repo.id), output: output + note };
 }
 
 /** The build output to publish: a real folder inside the checkout, also after following links. */
@@ -227,7 +230,9 @@ async function deployService(deployment: Deployment, spec: ServiceSpec): Promise
   if (answer.status === 'failed') return { status: 'failed', output };
   const root = previewUrl(deps.previews.baseUrl, request.runId, request.repo.id);
   // What reviewers open (an API's root often answers 404); `${preview:…}` still points dependents at the root.
-  return { status: 'ready', url: spec.open ? new URL(spec.open.slice(1), root).href : root, rootUrl: root, output };
+  const origin = previewOriginUrl(deps.previews.baseUrl, request.runId, request.repo.id);
+  const opened = (base: string) => (spec.open ? new URL(spec.open.slice(1), base).href : base);
+  return { status: 'ready', url: opened(root), rootUrl: root, originUrl: origin ? opened(origin) : null, output };
 }
 
 /** A rename where it can; a copy when the checkout and the store are on different file systems. */
@@ -293,19 +298,21 @@ async function runRemoveCommand(deps: ActivityDeps, runId: string, repo: Catalog
 }
 
 /** The screenshot is a bonus: when it fails the preview still counts, and the reason goes in its output. */
-async function screenshotOf(deps: ActivityDeps, request: PreviewRequest, url: string): Promise<{ screenshot: Screenshot | null; note: string }> {
+async function screenshotOf(deps: ActivityDeps, request: PreviewRequest, url: string): Promise<{ screenshot: Screenshot | null; note: string; problems: string[] }> {
   const { chromiumPath, viewport, dir, baseUrl } = deps.previews;
-  if (chromiumPath === null) return { screenshot: null, note: '' };
+  if (chromiumPath === null) return { screenshot: null, note: '', problems: [] };
   const { runId, repo, round } = request;
   try {
-    const { unsandboxed, ...shot } = await takeScreenshot(url, screenshotFile(dir, runId, repo.id, round), { chromiumPath, viewport });
-    return { screenshot: { url: screenshotUrl(baseUrl, runId, repo.id, round), ...shot }, note: unsandboxed ? `\nthe screenshot's Chromium ran without its own sandbox: ${unsandboxed}` : '' };
+    // The page may also call the run's other previews on the preview server's own address.
+    const { unsandboxed, problems, ...shot } = await takeScreenshot(url, screenshotFile(dir, runId, repo.id, round), { chromiumPath, viewport, allowOrigins: [baseUrl] });
+    return { screenshot: { url: screenshotUrl(baseUrl, runId, repo.id, round), ...shot }, note: unsandboxed ? `\nthe screenshot's Chromium ran without its own sandbox: ${unsandboxed}` : '', problems };
   } catch (error) {
-    return { screenshot: null, note: `\nno screenshot: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+    const why = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    return { screenshot: null, note: `\nno screenshot: ${why}`, problems: [`the page could not be loaded for its screenshot: ${why}`] };
   }
 }
 
-function previewRecord(request: PreviewRequest, kind: PreviewRecord['kind'], outcome: Outcome, screenshot: Screenshot | null): PreviewRecord {
+function previewRecord(request: PreviewRequest, kind: PreviewRecord['kind'], outcome: Outcome, screenshot: Screenshot | null, problems: string[] = []): PreviewRecord {
   const deployedAt = Date.now();
   return {
     repo: request.repo.id,
@@ -315,6 +322,8 @@ function previewRecord(request: PreviewRequest, kind: PreviewRecord['kind'], out
     status: outcome.status,
     url: outcome.status === 'ready' ? outcome.url : null,
     ...(outcome.status === 'ready' && outcome.rootUrl ? { rootUrl: outcome.rootUrl } : {}),
+    ...(outcome.status === 'ready' && outcome.originUrl ? { originUrl: outcome.originUrl } : {}),
+    ...(outcome.status === 'ready' && problems.length ? { problems } : {}),
     screenshot,
     output: outcome.output,
     deployedAt,

@@ -10,6 +10,8 @@ import type { Screenshot } from '../domain/contracts';
 export interface ScreenshotOptions {
   chromiumPath: string;
   viewport: { width: number; height: number };
+  /** Origins besides the page's own it may load from (the preview server's, where the run's APIs are). */
+  allowOrigins?: string[];
 }
 
 export type ScreenshotFile = Omit<Screenshot, 'url'>;
@@ -29,7 +31,13 @@ const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0
 export interface ScreenshotTaken extends ScreenshotFile {
   /** Why Chromium's own sandbox was off for this page, when it was. */
   unsandboxed?: string;
+  /** What is wrong with the page as loaded: HTTP errors of it and its assets, console errors, a blank screen. */
+  problems: string[];
 }
+
+const MAX_PROBLEMS = 10;
+/** A screenshot where at least this share of pixels has one colour shows nothing. */
+const ONE_COLOUR_SHARE = 0.999;
 
 /**
  * Loads `url` in a viewport of the given size and saves what it shows as a PNG at `file`. The page renders
@@ -43,20 +51,41 @@ export async function takeScreenshot(url: string, file: string, options: Screens
   const browser = await launchConfined(options.chromiumPath);
   try {
     const origin = new URL(url).origin;
+    const allowedOrigins = new Set([origin, ...(options.allowOrigins ?? []).map((o) => new URL(o).origin)]);
+    const problems = new Set<string>();
+    const blocked = new Set<string>();
+    const note = (problem: string) => problems.size < MAX_PROBLEMS && problems.add(problem.length > 300 ? `${problem.slice(0, 299)}…` : problem);
     await browser.context.route('**/*', (route) => {
       const target = route.request().url();
-      const allowed = target.startsWith('data:') || target.startsWith('blob:') || (URL.canParse(target) && new URL(target).origin === origin);
+      const allowed = target.startsWith('data:') || target.startsWith('blob:') || (URL.canParse(target) && allowedOrigins.has(new URL(target).origin));
+      if (!allowed && URL.canParse(target)) blocked.add(new URL(target).origin);
       return allowed ? route.continue() : route.abort('blockedbyclient');
     });
     const page = await browser.context.newPage();
-    const response = await page.goto(url, { waitUntil: 'load', timeout: LOAD_TIMEOUT_MS });
-    if (response && !response.ok()) throw new Error(`${url} answered HTTP ${response.status()}`);
+    // What a reviewer would see go wrong, gathered while the page loads and settles.
+    page.on('response', (response) => {
+      // A favicon nobody asked for is the browser's own guess, not the page's fault.
+      if (response.status() >= 400 && !(new URL(response.url()).pathname === '/favicon.ico' && response.request().resourceType() === 'other')) note(`${response.request().method()} ${shortUrl(response.url(), origin)} answered HTTP ${response.status()}`);
+    });
+    page.on('requestfailed', (request) => {
+      const why = request.failure()?.errorText ?? 'failed';
+      if (!why.includes('ERR_BLOCKED_BY_CLIENT')) note(`${request.method()} ${shortUrl(request.url(), origin)} failed: ${why}`);
+    });
+    page.on('console', (message) => {
+      // Chromium's own "Failed to load resource" lines repeat what the responses above already say.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) note(`console error: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => note(`uncaught error: ${error.message.split('\n')[0]}`));
+    await page.goto(url, { waitUntil: 'load', timeout: LOAD_TIMEOUT_MS });
     await page.waitForLoadState('networkidle', { timeout: NETWORK_IDLE_CAP_MS }).catch(() => undefined);
     const png = await page.screenshot({ type: 'png', fullPage: false, animations: 'disabled' });
     // The file is what reviewers get, so its own header says what size it is.
     const { width, height } = pngSize(png);
     await writeAtomically(file, png);
-    return { width, height, bytes: png.length, ...(browser.unsandboxed ? { unsandboxed: browser.unsandboxed } : {}) };
+    const blank = await oneColour(browser.context, png);
+    if (blank) note(`the page shows nothing: ${Math.round(blank.share * 1000) / 10}% of the screenshot is one colour (${blank.colour})`);
+    if (blocked.size) note(`it loads from ${[...blocked].slice(0, 3).join(', ')}${blocked.size > 3 ? ' and more' : ''}, outside the preview, which previews may not reach`);
+    return { width, height, bytes: png.length, problems: [...problems], ...(browser.unsandboxed ? { unsandboxed: browser.unsandboxed } : {}) };
   } finally {
     await browser.close();
   }
@@ -87,6 +116,46 @@ export async function takeScreenshot(url: string, file: string, options: Screens
       await cleanup();
       throw error;
     }
+  }
+}
+
+/** `/assets/app.js` on the page's own origin, the whole address elsewhere. */
+function shortUrl(address: string, origin: string): string {
+  return address.startsWith(`${origin}/`) ? address.slice(origin.length) : address;
+}
+
+/** Runs in the page (this project's TypeScript has no DOM types, so it is written as the browser reads it). */
+const MOST_COMMON_COLOUR = `async (dataUrl) => {
+  const image = new Image();
+  image.src = dataUrl;
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const drawing = canvas.getContext('2d');
+  drawing.drawImage(image, 0, 0);
+  const pixels = new Uint32Array(drawing.getImageData(0, 0, canvas.width, canvas.height).data.buffer);
+  const counts = new Map();
+  for (const pixel of pixels) counts.set(pixel, (counts.get(pixel) || 0) + 1);
+  let top = 0;
+  let colour = 0;
+  for (const [value, count] of counts) if (count > top) { top = count; colour = value; }
+  const hex = [colour & 255, (colour >>> 8) & 255, (colour >>> 16) & 255].map((c) => c.toString(16).padStart(2, '0')).join('');
+  return { share: top / pixels.length, colour: '#' + hex };
+}`;
+
+/**
+ * Whether (nearly) every pixel of the screenshot has one colour: decoded by Chromium itself on a canvas, in
+ * a blank page of the same confined browser, so no image library is needed.
+ */
+async function oneColour(context: BrowserContext, png: Buffer): Promise<{ share: number; colour: string } | null> {
+  const page = await context.newPage();
+  try {
+    const dataUrl = `data:image/png;base64,${png.toString('base64')}`;
+    const found = (await page.evaluate(`(${MOST_COMMON_COLOUR})(${JSON.stringify(dataUrl)})`)) as { share: number; colour: string };
+    return found.share >= ONE_COLOUR_SHARE ? found : null;
+  } finally {
+    await page.close();
   }
 }
 

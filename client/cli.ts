@@ -169,9 +169,15 @@ runs
 
 runs
   .command('export')
-  .description("the run's history as JSON (stdout)")
+  .description("the run's history as JSON, to stdout or --out (through npm, use `npm run -s cli` or --out: npm prints a banner on stdout)")
   .argument('<runId>')
-  .action(async (runId: string) => console.log(await (await operator()).exportHistory(runId)));
+  .option('--out <file>', 'write the history to this file instead of stdout')
+  .action(async (runId: string, options: { out?: string }) => {
+    const history = await (await operator()).exportHistory(runId);
+    if (!options.out) return console.log(history);
+    await fs.writeFile(options.out, `${history}\n`);
+    progress(`Wrote the history of ${runId} to ${options.out} (${Buffer.byteLength(history)} bytes). Replay it with: npm run cli -- runs replay --history ${options.out}`);
+  });
 
 runs
   .command('replay')

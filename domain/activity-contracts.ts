@@ -230,6 +230,23 @@ export interface PullRequestOutcome {
   error: string | null;
 }
 
+export interface TrackRequest {
+  runId: string;
+  pullRequests: { repo: CatalogRepo; number: number }[];
+}
+
+/** One pull request as tracking saw it; `error` when it could not be read (it is tried again later). */
+export interface TrackedPullRequest {
+  repo: string;
+  number: number;
+  state: 'open' | 'closed' | 'merged';
+  headSha: string | null;
+  ci: 'success' | 'failure' | 'pending' | null;
+  review: 'approved' | 'changes_requested' | null;
+  reviewComments: number;
+  error: string | null;
+}
+
 export interface LinkRequest {
   runId: string;
   summary: CombinedSummary;

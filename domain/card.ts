@@ -3,8 +3,9 @@
 import type { ButtonValue, CardAction, CardButton } from './buttons';
 import { buttonsFor } from './human-inputs';
 import { describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
-import { TERMINAL_PHASES, type RunState } from './contracts';
+import { isDegraded, previewAddress, TERMINAL_PHASES, type PullRequestRef, type RunState } from './contracts';
 import { briefShort } from './brief';
+import { diffRangesOf } from './compare';
 
 export { ButtonValueSchema, CARD_ACTIONS, type ButtonValue, type CardAction, type CardButton } from './buttons';
 
@@ -47,10 +48,30 @@ const STATUS: Record<RunState['phase'], string> = {
   previewing: 'Deploying previews…',
   awaiting_review: 'Ready for review.',
   publishing: 'Opening pull requests…',
-  done: 'Done: pull requests are open.',
+  tracking: 'Pull requests are open: following them until each is merged or closed.',
+  done: 'Done.',
   cancelled: 'Cancelled.',
   failed: 'Failed.',
 };
+
+/** `web-app #7: open · CI passing · changes requested · 2 review comments` */
+function describePullRequest(repo: string, pr: PullRequestRef): string {
+  const parts: string[] = [pr.state];
+  if (pr.state === 'open') {
+    if (pr.ci) parts.push(pr.ci === 'success' ? 'CI passing' : pr.ci === 'failure' ? 'CI FAILING' : 'CI running');
+    if (pr.review) parts.push(pr.review === 'approved' ? 'approved' : 'changes requested');
+    if (pr.reviewComments) parts.push(`${pr.reviewComments} review comment${pr.reviewComments === 1 ? '' : 's'}`);
+    if (pr.trackingError) parts.push(`could not be read: ${pr.trackingError}`);
+  }
+  return `${repo} #${pr.number}: ${parts.join(' · ')}`;
+}
+
+function trackingLine(state: RunState): string[] {
+  const tracking = state.tracking;
+  if (!tracking || state.phase !== 'tracking') return [];
+  const next = tracking.nextLookAt ? `; next look at ${new Date(tracking.nextLookAt).toISOString().slice(11, 16)} UTC` : '';
+  return [`Followed until ${new Date(tracking.until).toISOString().slice(0, 10)}${next}.`];
+}
 
 /** The repositories ticked on a confirmation card: the proposal's, unless someone toggled them. */
 export function defaultSelection(state: RunState): string[] {
@@ -110,6 +131,7 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       hint = 'Reply in this thread to add context for the next round.';
       break;
     case 'publishing':
+    case 'tracking':
     case 'done':
     case 'cancelled':
     case 'failed':
@@ -133,14 +155,17 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       }),
     });
   }
-  if (state.summary && ['awaiting_review', 'publishing', 'done'].includes(state.phase)) {
+  const pulls = repos.filter((r) => r.pr);
+  if (pulls.length && ['tracking', 'done'].includes(state.phase)) sections.push({ heading: 'Pull requests', lines: [...pulls.map((r) => describePullRequest(r.id, r.pr!)), ...trackingLine(state)] });
+  if (state.summary && ['awaiting_review', 'publishing', 'tracking', 'done'].includes(state.phase)) {
     sections.push({ heading: 'What changed', lines: [state.summary.narrative, `Merge order: ${state.summary.mergeOrder.join(' → ')}`] });
     const plan = state.summary.releasePlan ?? [];
     if (plan.length) sections.push({ heading: 'Merge and release plan', lines: describeReleasePlan(plan, (repo) => state.repos[repo]?.pr ?? null) });
     if (state.summary.sincePrevious.length) sections.push({ heading: 'Since the previous round', lines: state.summary.sincePrevious });
     sections.push({ heading: 'Risks', lines: state.summary.risks.length ? state.summary.risks : ['none found'] });
     for (const preview of state.previews.filter((p) => p.status === 'ready' && p.screenshot)) {
-      sections.push({ heading: `${preview.repo} preview`, lines: [preview.url ?? ''], image: { url: preview.screenshot!.url, alt: `${preview.repo} preview` } });
+      const degraded = isDegraded(preview);
+      sections.push({ heading: `${preview.repo} preview${degraded ? ' (degraded)' : ''}`, lines: [previewAddress(preview) ?? '', ...(degraded ? preview.problems! : [])], image: { url: preview.screenshot!.url, alt: `${preview.repo} preview` } });
     }
   }
   const changeSet = changeSetPreview(state);
@@ -148,7 +173,14 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
     sections.push({ heading: 'Change set preview', lines: [changeSet.url, ...changeSet.runs] });
     links.push({ label: 'Change set preview', url: changeSet.url });
   }
-  for (const preview of state.previews.filter((p) => p.status === 'ready' && p.url)) links.push({ label: `${preview.repo} preview`, url: preview.url! });
+  for (const preview of state.previews.filter((p) => p.status === 'ready' && p.url)) links.push({ label: `${preview.repo} preview`, url: previewAddress(preview)! });
+  if (state.summary && ['awaiting_review', 'publishing', 'tracking', 'done'].includes(state.phase)) {
+    // The whole change of each repository on its host's compare view (the web chat also shows it inline).
+    for (const repo of repos) {
+      const total = diffRangesOf(state, repo.id)[0];
+      if (total?.url) links.push({ label: `${repo.id} diff`, url: total.url });
+    }
+  }
   for (const repo of repos.filter((r) => r.pr)) links.push({ label: `${repo.id} PR #${repo.pr!.number}`, url: repo.pr!.url });
   if (state.budget.used.turns > 0) {
     // The latest steps, each with its own model and cost (the whole list is in the summary and the state).

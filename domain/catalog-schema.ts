@@ -197,8 +197,14 @@ export const PolicySchema = z.object({
       perStep: { turns: 40, inputTokens: 1_500_000, outputTokens: 60_000, costUsd: 3, wallTime: 20 * 60_000 },
       perRun: { turns: 300, inputTokens: 8_000_000, outputTokens: 300_000, costUsd: 20, wallTime: 2 * 3_600_000 },
     }),
-  /** How long a preview deployment lives; previews also go when the run ends. */
+  /** How long a preview deployment lives at most; it also goes when its pull request is merged or closed. */
   previewLifetime: DurationMsSchema.default(3 * 86_400_000),
+  /** How often open pull requests are looked at, at first and after each change they show. */
+  trackPullRequestsEvery: DurationMsSchema.default(2 * 60_000),
+  /** While nothing changes, the wait doubles up to this (GitHub's rate limits are per hour). */
+  trackPullRequestsAtMostEvery: DurationMsSchema.default(30 * 60_000),
+  /** How long pull requests are followed before the run ends anyway (people merge them on the forge). */
+  trackPullRequestsFor: DurationMsSchema.default(30 * 86_400_000),
   /** A worker that stops heartbeating for this long is presumed dead; its step is retried elsewhere. */
   activityHeartbeatTimeout: DurationMsSchema.default(60_000),
   /** Continue-as-new once history passes this many events (Temporal's own suggestion also counts). */

@@ -19,6 +19,7 @@ export const PHASES = [
   'previewing',
   'awaiting_review',
   'publishing',
+  'tracking',
   'done',
   'cancelled',
   'failed',
@@ -235,6 +236,25 @@ export interface PullRequestRef {
   state: 'open' | 'closed' | 'merged';
   /** True when this run found it already open and updated it. */
   reused: boolean;
+  /** What tracking last saw (absent before the first look): */
+  /** the head commit's combined CI status, null when it has none; */
+  ci?: 'success' | 'failure' | 'pending' | null;
+  /** the review decision (the latest review of each reviewer), null when nobody decided; */
+  review?: 'approved' | 'changes_requested' | null;
+  /** how many review comments it has; */
+  reviewComments?: number;
+  /** when it was last looked at, and why it could not be, if it could not. */
+  checkedAt?: number;
+  trackingError?: string | null;
+}
+
+/** After the pull requests open: the run follows them until each is merged or closed, or until `until`. */
+export interface TrackingState {
+  since: number;
+  until: number;
+  /** How many times the pull requests were looked at, and when next. */
+  looks: number;
+  nextLookAt: number | null;
 }
 
 export interface Screenshot {
@@ -262,6 +282,20 @@ export interface PreviewRecord {
   changeSetUrl?: string | null;
   /** A service's root address, which `${preview:<repo>}` resolves to, when `url` is a page inside it. */
   rootUrl?: string | null;
+  /** The same page on the preview's own origin (http://<repo>--<run>.localhost:<port>/…): what people open. */
+  originUrl?: string | null;
+  /** Set when the preview is degraded: what is wrong with the page (HTTP errors, console errors, a blank screen). */
+  problems?: string[];
+}
+
+/** The address people open: the preview's own origin when it has one. */
+export function previewAddress(preview: Pick<PreviewRecord, 'url' | 'originUrl'>): string | null {
+  return preview.originUrl ?? preview.url;
+}
+
+/** A preview that answers but whose page showed problems (previews/screenshot checks). */
+export function isDegraded(preview: Pick<PreviewRecord, 'status' | 'problems'>): boolean {
+  return preview.status === 'ready' && (preview.problems?.length ?? 0) > 0;
 }
 
 export interface PreviewUpstream {
@@ -477,7 +511,8 @@ export interface RunState {
   };
   /** Repositories the requester may target (from the catalog snapshot). */
   scope: string[];
-  catalogRepos: { id: string; role: 'app' | 'package' | 'api'; description: string; dependsOn: string[] }[];
+  /** `url` (the clone URL) is absent in runs that adopted their catalog before it was kept here. */
+  catalogRepos: { id: string; role: 'app' | 'package' | 'api'; description: string; dependsOn: string[]; url?: string }[];
   proposal: Proposal | null;
   confirmed: string[];
   repos: Record<string, RepoProgress>;
@@ -490,6 +525,8 @@ export interface RunState {
   /** Releases an owner chose on approval instead of the catalog's (package repository → bump). */
   releaseChoices: Record<string, { bump: ReleaseBump; by: string }>;
   /** The latest preview of each repository that has one. */
+  /** Following the pull requests after they opened (absent in runs from before tracking existed). */
+  tracking?: TrackingState | null;
   previews: PreviewRecord[];
   budget: BudgetState;
   waiting: WaitingFor | null;

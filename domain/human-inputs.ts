@@ -57,12 +57,15 @@ const LIVE_PHASES = PHASES.filter((phase) => !TERMINAL_PHASES.includes(phase));
 /** The refusal of an input from a card older than the run's (and the adapters' word for it). */
 export const CARD_OUT_OF_DATE = 'this card is out of date; here is the current one';
 
-/** Context and a reply take the same payload from the same people, at any time before the end. */
+/** Refused once the pull requests are open: what changes then is said on them, or in a new request. */
+export const PULL_REQUESTS_ARE_OPEN = 'the pull requests are open: comment on them there, or start a new change request for more changes';
+
+/** Context and a reply take the same payload from the same people, at any time until the pull requests open. */
 const CONTEXT_INPUT = {
   payload: z.object({ ...Common, text: TextSchema }).strict(),
   from: 'access',
-  phases: LIVE_PHASES,
-  outOfPhase: (phase: Phase) => `the run is already ${phase}`,
+  phases: LIVE_PHASES.filter((phase) => phase !== 'tracking'),
+  outOfPhase: (phase: Phase) => (phase === 'tracking' ? PULL_REQUESTS_ARE_OPEN : `the run is already ${phase}`),
 } as const;
 
 export const HUMAN_INPUTS = {

@@ -3,8 +3,9 @@
 // structured form feeds IM cards.
 import { describeDimension, inputTokensOf, type Spend } from './budget';
 import { latestPublish } from './change-set';
-import type { CombinedSummary, ReleasePlanStep, RunState, SummaryRepo, UpstreamVersion } from './contracts';
+import { isDegraded, previewAddress, type CombinedSummary, type ReleasePlanStep, type RunState, type SummaryRepo, type UpstreamVersion } from './contracts';
 import { dependencyOrder } from './dependency-order';
+import { codeSpan, fencedBlock, link, markdownProse, plainText } from './markdown';
 
 const TEST_FILE = /(^|\/)(test|tests|__tests__|spec)\/|\.(test|spec)\.[cm]?[jt]sx?$/;
 
@@ -67,6 +68,7 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     risks.push(...progress.testRisks.map((r) => `${repo.id}: ${r}`));
     if (progress.checks.at(-1)?.results.some((r) => r.unconfined)) risks.push(`${repo.id}: its installs and checks ran unconfined (REPO_SANDBOX=off), with access to everything the worker can reach`);
     if (repo.preview?.status === 'failed') risks.push(`${repo.id}: the preview could not be built or deployed (see its output)`);
+    if (repo.preview && isDegraded(repo.preview)) risks.push(`${repo.id}: the preview is degraded: ${repo.preview.problems!.join('; ')}`);
     const failedPublish = progress.publishes.filter((p) => p.status === 'failed').at(-1);
     if (failedPublish && failedPublish.round >= (repo.published?.round ?? 0)) {
       risks.push(`${repo.id}: round ${failedPublish.round} could not be published to the registry, so its dependents were checked against ${repo.published ? `${repo.published.version} (round ${repo.published.round})` : 'the released version'}: ${firstLine(failedPublish.output)}`);
@@ -190,12 +192,12 @@ export interface SiblingLink {
 
 export function renderSummaryMarkdown(summary: CombinedSummary, options: { siblings?: SiblingLink[]; forRepo?: string } = {}): string {
   const out: string[] = [];
-  out.push(`## Change request: ${oneLine(summary.requirement, 200)}`, '');
-  out.push(summary.narrative, '');
+  out.push(`## Change request: ${plainText(oneLine(summary.requirement, 200))}`, '');
+  out.push(markdownProse(summary.narrative), '');
   if (options.siblings && options.siblings.length > 0) {
     out.push('### Pull requests in this change', '');
     for (const s of options.siblings) {
-      out.push(`- ${s.repo === options.forRepo ? `**this pull request** (${s.repo})` : `[${s.repo} #${s.number}](${s.url})`}`);
+      out.push(`- ${s.repo === options.forRepo ? `**this pull request** (${s.repo})` : link(`${s.repo} #${s.number}`, s.url)}`);
     }
     out.push('');
   }
@@ -203,10 +205,10 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
     const { brief } = summary;
     const cite = (id: string | null) => {
       const source = id ? brief.sources.find((s) => s.id === id) : undefined;
-      return source ? ` ([${id}](${source.url}))` : '';
+      return source ? ` (${link(id!, source.url)})` : '';
     };
-    out.push(`### Acceptance criteria (requirement brief, version ${brief.version})`, '', ...brief.criteria.map((c) => `- [ ] ${c.text}${cite(c.source)}`), '');
-    if (brief.sources.length) out.push(`Read from ${brief.sources.map((s) => `[${s.id} ${s.title.replace(/[[\]]/g, '')}](${s.url})`).join(', ')}.`, '');
+    out.push(`### Acceptance criteria (requirement brief, version ${brief.version})`, '', ...brief.criteria.map((c) => `- [ ] ${markdownProse(oneLine(c.text, 500))}${cite(c.source)}`), '');
+    if (brief.sources.length) out.push(`Read from ${brief.sources.map((s) => link(`${s.id} ${s.title}`, s.url)).join(', ')}.`, '');
   }
   out.push('### Merge order', '', summary.mergeOrder.map((id, i) => `${i + 1}. ${id}`).join('\n'), '');
   if (summary.releasePlan.length > 0) {
@@ -217,37 +219,38 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
       const checked = summary.repos.find((r) => r.id === step.repo)?.checkedAgainst ?? [];
       const asChecked = step.needs.map((n) => checked.find((c) => c.repo === n.repo)).filter((c): c is UpstreamVersion => c !== undefined).map(describeUpstream);
       out.push(
-        `**This pull request is blocked by ${step.needs.map((n) => { const pr = prOf(n.repo); return pr ? `[${n.repo} #${pr.number}](${pr.url})` : n.repo; }).join(', ')}.** ` +
-          `Its branch depends on ${step.needs.map((n) => `\`${n.name}@${n.range}\``).join(', ')}, the planned release${step.needs.length === 1 ? '' : 's'}, which ` +
+        `**This pull request is blocked by ${step.needs.map((n) => { const pr = prOf(n.repo); return pr ? link(`${n.repo} #${pr.number}`, pr.url) : n.repo; }).join(', ')}.** ` +
+          `Its branch depends on ${step.needs.map((n) => codeSpan(`${n.name}@${n.range}`)).join(', ')}, the planned release${step.needs.length === 1 ? '' : 's'}, which ` +
           `${step.needs.length === 1 ? 'does' : 'do'} not exist until the upstream pull request${step.needs.length === 1 ? ' is' : 's are'} merged and released; until then its CI cannot install ${step.needs.length === 1 ? 'it' : 'them'}. ` +
           `CI passes once ${step.needs.length === 1 ? 'it is' : 'they are'} published${asChecked.length ? `: this change was checked against ${asChecked.join(', ')}, this run's prerelease of the same upstream change (if the upstream pull request changes before it merges, check this one again)` : ''}.`,
         '',
       );
     }
   }
-  if (summary.sincePrevious.length > 0) out.push('### Since the previous summary', '', ...summary.sincePrevious.map((l) => `- ${l}`), '');
+  if (summary.sincePrevious.length > 0) out.push('### Since the previous summary', '', ...summary.sincePrevious.map((l) => `- ${markdownProse(l)}`), '');
   out.push(summary.risks.length > 0 ? '### Risks' : '### Risks: none found', '');
-  if (summary.risks.length > 0) out.push(...summary.risks.map((r) => `- ${r}`), '');
+  if (summary.risks.length > 0) out.push(...summary.risks.map((r) => `- ${markdownProse(oneLine(r, 1000))}`), '');
   for (const repo of summary.repos) {
     const checks = repo.checksPassed === null ? 'not run' : repo.checksPassed ? 'passing' : 'FAILING';
     out.push(`### ${repo.id} (${repo.role}) — checks ${checks}`, '');
-    out.push(`Branch \`${repo.branch}\`: ${repo.diffStat.files} file(s), +${repo.diffStat.insertions} −${repo.diffStat.deletions}; agent: ${describeSpend(repo.spend)}`, '');
-    if (repo.published) out.push(`Published for this change as \`${repo.published.name}@${repo.published.version}\` (round ${repo.published.round}, dist-tag \`${repo.published.distTag}\`).`, '');
+    out.push(`Branch ${codeSpan(repo.branch)}: ${repo.diffStat.files} file(s), +${repo.diffStat.insertions} −${repo.diffStat.deletions}; agent: ${describeSpend(repo.spend)}`, '');
+    if (repo.published) out.push(`Published for this change as ${codeSpan(`${repo.published.name}@${repo.published.version}`)} (round ${repo.published.round}, dist-tag ${codeSpan(repo.published.distTag)}).`, '');
     if (repo.checkedAgainst.length > 0) out.push(`Checked against ${repo.checkedAgainst.map(describeUpstream).join(', ')}.`, '');
-    if (repo.agentNotes) out.push(repo.agentNotes, '');
-    for (const f of repo.files) out.push(`- \`${f.path}\` ${f.change} (+${f.insertions} −${f.deletions})`);
+    if (repo.agentNotes) out.push(markdownProse(repo.agentNotes), '');
+    for (const f of repo.files) out.push(`- ${codeSpan(f.path)} ${f.change} (+${f.insertions} −${f.deletions})`);
     if (repo.files.length > 0) out.push('');
-    for (const c of repo.checks) out.push(`- ${c.kind} \`${c.name}\`: ${c.status}${c.fromCache ? ' (from the install cache)' : ''} in ${(c.durationMs / 1000).toFixed(1)}s`);
+    for (const c of repo.checks) out.push(`- ${c.kind} ${codeSpan(c.name)}: ${c.status}${c.fromCache ? ' (from the install cache)' : ''} in ${(c.durationMs / 1000).toFixed(1)}s`);
     if (repo.checks.length > 0) out.push('');
     if (repo.preview) {
-      if (repo.preview.status === 'ready' && repo.preview.url) {
-        out.push(`Preview: ${repo.preview.url}`, '');
-        if (repo.preview.screenshot) out.push(`![${repo.id} preview](${repo.preview.screenshot.url})`, '');
+      const address = previewAddress(repo.preview);
+      if (repo.preview.status === 'ready' && address) {
+        out.push(`Preview${isDegraded(repo.preview) ? ' (degraded, see the risks)' : ''}: ${link(address, address)}`, '');
+        if (repo.preview.screenshot) out.push(`!${link(`${repo.id} preview`, repo.preview.screenshot.url)}`, '');
       } else if (repo.preview.status === 'failed') {
-        out.push('Preview failed:', '', '```', repo.preview.output.slice(-1500), '```', '');
+        out.push('Preview failed:', '', fencedBlock(repo.preview.output.slice(-1500)), '');
       }
     }
-    if (repo.keyHunks.length > 0) out.push('<details><summary>Key changes</summary>', '', '```diff', repo.keyHunks.join('\n'), '```', '</details>', '');
+    if (repo.keyHunks.length > 0) out.push('<details><summary>Key changes</summary>', '', fencedBlock(repo.keyHunks.join('\n'), 'diff'), '', '</details>', '');
   }
   const steps = summary.steps ?? [];
   if (steps.length > 0) {

@@ -19,6 +19,10 @@ const PullRecordSchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   closedAt: z.string().nullable(),
+  // Records written before merging existed have none of these.
+  merged: z.boolean().default(false),
+  mergedAt: z.string().nullable().default(null),
+  mergeCommitSha: z.string().nullable().default(null),
 });
 export type PullRecord = z.infer<typeof PullRecordSchema>;
 

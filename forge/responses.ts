@@ -17,6 +17,6 @@ export function sendHtml(req: http.IncomingMessage, res: http.ServerResponse, ht
     return void res.end();
   }
   // Titles and bodies come from pull requests; even if escaping failed somewhere, no script may run.
-  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'" });
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src http: https: data:" });
   res.end(req.method === 'HEAD' ? undefined : html);
 }

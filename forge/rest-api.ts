@@ -6,6 +6,7 @@ import { ApiError, notFound, validationFailed } from './api-errors';
 import { branchHeads, commitsBetween } from './git-queries';
 import { labelsJson, pullJson, repositoryJson } from './github-json';
 import { parseInput, readJsonBody } from './json-body';
+import { mergeIntoBase } from './merge';
 import { newestFirst, type PullRecord } from './pulls-store';
 import { createBareRepo, repoAt, repoExists, type Repo } from './repos';
 import { sendJson } from './responses';
@@ -50,6 +51,10 @@ async function routeApi(req: http.IncomingMessage, site: Site, segments: string[
   if (collection === 'pulls' && segments.length === 5 && pullNumber !== null) {
     if (method === 'GET') return { status: 200, body: await getPull(site, repo, pullNumber) };
     if (method === 'PATCH') return { status: 200, body: await updatePull(site, repo, pullNumber, await readJsonBody(req)) };
+  }
+  if (collection === 'pulls' && subresource === 'merge' && segments.length === 6 && pullNumber !== null) {
+    if (method === 'PUT') return { status: 200, body: await mergePull(site, repo, pullNumber, await readJsonBody(req)) };
+    if (method === 'GET') return mergedStatus(site, repo, pullNumber);
   }
   if (collection === 'issues' && subresource === 'labels' && segments.length === 6 && pullNumber !== null && method === 'POST') {
     return { status: 200, body: await addLabels(site, repo, pullNumber, await readJsonBody(req)) };
@@ -130,6 +135,9 @@ async function createPull(site: Site, repo: Repo, input: unknown) {
       createdAt: now,
       updatedAt: now,
       closedAt: null,
+      merged: false,
+      mergedAt: null,
+      mergeCommitSha: null,
     };
     pulls.push(record);
     return pullJson(site, repo, record, branches);
@@ -156,6 +164,7 @@ async function updatePull(site: Site, repo: Repo, number: number, input: unknown
     const base = update.base ?? record.base;
     if (!branches.has(base)) throw missingBranch(repo, 'base', base);
     const state = update.state ?? record.state;
+    if (state === 'open' && record.merged) throw validationFailed('A merged pull request cannot be reopened.');
     if (state === 'open') refuseDuplicateOpenPull(repo, pulls, record.head, base, record);
     const now = timestamp();
     if (update.title !== undefined) record.title = update.title;
@@ -168,6 +177,42 @@ async function updatePull(site: Site, repo: Repo, number: number, input: unknown
     record.updatedAt = now;
     return pullJson(site, repo, record, branches);
   });
+}
+
+const MergePullSchema = z.object({
+  commit_title: z.string().max(500).optional(),
+  commit_message: z.string().max(10_000).optional(),
+  merge_method: z.literal('merge').optional(),
+  sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+});
+
+/** GitHub's "merge a pull request" (merge commits only): 405 when it cannot be merged, 409 when `sha` is not the head. */
+async function mergePull(site: Site, repo: Repo, number: number, input: unknown) {
+  const request = parseInput(MergePullSchema, input);
+  return site.pulls.mutate(repo, async (pulls) => {
+    const record = pullNumbered(pulls, number);
+    if (record.merged) throw new ApiError(405, { message: 'Pull Request is already merged' });
+    if (record.state !== 'open') throw new ApiError(405, { message: 'Pull Request is not mergeable: it is closed' });
+    if (record.draft) throw new ApiError(405, { message: 'Pull Request is still a draft' });
+    const branches = await branchHeads(repo);
+    const headSha = branches.get(record.head);
+    const baseSha = branches.get(record.base);
+    if (!headSha || !baseSha) throw new ApiError(405, { message: 'Pull Request is not mergeable: a branch is missing' });
+    if (request.sha && request.sha !== headSha) throw new ApiError(409, { message: 'Head branch was modified. Review and try the merge again.' });
+    const title = request.commit_title ?? `Merge pull request #${number} from ${repo.owner}/${record.head}`;
+    const outcome = await mergeIntoBase(repo, record.base, baseSha, headSha, request.commit_message ? `${title}\n\n${request.commit_message}` : title, site.writeKey);
+    if (!outcome.merged) throw new ApiError(405, { message: `Pull Request is not mergeable: ${outcome.why}` });
+    const now = timestamp();
+    Object.assign(record, { state: 'closed', merged: true, mergedAt: now, mergeCommitSha: outcome.sha, closedAt: now, updatedAt: now, headSha, baseSha });
+    return { sha: outcome.sha, merged: true, message: 'Pull Request successfully merged' };
+  });
+}
+
+/** GitHub's "check if a pull request has been merged": 204 when merged, 404 when not. */
+async function mergedStatus(site: Site, repo: Repo, number: number): Promise<ApiResponse> {
+  const record = pullNumbered(await site.pulls.read(repo), number);
+  if (!record.merged) throw notFound();
+  return { status: 204, body: null };
 }
 
 const LabelsSchema = z.object({

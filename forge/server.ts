@@ -9,9 +9,9 @@ import path from 'node:path';
 import { listenOn } from '../activities/listen';
 import { admit } from './auth';
 import { isGitEndpoint, serveGit } from './git-http';
-import { renderIndexPage, renderPullPage, renderRepoPage } from './pages';
+import { DIFF_STYLESHEET_PATH, rawCompareDiff, renderBlobPage, renderComparePage, renderIndexPage, renderPullPage, renderRepoPage } from './pages';
 import { PullStore } from './pulls-store';
-import { createBareRepo, listRepos, repoAt, repoExists, withoutGitSuffix } from './repos';
+import { createBareRepo, listRepos, repoAt, repoExists, withoutGitSuffix, type Repo } from './repos';
 import { forgeWriteKey, guardRefs, writerEnv } from './ref-guard';
 import { sendHtml, sendText } from './responses';
 import { serveApi } from './rest-api';
@@ -88,13 +88,16 @@ async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse
   const query = queryAt === -1 ? '' : target.slice(queryAt + 1);
   const isApi = rawPath === '/api/v3' || rawPath.startsWith('/api/v3/');
 
-  const admission = admit(req, res, site.token, isApi);
-  if (!admission) return;
-
   const segments = decodeSegments(rawPath);
   if (!segments) return sendText(res, 400, 'Bad request path\n');
+  const isGit = !isApi && segments.length >= 3 && withoutGitSuffix(segments[1]!) !== null;
+  // Pages are for people, who have no token: open to this machine. Git and the API always need the token.
+  const admission = !isApi && !isGit && isReadFromThisMachine(req) ? { remoteUser: undefined } : admit(req, res, site.token, isApi);
+  if (!admission) return;
+
   if (isApi) return serveApi(req, res, site, segments.slice(2), query);
   if (segments.length === 0) return sendHtml(req, res, await renderIndexPage(site));
+  if (rawPath === DIFF_STYLESHEET_PATH) return sendStylesheet(req, res);
   if (segments.length < 2) return sendText(res, 404, 'Not found\n');
 
   // `<owner>/<name>.git/<endpoint>` is git; `<owner>/<name>[/pull/<number>]` is a page.
@@ -111,12 +114,64 @@ async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse
   }
   if (rest.length === 0) return sendHtml(req, res, await renderRepoPage(site, repo));
   const [kind, number] = rest;
+  if (kind === 'compare' && rest.length >= 2) return serveCompare(req, res, repo, rest.slice(1).join('/'));
+  if (kind === 'blob' && rest.length >= 3) {
+    const page = await blobPage(repo, rest.slice(1));
+    return page === null ? sendText(res, 404, 'File not found at that ref\n') : sendHtml(req, res, page);
+  }
   const pullNumber = parsePullNumber(number);
   if (rest.length === 2 && kind === 'pull' && pullNumber !== null) {
     const page = await renderPullPage(site, repo, pullNumber);
     return page === null ? sendText(res, 404, 'Pull request not found\n') : sendHtml(req, res, page);
   }
   return sendText(res, 404, 'Not found\n');
+}
+
+/**
+ * A read of a page from this machine: GET or HEAD, addressed by a loopback name. The Host check keeps a
+ * DNS-rebinding page elsewhere from reading repository pages through a visitor's browser.
+ */
+function isReadFromThisMachine(req: http.IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host.endsWith('.localhost');
+}
+
+/** `<base>...<head>` (refs may hold "/"), as a page, or as the raw diff with `.diff` (as GitHub's). */
+async function serveCompare(req: http.IncomingMessage, res: http.ServerResponse, repo: Repo, spec: string): Promise<void> {
+  const raw = spec.endsWith('.diff');
+  const [base, head, ...more] = (raw ? spec.slice(0, -'.diff'.length) : spec).split('...');
+  if (!base || !head || more.length > 0) return sendText(res, 404, 'Compare two refs as <base>...<head>\n');
+  if (!raw) {
+    const page = await renderComparePage(repo, base, head);
+    return page === null ? sendText(res, 404, 'No such refs to compare\n') : sendHtml(req, res, page);
+  }
+  const diff = await rawCompareDiff(repo, base, head);
+  if (diff === null) return sendText(res, 404, 'No such refs to compare\n');
+  res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+  res.end(req.method === 'HEAD' ? undefined : diff);
+}
+
+/** `blob/<ref>/<path>` where the ref may itself hold "/": the shortest prefix that names a commit is the ref. */
+async function blobPage(repo: Repo, segments: string[]): Promise<string | null> {
+  for (let split = 1; split < segments.length; split++) {
+    const page = await renderBlobPage(repo, segments.slice(0, split).join('/'), segments.slice(split).join('/'));
+    if (page !== null) return page;
+  }
+  return null;
+}
+
+let stylesheet: Promise<string> | null = null;
+
+function sendStylesheet(req: http.IncomingMessage, res: http.ServerResponse): void {
+  stylesheet ??= fs.readFile(require.resolve('diff2html/bundles/css/diff2html.min.css'), 'utf8');
+  stylesheet.then(
+    (css) => {
+      res.writeHead(200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'max-age=3600' });
+      res.end(req.method === 'HEAD' ? undefined : css);
+    },
+    (error: unknown) => failUnexpectedly(res, error),
+  );
 }
 
 function failUnexpectedly(res: http.ServerResponse, error: unknown): void {

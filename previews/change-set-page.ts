@@ -49,17 +49,19 @@ ${items}
 
 function previewItem(meta: PreviewMeta, service: ServiceView | null): string {
   const title = `${meta.repo}@${shortSha(meta.sha)}`;
-  const href = safeHref(meta.url);
+  const href = safeHref(meta.originUrl ?? meta.url);
   const heading = href ? `<a href="${escapeHtml(href)}">${escapeHtml(title)}</a>` : escapeHtml(title);
   // For a service, what runs now says more than what the deploy saw (it may have crashed since).
-  const status = service && meta.status === 'ready' ? service.status : meta.status;
+  const status = service && meta.status === 'ready' ? service.status : meta.status === 'ready' && meta.problems?.length ? 'degraded' : meta.status;
   const facts = [meta.kind, `round ${meta.round}`, `branch ${meta.branch}`].map(escapeHtml).join(' · ');
   const shot = safeHref(meta.screenshot?.url ?? null);
   const thumbnail = shot ? `<a href="${escapeHtml(href ?? shot)}"><img class="thumbnail" src="${escapeHtml(shot)}" alt="${escapeHtml(`Screenshot of ${title}`)}" loading="lazy"></a>` : '';
   const problem =
     status === 'ready'
       ? ''
-      : `<pre>${escapeHtml((service?.reason ? `${service.reason}\n` : '') + meta.output.slice(-OUTPUT_TAIL_CHARS))}</pre>`;
+      : status === 'degraded'
+        ? `<ul class="problems">${(meta.problems ?? []).map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul>`
+        : `<pre>${escapeHtml((service?.reason ? `${service.reason}\n` : '') + meta.output.slice(-OUTPUT_TAIL_CHARS))}</pre>`;
   return `<li class="preview" data-repo="${escapeHtml(meta.repo)}">
   <h2>${heading}</h2>
   <span class="status status-${escapeHtml(status)}">${escapeHtml(status)}</span>

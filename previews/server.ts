@@ -6,6 +6,7 @@
 //   /<runId>/_screenshots/…       screenshots
 //   /<runId>/_logs/<repoId>.log   the log of a service preview
 //   /.host/…                      the control API that starts and stops service previews (previews/control-api.ts)
+// and, on a preview's own origin http://<repo>--<run>.localhost:<port>/…, that preview at the root (store.ts).
 // Files are served as they are, never a listing, nothing outside the store, and nothing a browser should
 // cache (a redeploy replaces a preview under the same address). The server owns the service previews'
 // processes: close() stops them, and a new server on the same store starts again what was running.
@@ -17,7 +18,8 @@ import { escapeHtml, renderChangeSetPage } from './change-set-page';
 import { CONTROL_PREFIX, handleControlRequest, type ControlApiOptions } from './control-api';
 import { proxyToService } from './proxy';
 import { ServiceSupervisor, type ServiceView } from './services';
-import { isStoreId, LOGS_SEGMENT, readPreviewMetas } from './store';
+import { PreviewOrigins } from './origins';
+import { isStoreId, LOGS_SEGMENT, originLabelOfHost, readPreviewMetas } from './store';
 
 export interface PreviewServer {
   /** Where the server listens, e.g. http://127.0.0.1:8741 (no trailing slash). */
@@ -47,6 +49,7 @@ interface Served {
   services: ServiceSupervisor;
   control: ControlApiOptions;
   agent: http.Agent;
+  origins: PreviewOrigins;
 }
 
 const LOG_SERVED_BYTES = 1024 * 1024;
@@ -86,7 +89,7 @@ export async function startPreviewServer({ dir, port = 0, host = '127.0.0.1', to
   let url = '';
   // Kept-alive connections to the services: a proxied request does not pay for a new connection.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const served: Served = { root, services, agent, control: { root, services, token, serverUrl: () => url } };
+  const served: Served = { root, services, agent, control: { root, services, token, serverUrl: () => url }, origins: new PreviewOrigins(root) };
   const server = http.createServer((request, response) => {
     serve(served, request, response).catch((error: unknown) => {
       if (!response.headersSent) reply(response, 500, `preview server error: ${error instanceof Error ? error.message : String(error)}`);
@@ -112,11 +115,21 @@ export async function startPreviewServer({ dir, port = 0, host = '127.0.0.1', to
 }
 
 async function serve(served: Served, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-  const rawUrl = request.url ?? '';
-  if (rawUrl.startsWith(CONTROL_PREFIX)) {
+  let rawUrl = request.url ?? '';
+  // A preview's own origin: its paths are the preview's, as if under /<run>/<repo>/ on the server's address.
+  const label = originLabelOfHost(request.headers.host);
+  let mount = '';
+  if (label !== null) {
+    const at = await served.origins.resolve(label);
+    if (!at) return reply(response, 404, `no preview lives at ${label}.localhost (it may have been removed)`);
+    if (!rawUrl.startsWith('/')) return reply(response, 400, 'the request path must start with "/"');
+    mount = `/${encodeURIComponent(at.runId)}/${encodeURIComponent(at.repo)}`;
+    rawUrl = `${mount}${rawUrl}`;
+    request.url = rawUrl;
+  } else if (rawUrl.startsWith(CONTROL_PREFIX)) {
     return handleControlRequest(request, response, rawUrl.replace(/[?#].*$/, ''), served.control);
   }
-  const target = parseTarget(rawUrl);
+  const target = parseTarget(rawUrl, mount);
   if ('refused' in target) return reply(response, 400, target.refused);
   const [runId, second] = target.segments;
   if (runId === undefined) return serveIndex(served, request, response);
@@ -141,7 +154,7 @@ async function serve(served: Served, request: http.IncomingMessage, response: ht
   if (stats.isDirectory()) {
     // Relative links in the page (style.css, ./app.js) resolve against the address: it must end in "/".
     if (!target.trailingSlash) {
-      response.setHeader('Location', `${target.pathname}/${target.search}`);
+      response.setHeader('Location', `${target.pathname.slice(target.mount.length)}/${target.search}`);
       return reply(response, 301, 'moved');
     }
     file = path.join(resolved, 'index.html');
@@ -244,21 +257,22 @@ async function serveServiceLog(served: Served, request: http.IncomingMessage, re
   }
 }
 
-type ParsedTarget = { segments: string[]; trailingSlash: boolean; pathname: string; search: string };
+/** `mount`: the `/<run>/<repo>` a preview's own origin put before the path (empty on the server's address). */
+type ParsedTarget = { segments: string[]; trailingSlash: boolean; pathname: string; search: string; mount: string };
 type Target = ParsedTarget | { refused: string };
 
 /**
  * Splits the raw request path into decoded segments: <runId>/<repoId or _screenshots>/<path inside>.
  * Anything that could climb out (".." in any spelling, encoded slashes, empty segments) is refused.
  */
-function parseTarget(rawUrl: string): Target {
+function parseTarget(rawUrl: string, mount = ''): Target {
   if (!rawUrl.startsWith('/')) return { refused: 'the request path must start with "/"' };
   const queryAt = rawUrl.search(/[?#]/);
   const pathname = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
   const search = queryAt === -1 ? '' : rawUrl.slice(queryAt);
   const trailingSlash = pathname.endsWith('/');
   const raw = pathname.slice(1, trailingSlash ? -1 : undefined);
-  if (raw === '') return { segments: [], trailingSlash, pathname, search };
+  if (raw === '') return { segments: [], trailingSlash, pathname, search, mount };
   const segments: string[] = [];
   for (const part of raw.split('/')) {
     let segment: string;
@@ -276,7 +290,7 @@ function parseTarget(rawUrl: string): Target {
   if (!isStoreId(runId!) || (second !== undefined && !isStoreId(second))) {
     return { refused: 'a run or repository id uses letters, digits, ".", "_" or "-" and does not start with "."' };
   }
-  return { segments, trailingSlash, pathname, search };
+  return { segments, trailingSlash, pathname, search, mount };
 }
 
 function sendFile(request: http.IncomingMessage, response: http.ServerResponse, file: string, stats: Stats): void {

@@ -79,6 +79,35 @@ export function screenshotFile(dir: string, runId: string, repoId: string, round
   return path.join(dir, storeId(runId), SCREENSHOTS_FOLDER, screenshotName(repoId, round));
 }
 
+// ---- a preview on its own origin ----
+//
+// http://<repo>--<run>.localhost:<port>/ serves the same preview as <baseUrl>/<run>/<repo>/, at the root of
+// its own origin, so a single-page app's absolute paths (/assets/index.js) work unchanged. Browsers resolve
+// every *.localhost name to loopback; the label is the repository and run ids made DNS-safe.
+
+const MAX_DNS_LABEL = 63;
+
+/** `web-app--cr-web-0123abcd` for a run and repository; null when it would not fit in one DNS label. */
+export function originLabel(runId: string, repoId: string): string | null {
+  const safe = (id: string) => id.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const label = `${safe(storeId(repoId))}--${safe(storeId(runId))}`;
+  return label.length <= MAX_DNS_LABEL && /^[a-z0-9]/.test(label) && !label.endsWith('-') ? label : null;
+}
+
+/** The preview's own origin, when the preview server is this machine's (a loopback base address). */
+export function previewOriginUrl(baseUrl: string, runId: string, repoId: string): string | null {
+  const base = new URL(baseUrl);
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(base.hostname)) return null;
+  const label = originLabel(runId, repoId);
+  return label ? `${base.protocol}//${label}.localhost${base.port ? `:${base.port}` : ''}/` : null;
+}
+
+/** The label of a `<label>.localhost` Host header, or null for any other host. */
+export function originLabelOfHost(host: string | undefined): string | null {
+  const match = /^([a-z0-9-]{1,63})\.localhost(?::\d+)?$/i.exec(host ?? '');
+  return match && match[1]!.includes('--') ? match[1]!.toLowerCase() : null;
+}
+
 export function screenshotUrl(baseUrl: string, runId: string, repoId: string, round: number): string {
   return `${withoutTrailingSlash(baseUrl)}/${storeId(runId)}/${SCREENSHOTS_FOLDER}/${screenshotName(repoId, round)}`;
 }

@@ -132,7 +132,7 @@ test('three repositories are checked and previewed as one change set, and the PR
   expect(apiService.status).toBe('ready');
 
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve' });
-  state = await waitForPhase(world.gateway, runId, 'done');
+  state = await waitForPhase(world.gateway, runId, 'tracking');
   const branch = `change-request/${runId}`;
   const [uiPull] = await forgePulls(world, 'ui-kit');
   const [webPull] = await forgePulls(world, 'web-app');

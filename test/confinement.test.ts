@@ -108,8 +108,12 @@ test('only the addresses in its environment are reachable', async () => {
 test('a command is user 1000 inside and, when the worker is root, an unprivileged user outside too', async () => {
   const marker = `33${Math.floor(Math.random() * 1000)}`;
   const running = run(`id -u; sleep ${marker}`, 3000);
-  await new Promise((resolve) => setTimeout(resolve, 800));
-  const outside = execFileSync('sh', ['-c', `ps -o uid= -C sleep -o args= | grep '[s]leep ${marker}' | awk '{print $1}'`]).toString().trim();
+  // Look while it sleeps (a loaded machine may take a while to start it).
+  let outside = '';
+  for (const until = Date.now() + 2500; !outside && Date.now() < until; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    outside = execFileSync('sh', ['-c', `ps -o uid= -C sleep -o args= | grep '[s]leep ${marker}' | awk '{print $1}'`]).toString().trim();
+  }
   const ran = await running;
   expect(ran.outputTail.split('\n')[0]).toBe('1000');
   if (process.getuid?.() === 0) expect(outside).toBe(String(sandboxOwner()));
@@ -262,7 +266,7 @@ describe('secrets in a run', () => {
       expect(printed.outputTail).toMatch(/b64 [A-Za-z0-9+/]*\[REDACTED\]/);
 
       await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve' });
-      const done = await waitForPhase(world.gateway, runId, 'done', 120_000);
+      const done = await waitForPhase(world.gateway, runId, 'tracking', 120_000);
       const history = JSON.stringify(await world.env.client.workflow.getHandle(runId).fetchHistory());
       const pulls = await fs.readFile(path.join(world.forge.reposDir, 'demo', 'ui-kit.pulls.json'), 'utf8');
       const branchFiles = (await exec('git', ['--git-dir', path.join(world.forge.reposDir, 'demo', 'ui-kit.git'), 'ls-tree', '-r', '--name-only', `change-request/${runId}`])).stdout;
@@ -276,6 +280,20 @@ describe('secrets in a run', () => {
   });
 });
 
+/** The Chromium processes descending from `pid`, with the user each runs as. */
+function chromiumBelow(pid: number): { pid: number; user: string }[] {
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,user=,args=']).toString().split('\n').filter(Boolean).map((line) => {
+    const [p = '', pp = '', user = '', ...args] = line.trim().split(/\s+/);
+    return { pid: Number(p), ppid: Number(pp), user, args: args.join(' ') };
+  });
+  const below = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const row of rows) if (below.has(row.ppid) && !below.has(row.pid)) (below.add(row.pid), (grew = true));
+  }
+  return rows.filter((row) => row.pid !== pid && below.has(row.pid) && row.args.includes('/usr/lib/chromium/chromium')).map(({ pid: p, user }) => ({ pid: p, user }));
+}
+
 describe('screenshots', () => {
   test('Chromium renders a page as nobody with its own sandbox, and loads nothing from other origins', async () => {
     const outside: string[] = [];
@@ -284,13 +302,9 @@ describe('screenshots', () => {
     const site = http.createServer((req, res) => {
       if (req.url === '/') {
         // While Chromium asks for the page, it is running: whom as?
-        const count = (user: string) => {
-          try {
-            return Number(execFileSync('pgrep', ['-u', user, '-c', '-f', '/usr/lib/chromium/chromium']).toString().trim());
-          } catch {
-            return 0; // pgrep exits 1 when nothing matches
-          }
-        };
+        // Only this test's Chromium (below this process): other test files run their own Chromium meanwhile.
+        const ours = chromiumBelow(process.pid);
+        const count = (user: string) => ours.filter((p) => p.user === user).length;
         seenAs = { nobody: count('nobody'), root: count('root') };
         res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><h1>Preview</h1><img src="http://127.0.0.1:${portOf(elsewhere)}/beacon.png"><script>fetch('http://127.0.0.1:${portOf(elsewhere)}/xhr').catch(() => {})</script>`);
       } else res.writeHead(404).end();

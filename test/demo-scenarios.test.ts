@@ -38,6 +38,8 @@ const ProposalInputSchema = z.object({
 const SAMPLE_FEEDBACK: Record<string, string> = {
   save: 'Marketing prefers "Save 20%" over "Sale −20%" on the badge, please reword it.',
   red: 'Could the sale badge be red so it stands out more?',
+  // The README's own example.
+  changelog: 'Please add a changelog entry',
 };
 
 function substituteEnv(text: string): string {

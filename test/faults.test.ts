@@ -64,7 +64,7 @@ test('a worker killed while checks run is replaced; nothing is done twice', asyn
   expect(review.repos['ui-kit']!.checks).toHaveLength(1);
   expect(review.repos['ui-kit']!.checks[0]!.passed).toBe(true);
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: `${runId}-approve` });
-  await waitForPhase(world.gateway, runId, 'done');
+  await waitForPhase(world.gateway, runId, 'tracking');
   await expectOneCommitPerRoundAndOnePr(runId, ['ui-kit', 'web-app']);
   await stop();
 });
@@ -86,7 +86,7 @@ test('a worker killed while pull requests are opened is replaced; no pull reques
   await first.kill();
 
   const { stop } = await world.startWorker(demo);
-  const done = await waitForPhase(world.gateway, runId, 'done', 120_000);
+  const done = await waitForPhase(world.gateway, runId, 'tracking', 120_000);
   expect(Object.values(done.repos).every((r) => r.pr !== null)).toBe(true);
   await expectOneCommitPerRoundAndOnePr(runId, ['ui-kit', 'web-app']);
   await stop();
@@ -146,9 +146,10 @@ test('the Temporal server restarted on its database: runs waiting for people car
     await gateway.send(waitingToConfirm.runId, 'confirmRepos', { by: 'fiona', key: 'after-restart', repos: ['ui-kit'] });
     await gateway.send(waitingForReview.runId, 'approve', { by: 'fiona', key: 'after-restart' });
     await waitForPhase(gateway, waitingToConfirm.runId, 'awaiting_review', 120_000);
-    const done = await waitForPhase(gateway, waitingForReview.runId, 'done', 120_000);
+    const done = await waitForPhase(gateway, waitingForReview.runId, 'tracking', 120_000);
     expect(done.repos['ui-kit']!.pr).not.toBeNull();
     await gateway.send(waitingToConfirm.runId, 'cancel', { by: 'fiona', key: 'end' });
+    await gateway.send(waitingForReview.runId, 'cancel', { by: 'fiona', key: 'end' });
   } finally {
     running.worker.shutdown();
     await running.done;

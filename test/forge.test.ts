@@ -148,8 +148,21 @@ describe('git over smart HTTP', () => {
     const wrongBasic = `Basic ${Buffer.from(`x-access-token:${TOKEN}x`).toString('base64')}`;
     expect((await rawRequest({ path: refsPath, headers: { Authorization: wrongBasic } })).status).toBe(401);
     expect((await rawRequest({ path: '/api/v3/repos/acme/web-app', headers: { Authorization: 'token nope' } })).status).toBe(401);
-    expect((await rawRequest({ path: '/' })).status).toBe(401);
     expect((await rawRequest({ path: refsPath, headers: bearer })).status).toBe(200);
+  });
+
+  it('opens its pages to a browser on this machine without the token, and to nothing else', async () => {
+    const { port } = new URL(forge.url);
+    // A person's browser on this machine: no token, a loopback Host (any *.localhost too).
+    expect((await rawRequest({ path: '/' })).status).toBe(200);
+    expect((await rawRequest({ path: '/acme/web-app', headers: { Host: `localhost:${port}` } })).status).toBe(200);
+    // A DNS-rebinding page reaches the same socket under a foreign name: the token is asked for.
+    const rebound = await rawRequest({ path: '/', headers: { Host: `attacker.example:${port}` } });
+    expect(rebound.status).toBe(401);
+    // Writes and git need the token whoever asks.
+    expect((await rawRequest({ method: 'POST', path: '/acme/web-app' })).status).toBe(401);
+    expect((await rawRequest({ path: '/acme/web-app.git/info/refs?service=git-upload-pack' })).status).toBe(401);
+    expect((await rawRequest({ path: '/api/v3/repos/acme/web-app' })).status).toBe(401);
   });
 
   it('lets refs change only through its authenticated HTTP: local git commands and path pushes are refused', async () => {
@@ -348,6 +361,43 @@ describe('pull request API', () => {
     expect(reopened.data.number).toBeGreaterThan(pr.number);
   });
 
+  it('merges a pull request with a merge commit as GitHub does, and refuses what GitHub refuses', async () => {
+    const headSha = await pushBranch('change/merge-me');
+    const { data: pr } = await octokit.rest.pulls.create({ owner: 'acme', repo: 'web-app', head: 'change/merge-me', base: 'main', title: 'Merge me' });
+    const mainBefore = (await remoteHeads()).get('refs/heads/main')!;
+    await expect(octokit.rest.pulls.checkIfMerged({ owner: 'acme', repo: 'web-app', pull_number: pr.number })).rejects.toMatchObject({ status: 404 });
+    // Without the token nothing merges.
+    const anonymous = await fetch(`${forge.apiUrl}/repos/acme/web-app/pulls/${pr.number}/merge`, { method: 'PUT' });
+    expect(anonymous.status).toBe(401);
+    await expect(octokit.rest.pulls.merge({ owner: 'acme', repo: 'web-app', pull_number: pr.number, sha: mainBefore })).rejects.toMatchObject({ status: 409 });
+
+    const { data: merge } = await octokit.rest.pulls.merge({ owner: 'acme', repo: 'web-app', pull_number: pr.number });
+    expect(merge).toMatchObject({ merged: true, sha: expect.stringMatching(/^[0-9a-f]{40}$/) });
+    const bare = path.join(forge.reposDir, 'acme', 'web-app.git');
+    expect((await gitCli(['--git-dir', bare, 'rev-parse', 'main'])).trim()).toBe(merge.sha);
+    expect((await gitCli(['--git-dir', bare, 'log', '-1', '--format=%P%n%s', 'main'])).trim()).toBe(`${mainBefore} ${headSha}\nMerge pull request #${pr.number} from acme/change/merge-me`);
+    const { data: after } = await octokit.rest.pulls.get({ owner: 'acme', repo: 'web-app', pull_number: pr.number });
+    expect(after).toMatchObject({ state: 'closed', merged: true, merged_at: expect.any(String), merge_commit_sha: merge.sha });
+    expect((await octokit.rest.pulls.checkIfMerged({ owner: 'acme', repo: 'web-app', pull_number: pr.number })).status).toBe(204);
+    await expect(octokit.rest.pulls.merge({ owner: 'acme', repo: 'web-app', pull_number: pr.number })).rejects.toMatchObject({ status: 405 });
+    await expect(octokit.rest.pulls.update({ owner: 'acme', repo: 'web-app', pull_number: pr.number, state: 'open' })).rejects.toMatchObject({ status: 422 });
+
+    // Two branches that change the same line: the second cannot be merged after the first.
+    for (const [branch, text] of [['change/left', 'left\n'], ['change/right', 'right\n']] as const) {
+      await gitCli(['checkout', '--quiet', '-B', branch, 'origin/main'], workDir);
+      await gitCli(['fetch', '--quiet', 'origin'], workDir);
+      await gitCli(['reset', '--quiet', '--hard', 'origin/main'], workDir);
+      await fs.writeFile(path.join(workDir, 'package.json'), text);
+      await gitCli(['commit', '--quiet', '-am', `Write ${text.trim()}`], workDir);
+      await gitCli(['push', '--quiet', '--force', 'origin', branch], workDir);
+    }
+    const left = await octokit.rest.pulls.create({ owner: 'acme', repo: 'web-app', head: 'change/left', base: 'main', title: 'Left' });
+    const right = await octokit.rest.pulls.create({ owner: 'acme', repo: 'web-app', head: 'change/right', base: 'main', title: 'Right' });
+    await octokit.rest.pulls.merge({ owner: 'acme', repo: 'web-app', pull_number: left.data.number });
+    await expect(octokit.rest.pulls.merge({ owner: 'acme', repo: 'web-app', pull_number: right.data.number })).rejects.toMatchObject({ status: 405, response: { data: { message: expect.stringMatching(/^Pull Request is not mergeable: merge conflict/) } } });
+    expect((await octokit.rest.pulls.get({ owner: 'acme', repo: 'web-app', pull_number: right.data.number })).data).toMatchObject({ state: 'open', merged: false });
+  });
+
   it('refuses a pull request whose head has no commits beyond the base', async () => {
     await gitCli(['push', '--quiet', 'origin', 'origin/main:refs/heads/same-as-main'], workDir);
     const create = octokit.rest.pulls.create({ owner: 'acme', repo: 'web-app', head: 'same-as-main', base: 'main', title: 'Nothing' });
@@ -357,14 +407,40 @@ describe('pull request API', () => {
   it('shows the pull request on an HTML page with its title escaped', async () => {
     await pushBranch('change/markup');
     const title = '<script>alert("x")</script> & more';
-    const { data } = await octokit.rest.pulls.create({ owner: 'acme', repo: 'web-app', head: 'change/markup', base: 'main', title, body: 'line 1\n<b>line 2</b>' });
+    const body = '## Summary\n\nline 1 <b>line 2</b> [docs](https://docs.example.com/x)\n\n<details><summary>Key changes</summary>\n\n````diff\n+```js\n+x\n+```\n````\n\n</details>\n\n<script>alert(1)</script><img src=x onerror=alert(2)><a href="javascript:alert(3)">j</a>';
+    const { data } = await octokit.rest.pulls.create({ owner: 'acme', repo: 'web-app', head: 'change/markup', base: 'main', title, body });
 
-    const page = await rawRequest({ path: new URL(data.html_url).pathname, headers: bearer });
+    const page = await rawRequest({ path: new URL(data.html_url).pathname });
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.body).toContain('&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; more');
-    expect(page.body).toContain('line 1\n&#60;b&#62;line 2&#60;/b&#62;');
+    // The body as Markdown: headings, links, collapsed sections and fenced code, sanitized.
+    expect(page.body).toContain('<h2>Summary</h2>');
+    expect(page.body).toContain('<b>line 2</b> <a href="https://docs.example.com/x" rel="noopener noreferrer nofollow">docs</a>');
+    expect(page.body).toMatch(/<details><summary>Key changes<\/summary>\s*<pre><code class="language-diff">\+```js\n\+x\n\+```\n<\/code><\/pre>\s*<\/details>/);
     expect(page.body).not.toContain('<script>');
+    expect(page.body).not.toMatch(/onerror|javascript:/);
+    // Its commits and its diff, one collapsible section per file.
+    expect(page.body).toContain('Commits (1)');
+    expect(page.body).toContain('Work on change/markup');
+    expect(page.body).toMatch(/<details class="diff-file" open><summary><code>change-markup\.txt \(added\)<\/code> <span class="diff-count added">\+1<\/span>/);
+    expect(page.body).toContain('d2h-ins');
+    const stylesheet = await rawRequest({ path: '/-/diff2html.min.css' });
+    expect(stylesheet.headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(stylesheet.body).toContain('.d2h-ins');
+
+    // The same as a compare view and as a raw diff, refs with "/" included; a file at a ref.
+    const compare = await rawRequest({ path: '/acme/web-app/compare/main...change/markup' });
+    expect(compare.status).toBe(200);
+    expect(compare.body).toContain('Work on change/markup');
+    const raw = await rawRequest({ path: '/acme/web-app/compare/main...change/markup.diff' });
+    expect(raw.body).toMatch(/^diff --git a\/change-markup\.txt b\/change-markup\.txt\n/);
+    expect(raw.body).toContain('+change/markup');
+    const blob = await rawRequest({ path: '/acme/web-app/blob/change/markup/change-markup.txt' });
+    expect(blob.status).toBe(200);
+    expect(blob.body).toContain('<pre class="blob">change/markup\n</pre>');
+    expect((await rawRequest({ path: '/acme/web-app/blob/main/no-such-file' })).status).toBe(404);
+    expect((await rawRequest({ path: '/acme/web-app/compare/--output=x...main' })).status).toBe(404);
 
     const index = await rawRequest({ path: '/', headers: bearer });
     expect(index.body).toContain(`<a href="/acme/web-app/pull/${data.number}">#${data.number} &#60;script&#62;`);

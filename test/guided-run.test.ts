@@ -4,7 +4,8 @@ import { Worker } from '@temporalio/worker';
 import type { Scenario } from '../activities/agent/scenarios';
 import { shortRunId } from '../domain/change-set';
 import { recordHistory } from './helpers/histories';
-import { branchCommits, createWorld, forgePulls, demoScenarios, waitForPhase, workflowBundle, type World } from './helpers/world';
+import { cardFor } from '../domain/card';
+import { branchCommits, createWorld, forgePulls, demoScenarios, waitForPhase, waitForState, workflowBundle, type World } from './helpers/world';
 
 jest.setTimeout(180_000);
 
@@ -101,10 +102,12 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(state.feedback).toEqual([expect.objectContaining({ by: 'fiona', round: 3, repos: ['web-app'] })]);
 
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve-1' });
-  state = await waitForPhase(world.gateway, runId, 'done');
-  // The run took its preview down when it ended.
-  expect(state.previews.every((p) => p.status === 'removed')).toBe(true);
-  expect((await fetch(preview.url!)).status).toBe(404);
+  // The pull requests are open and the run follows them; the preview lives on for their reviewers.
+  state = await waitForPhase(world.gateway, runId, 'tracking');
+  const latestPreview = state.previews.find((p) => p.repo === 'web-app')!;
+  expect(latestPreview.status).toBe('ready');
+  expect((await fetch(latestPreview.url!)).status).toBe(200);
+  expect((await fetch(latestPreview.screenshot!.url)).status).toBe(200);
 
   // One PR per repository on the forge, from the run's branch, each body naming its sibling.
   const branch = `change-request/${runId}`;
@@ -125,6 +128,20 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(webCommits[0]).toContain('depend on @acme/ui-kit ^1.5.0');
   expect(uiPulls[0]!.body).toContain('release @acme/ui-kit 1.5.0');
   expect(webPulls[0]!.body).toContain(`blocked by [ui-kit #${uiPulls[0]!.number}]`);
+
+  // Merging ui-kit's pull request on the forge moves the run on: it sees the merge, web-app stays followed.
+  const forgeApi = (route: string, init: RequestInit = {}) => fetch(`${world.forge.apiUrl}/repos/demo/${route}`, { ...init, headers: { authorization: `token ${world.forgeToken}`, 'content-type': 'application/json' } });
+  expect((await forgeApi(`ui-kit/pulls/${uiPulls[0]!.number}/merge`, { method: 'PUT', body: '{}' })).status).toBe(200);
+  state = await waitForState(world.gateway, runId, (s) => s.repos['ui-kit']!.pr!.state === 'merged', 30_000);
+  expect(state.phase).toBe('tracking');
+  expect(state.repos['web-app']!.pr).toMatchObject({ state: 'open', ci: null, review: null });
+  expect(cardFor(state).sections.find((s) => s.heading === 'Pull requests')!.lines).toEqual([`ui-kit #${uiPulls[0]!.number}: merged`, `web-app #${webPulls[0]!.number}: open`, expect.stringMatching(/^Followed until \d{4}-\d\d-\d\d; next look at \d\d:\d\d UTC\.$/)]);
+  // Closing web-app's ends tracking for it, and the run: done, its preview taken down with its decision.
+  expect((await forgeApi(`web-app/pulls/${webPulls[0]!.number}`, { method: 'PATCH', body: JSON.stringify({ state: 'closed' }) })).status).toBe(200);
+  state = await waitForPhase(world.gateway, runId, 'done', 30_000);
+  expect(state.outcome!.reason).toBe(`every pull request is decided: ui-kit #${uiPulls[0]!.number} merged, web-app #${webPulls[0]!.number} closed`);
+  expect(state.previews.every((p) => p.status === 'removed')).toBe(true);
+  expect((await fetch(preview.url!)).status).toBe(404);
 
   // The history replays cleanly against the current workflow code.
   const history = await world.env.client.workflow.getHandle(runId).fetchHistory();

@@ -12,6 +12,7 @@ import { escapeLarkMd, larkCard } from '../im-adapters/lark/card';
 import { LarkChannel } from '../im-adapters/lark/channel';
 import { LarkDocuments } from '../im-adapters/lark/documents';
 import { SourceStore } from '../activities/context/source-store';
+import { PULL_REQUESTS_ARE_OPEN } from '../domain/human-inputs';
 import { LarkApiError } from '../im-adapters/lark/lark-api';
 import type { Card } from '../domain/card';
 import { loadCatalog } from '../domain/catalog-loader';
@@ -207,20 +208,20 @@ test('a mention starts a run in its thread; the card is posted once and patched;
   // fiona approves: pull requests open, and the final card (still the one message) says so.
   answer = await press(card, 'Approve', FIONA, 'ev-press-approve');
   expect(answer.json.toast).toEqual({ type: 'success', content: 'Approved: opening the pull requests.' });
-  state = await waitForPhase(world.gateway, runId, 'done', 120_000);
+  state = await waitForPhase(world.gateway, runId, 'tracking', 120_000);
   card = await cardShowing(runId);
-  expect(shown(card)).toContain('Done: pull requests are open.');
+  expect(shown(card)).toContain('Pull requests are open: following them until each is merged or closed.');
   expect(shown(card)).toContain('PR #');
   expect(cardPosts(mention)).toHaveLength(1);
   expect(state.lastError).toBeNull();
 
-  // A reply after the end is refused, and told in the thread.
+  // A reply once the pull requests are open is refused, and told in the thread.
   const late = lark.personWrites(FIONA, 'One more thing: bold prices', { root: mention.message_id });
   await send(messageEvent(late, 'ev-reply-late', VERIFICATION_TOKEN));
-  expect(await router.outcome(late.message_id)).toMatchObject({ kind: 'refused', reason: 'this change request is done; start a new one for more changes' });
+  expect(await router.outcome(late.message_id)).toMatchObject({ kind: 'refused', reason: PULL_REQUESTS_ARE_OPEN });
   const told = await waitFor(() => lark.callsTo('im.message.reply').find((c) => c.messageId === late.message_id), 'the refusal in the thread');
   expect(told.body).toMatchObject({ msg_type: 'text', reply_in_thread: true });
-  expect(JSON.parse(told.body.content)).toEqual({ text: `<at user_id="${FIONA}"></at> this change request is done; start a new one for more changes` });
+  expect(JSON.parse(told.body.content)).toEqual({ text: `<at user_id="${FIONA}"></at> ${PULL_REQUESTS_ARE_OPEN}` });
 
   // A press the run decides after Lark's 3 seconds: answered in time with "working on it", then the card
   // is redrawn and the person told in the thread.
@@ -230,7 +231,7 @@ test('a mention starts a run in its thread; the card is posted once and patched;
   expect(slow.json).toEqual({ toast: { type: 'info', content: 'Working on it: the card changes when the change request has decided.' } });
   const followUp = await waitFor(() => lark.callsTo('im.message.reply').find((c) => c.messageId === card.message_id && c.body.msg_type === 'text'), 'the late refusal in the thread', 10_000);
   expect(JSON.parse(followUp.body.content).text).toContain('this card is out of date');
-  expect(shown(lark.message(card.message_id)!)).toContain('Done: pull requests are open.');
+  expect(shown(lark.message(card.message_id)!)).toContain('Pull requests are open: following them until each is merged or closed.');
 });
 
 test('a mention inside someone’s thread starts the run in that thread; messages that do not concern the bot are ignored', async () => {

@@ -149,6 +149,73 @@ test('a static preview is built from the work branch, served, and screenshotted'
   expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
 });
 
+/** A request to the preview server as a browser sends it for `address` (Node cannot resolve *.localhost). */
+function requestAs(address: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const url = new URL(address);
+  const { port } = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, method: 'GET', path: `${url.pathname}${url.search}`, headers: { host: url.host } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** A build.mjs that writes `files` under dist/. */
+function buildWriting(files: Record<string, string>): Record<string, string> {
+  return {
+    'build.mjs': `import { mkdir, writeFile } from 'node:fs/promises';\nimport path from 'node:path';\nconst files = ${JSON.stringify(files)};\nfor (const [name, content] of Object.entries(files)) {\n  await mkdir(path.dirname(path.join('dist', name)), { recursive: true });\n  await writeFile(path.join('dist', name), content);\n}\nconsole.log('wrote', Object.keys(files).length, 'files');\n`,
+  };
+}
+
+test('a single-page app with absolute asset paths works on its own origin, and its screenshot is not blank', async () => {
+  const runId = 'cr-preview-spa';
+  const branch = `change-request/${runId}`;
+  const [sha] = await pushWorkBranch('web-app', branch, [buildWriting({
+    'index.html': '<!doctype html><html><head><title>Shop</title><link rel="stylesheet" href="/assets/app.css"></head><body><div id="root"></div><script type="module" src="/assets/app.js"></script></body></html>',
+    'assets/app.css': 'body{margin:0;background:#fff}.hero{background:#3b5bdb;color:#fff;font:48px sans-serif;padding:80px}',
+    'assets/app.js': "document.getElementById('root').innerHTML = '<div class=\"hero\">Rendered by the app</div>';",
+  })]);
+  const record = await timed('single-page app deploy and checked screenshot', () => deploy(deps, webApp, runId, branch, sha!));
+  const { port } = new URL(server.url);
+  expect(record).toMatchObject({ status: 'ready', url: `${server.url}/${runId}/web-app/`, originUrl: `http://web-app--${runId}.localhost:${port}/` });
+  // Shot on its own origin, where /assets/… is the app's: nothing wrong with it, and not one colour.
+  expect(record.problems).toBeUndefined();
+  expect(record.screenshot).toMatchObject({ width: 1024, height: 640 });
+  const own = await requestAs(`${record.originUrl}assets/app.js`);
+  expect(own).toMatchObject({ status: 200, body: expect.stringContaining('Rendered by the app') });
+  // The same page under the server's shared address finds no assets: that is why people get the origin.
+  expect((await requestAs(`${server.url}/assets/app.js`)).status).toBe(404);
+  // An address of no preview says so.
+  expect(await requestAs(`http://web-app--cr-nothing-here.localhost:${port}/`)).toMatchObject({ status: 404, body: expect.stringContaining('no preview lives at web-app--cr-nothing-here.localhost') });
+  await fs.mkdir(ARTIFACTS, { recursive: true });
+  await fs.copyFile(path.join(storeDir, runId, '_screenshots', 'web-app-r1.png'), path.join(ARTIFACTS, 'spa-own-origin.png'));
+});
+
+test('a preview whose page is broken is degraded, with what went wrong', async () => {
+  const runId = 'cr-preview-degraded';
+  const branch = `change-request/${runId}`;
+  const [sha] = await pushWorkBranch('web-app', branch, [buildWriting({
+    'index.html': '<!doctype html><html><body><script src="/assets/missing.js"></script><script>console.error("the app could not start: no API_URL"); throw new Error("render failed");</script></body></html>',
+  })]);
+  const record = await deploy(deps, webApp, runId, branch, sha!);
+  expect(record.status).toBe('ready');
+  expect(record.problems).toEqual(expect.arrayContaining([
+    'GET /assets/missing.js answered HTTP 404',
+    'console error: the app could not start: no API_URL',
+    'uncaught error: render failed',
+    expect.stringMatching(/^the page shows nothing: 100% of the screenshot is one colour \(#ffffff\)$/),
+  ]));
+  // Reviewers are told: a risk in the summary, "degraded" on the change-set page.
+  const page = await requestAs(`${server.url}/${runId}/`);
+  expect(page.body).toContain('status-degraded');
+  expect(page.body).toContain('GET /assets/missing.js answered HTTP 404');
+});
+
 test('a build that fails gives a failed preview with the build output, and does not throw', async () => {
   const runId = 'cr-preview-broken';
   const branch = `change-request/${runId}`;

@@ -53,7 +53,7 @@ test('a long run continues as new and keeps its state, its inputs and their idem
   const handle = world.env.client.workflow.getHandle(runId);
   await handle.signal('feedback', { by: 'fiona', key: 'fb-after-can', text: 'Please make it say Save 20%', repos: ['ui-kit', 'web-app'] });
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve-after-can' });
-  const done = await waitForPhase(world.gateway, runId, 'done');
+  const done = await waitForPhase(world.gateway, runId, 'tracking');
   expect(done.rounds).toHaveLength(2);
   expect(done.inputs.filter((i) => i.key === 'fb-after-can')).toHaveLength(1);
   expect(Object.values(done.repos).every((r) => r.pr !== null)).toBe(true);

@@ -175,6 +175,21 @@ test('a guided run from the web chat: propose, amend, confirm, review, a refusal
   await page.getByText('Reminder: this change request is waiting for your review.').waitFor({ timeout: 30_000 });
   await shot(page, '04-ready-for-review');
 
+  // Each repository's diff, rendered in the page: in total, then one round's, each file collapsible.
+  const diff = page.getByRole('region', { name: 'web-app diff' });
+  await diff.locator('.d2h-ins', { hasText: 'USD 12.50' }).first().waitFor();
+  expect(await diff.locator('details.diff-file > summary').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^src\/render\.js \+\d+ −\d+$/), expect.stringMatching(/^test\/render\.test\.js /)]));
+  const kitDiff = page.getByRole('region', { name: 'ui-kit diff' });
+  await kitDiff.locator('.d2h-ins', { hasText: 'const CURRENCY_CODE' }).first().waitFor();
+  // ui-kit took two rounds (the padding fix): round 2 alone is that one line.
+  expect(await kitDiff.getByRole('combobox', { name: 'Diff of ui-kit' }).locator('option').allTextContents()).toEqual(['all rounds', 'round 1', 'round 2']);
+  await kitDiff.getByRole('combobox', { name: 'Diff of ui-kit' }).selectOption('2');
+  await kitDiff.locator('details.diff-file > summary', { hasText: /^src\/price\.js \+1 −1$/ }).waitFor();
+  expect(await kitDiff.locator('details.diff-file').count()).toBe(1);
+  await kitDiff.locator('details.diff-file > summary').first().click();
+  expect(await kitDiff.locator('details.diff-file').first().getAttribute('open')).toBeNull();
+  await shot(page, '04b-diffs');
+
   // Pam may not approve: the refusal is said in the thread, and the run stays where it was.
   await page.getByLabel('You are').selectOption('pam');
   await page.getByRole('button', { name: 'Approve and open pull requests' }).click();
@@ -198,17 +213,34 @@ test('a guided run from the web chat: propose, amend, confirm, review, a refusal
   // Fiona approves: one pull request per repository, linked from the card and present on the forge.
   await page.getByLabel('You are').selectOption('fiona');
   await page.getByRole('button', { name: 'Approve and open pull requests' }).click();
-  await page.getByText('Done: pull requests are open.').waitFor({ timeout: RUN_TIMEOUT_MS });
+  await page.getByText('Pull requests are open: following them until each is merged or closed.').waitFor({ timeout: RUN_TIMEOUT_MS });
   mark('pull requests open');
-  state = await waitForPhase(world.gateway, runId, 'done');
+  state = await waitForPhase(world.gateway, runId, 'tracking');
   for (const repo of ['ui-kit', 'web-app']) {
     const pulls = (await forgePulls(world, repo)).filter((p) => p.head.ref === `change-request/${runId}`);
     expect(pulls).toHaveLength(1);
     const link = page.getByRole('link', { name: `${repo} PR #${pulls[0]!.number}` });
     expect(await link.getAttribute('href')).toBe(state.repos[repo]!.pr!.url);
   }
-  expect(await page.getByRole('textbox', { name: 'Reply in this thread' }).isDisabled()).toBe(true);
-  await shot(page, '07-done');
+  await shot(page, '07-pull-requests-open');
+
+  // Every link the page shows answers 200 in a browser without any token: the previews (they last while
+  // the pull requests are open), each repository's diff on the forge, the pull requests.
+  const hrefs = [...new Set(await page.locator('#card a[href], #changes a[href]').evaluateAll((links) => links.map((a) => String(Reflect.get(a, 'href')))))];
+  expect(hrefs).toEqual(expect.arrayContaining([state.repos['web-app']!.pr!.url, state.repos['ui-kit']!.pr!.url, state.previews.find((p) => p.repo === 'web-app')!.url]));
+  for (const repo of ['ui-kit', 'web-app']) expect(hrefs.some((href) => href.includes(`/demo/${repo}/compare/`))).toBe(true);
+  const visitor = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  for (const href of hrefs) {
+    const response = await visitor.goto(href);
+    expect({ href, status: response?.status() }).toEqual({ href, status: 200 });
+  }
+  // The forge's pull request page: the body rendered as Markdown, with its sections and links, and the diff.
+  await visitor.goto(state.repos['web-app']!.pr!.url);
+  expect(await visitor.locator('article.markdown-body h3').allTextContents()).toEqual(expect.arrayContaining(['Pull requests in this change', 'Merge order', 'ui-kit (package) — checks passing', 'web-app (app) — checks passing']));
+  expect(await visitor.locator('article.markdown-body a', { hasText: `ui-kit #${state.repos['ui-kit']!.pr!.number}` }).first().getAttribute('href')).toBe(state.repos['ui-kit']!.pr!.url);
+  await visitor.locator('details.diff-file .d2h-ins', { hasText: 'USD 12.50' }).first().waitFor();
+  await shot(visitor, '08-forge-pull-request');
+  await visitor.close();
 
   expect(pageErrors).toEqual([]);
   console.log(`web chat run ${runId}\n${timings.join('\n')}`);

@@ -45,7 +45,7 @@ test('a worker killed mid-edit is replaced and nothing is duplicated', async () 
     expect(review.repos[repo]!.checks.at(-1)!.passed).toBe(true);
   }
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve' });
-  const done = await waitForPhase(world.gateway, runId, 'done');
+  const done = await waitForPhase(world.gateway, runId, 'tracking');
   for (const repo of ['ui-kit', 'bff-api', 'web-app']) {
     const pulls = await forgePulls(world, repo);
     expect(pulls).toHaveLength(1);

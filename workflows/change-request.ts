@@ -25,6 +25,7 @@ import { budgetedStep } from './budgeted-step';
 import { CardKeeper } from './card-keeper';
 import { interruptible, RunStopped, waitForPeople } from './waiting';
 import { contextToGather, gatherContext, refreshApiShapes } from './context-intake';
+import { trackUntilDecided } from './tracking';
 import { renderBrief } from '../domain/brief';
 
 export interface RunOutcome {
@@ -41,6 +42,8 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     : Run.begin(parsed.success ? parsed.data : fallbackInput(input), wf.workflowInfo().workflowId);
   run.changeSetsAvailable = wf.patched('integrated-change-sets');
   run.readsContext = wf.patched('context-intake');
+  // Runs from before tracking end when their pull requests open; newer ones follow them until decided.
+  const tracksPullRequests = wf.patched('track-pull-requests');
   run.listen();
   const acts = activitiesFor(run);
   // Beside the main path, for the whole run (a cancelled workflow cancels their waits, which is fine).
@@ -56,9 +59,17 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
       await editUntilChecksSettle(run, acts, run.beginRound('initial', run.state.confirmed, 'first edit of the confirmed repositories', null));
       await presentChanges(run, acts);
     }
-    await reviewUntilApproved(run, acts);
-    await publish(run, acts);
-    return await finish(run, acts, card, 'done', describePublished(run), null);
+    // A run that continued as new while tracking goes on tracking; any other goes on from the review.
+    if (run.state.phase !== 'tracking') {
+      await reviewUntilApproved(run, acts);
+      await publish(run, acts);
+    }
+    if (!tracksPullRequests) return await finish(run, acts, card, 'done', describePublished(run), null);
+    const ended = await trackUntilDecided(run, acts, {
+      removePreviews: (repos) => removePreviews(run, acts, repos),
+      continueAsNewIfLong: () => continueAsNewIfHistoryIsLong(run),
+    });
+    return await finish(run, acts, card, 'done', describeDecided(run, ended), null);
   } catch (error) {
     if (error instanceof RunStopped) return finish(run, acts, card, 'cancelled', error.reason, error.by);
     if (wf.isCancellation(error)) {
@@ -518,6 +529,14 @@ async function finish(run: Run, acts: RunActivities, card: CardKeeper, phase: 'd
 /** What a run leaves behind when it ends, however it ends (even when an operator cancelled it). */
 async function cleanUp(run: Run, acts: RunActivities): Promise<void> {
   await wf.CancellationScope.nonCancellable(() => removePreviews(run, acts, run.state.previews.map((p) => p.repo)));
+}
+
+/** How the pull requests ended: each merged or closed, or still open when tracking stopped. */
+function describeDecided(run: Run, ended: 'decided' | 'expired'): string {
+  const pulls = mergeOrderOf(run.state).flatMap((id) => (run.repo(id).pr ? [`${id} #${run.repo(id).pr!.number} ${run.repo(id).pr!.state}`] : []));
+  if (pulls.length === 0) return describePublished(run);
+  const list = pulls.join(', ');
+  return ended === 'decided' ? `every pull request is decided: ${list}` : `tracking ended after ${Math.round(run.policy.trackPullRequestsFor / 86_400_000)} days with pull requests still open: ${list}`;
 }
 
 function describePublished(run: Run): string {

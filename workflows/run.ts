@@ -36,7 +36,7 @@ import {
 } from '../domain/budget';
 import type { StepLimits } from '../domain/budget';
 import { buildSummary, mergeOrderOf, type Narrative } from '../domain/summary';
-import type { BumpRangesResult, EditResult } from '../domain/activity-contracts';
+import type { BumpRangesResult, EditResult, TrackedPullRequest } from '../domain/activity-contracts';
 import { planReleases } from '../domain/change-set';
 import { agentProgressSignal, HUMAN_SIGNALS, inputVerdictQuery, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
 import { applyInput, emptyInbox, judgeInput, type PendingInputs } from './human-inputs';
@@ -227,7 +227,7 @@ export class Run {
   adoptCatalog(catalog: Catalog): void {
     this.catalog = catalog;
     this.state.scope = reposInScope(catalog, this.state.request.requester);
-    this.state.catalogRepos = catalog.repositories.map((r) => ({ id: r.id, role: r.role, description: r.description, dependsOn: r.dependsOn }));
+    this.state.catalogRepos = catalog.repositories.map((r) => ({ id: r.id, role: r.role, description: r.description, dependsOn: r.dependsOn, url: r.url }));
     this.state.budget.perStep = tighten(limitsFrom(catalog.policy.budget.perStep), this.budgetOverrides?.perStep);
     this.state.budget.perRun = tighten(limitsFrom(catalog.policy.budget.perRun), this.budgetOverrides?.perRun);
     wf.upsertSearchAttributes([
@@ -398,6 +398,29 @@ export class Run {
   recordPreview(record: PreviewRecord): void {
     this.state.previews = [...this.state.previews.filter((p) => p.repo !== record.repo), record];
     this.decisionChanged();
+  }
+
+  /**
+   * What tracking saw of the pull requests. Returns the repositories whose pull request was merged or closed
+   * since the last look, and whether anything a person would notice changed (the wait shortens again then).
+   */
+  applyTracking(seen: readonly TrackedPullRequest[]): { decided: string[]; changed: boolean } {
+    const decided: string[] = [];
+    let changed = false;
+    for (const look of seen) {
+      const pr = this.state.repos[look.repo]?.pr;
+      if (!pr || pr.number !== look.number) continue;
+      const before = JSON.stringify([pr.state, pr.ci ?? null, pr.review ?? null, pr.reviewComments ?? 0, pr.trackingError ?? null]);
+      pr.checkedAt = Date.now();
+      pr.trackingError = look.error;
+      if (!look.error) Object.assign(pr, { state: look.state, ci: look.ci, review: look.review, reviewComments: look.reviewComments });
+      if (JSON.stringify([pr.state, pr.ci ?? null, pr.review ?? null, pr.reviewComments ?? 0, pr.trackingError ?? null]) !== before) changed = true;
+      if (pr.state !== 'open') decided.push(look.repo);
+    }
+    if (this.state.tracking) this.state.tracking.looks += 1;
+    if (changed) this.decisionChanged();
+    else this.touch();
+    return { decided, changed };
   }
 
   markPreviewsRemoved(repos: readonly string[]): void {

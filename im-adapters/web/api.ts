@@ -8,6 +8,8 @@ import { ButtonValueSchema, cardFor, type Card } from '../../domain/card';
 import { RepoIdSchema, type Catalog } from '../../domain/catalog-schema';
 import type { RunState } from '../../domain/contracts';
 import { NOT_A_RUN_THREAD, type ButtonOutcome, type ConversationRouter, type MessageOutcome } from '../core/router';
+import { diffRangesOf } from '../../domain/compare';
+import { renderDiffHtml, MAX_RENDERED_DIFF_BYTES, type DiffHtml } from '../../domain/diff-html';
 import { HttpError, validate } from './http';
 import { peopleOf, type WebPerson } from './people';
 import { RunWatches } from './run-watch';
@@ -49,6 +51,25 @@ const RunQuerySchema = z.object({
 });
 export type RunQuery = z.infer<typeof RunQuerySchema>;
 
+const DiffQuerySchema = z.object({
+  repo: RepoIdSchema,
+  /** `total` (the default) or a round number. */
+  round: z.union([z.literal('total'), z.coerce.number().int().min(1)]).default('total'),
+}).strict();
+
+/** One repository's diff as the review panel shows it, with the other ranges it can switch to. */
+export interface DiffView {
+  repo: string;
+  round: number | 'total';
+  label: string;
+  /** The same diff on the repository's host (the card's link). */
+  url: string;
+  ranges: { round: number | 'total'; label: string }[];
+  html: string;
+  files: number;
+  truncated: boolean;
+}
+
 export interface ThreadMessage {
   key: string;
   at: number;
@@ -80,6 +101,8 @@ export interface WebChatDeps {
   uploads: Uploads;
   /** This web chat's own address, for the links to its uploads. */
   ownUrl: () => string;
+  /** Reads a raw diff from a repository host's compare view (`<compare url>.diff`). */
+  readDiff?: (url: string, signal: AbortSignal) => Promise<string>;
 }
 
 interface RunReading {
@@ -179,6 +202,40 @@ export class WebChatApi {
     return this.deps.router.onFeedback('web', runId, body.as, body.text, body.eventId);
   }
 
+  /**
+   * A repository's diff, in total or for one round, from its host's compare view (the local forge, or
+   * GitHub), rendered by diff2html. Commits never change, so a diff once read is kept.
+   */
+  async diff(runId: string, rawQuery: Record<string, string>, aborted: AbortSignal): Promise<DiffView> {
+    const query = validate(DiffQuerySchema, rawQuery, 'query');
+    const state = await this.webRunState(runId);
+    const ranges = diffRangesOf(state, query.repo);
+    if (ranges.length === 0) throw new HttpError(404, `${query.repo} has no changes in ${runId} yet`);
+    const range = ranges.find((r) => r.round === query.round);
+    if (!range) throw new HttpError(404, `${query.repo} has no commit of round ${query.round} (its rounds: ${ranges.slice(1).map((r) => r.round).join(', ')})`);
+    if (!range.url) throw new HttpError(404, `${query.repo}'s clone URL has no web compare view to read its diff from`);
+    const rendered = await this.renderedDiff(range.url, aborted);
+    return { repo: query.repo, round: range.round, label: range.label, url: range.url, ranges: ranges.map((r) => ({ round: r.round, label: r.label })), ...rendered };
+  }
+
+  private readonly diffs = new Map<string, DiffHtml>();
+
+  private async renderedDiff(url: string, aborted: AbortSignal): Promise<DiffHtml> {
+    const known = this.diffs.get(url);
+    if (known) return known;
+    const read = this.deps.readDiff ?? readCompareDiff;
+    let patch: string;
+    try {
+      patch = await read(`${url}.diff`, AbortSignal.any([aborted, AbortSignal.timeout(15_000)]));
+    } catch (error) {
+      throw new HttpError(502, `could not read the diff from ${url}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const rendered = renderDiffHtml(patch);
+    if (this.diffs.size >= 100) this.diffs.delete(this.diffs.keys().next().value!);
+    this.diffs.set(url, rendered);
+    return rendered;
+  }
+
   /** The state of a run started from this page; 404 for any other id. */
   private async webRunState(runId: string): Promise<RunState> {
     if (!WEB_RUN_ID.test(runId)) throw new HttpError(404, `${runId} is not a web chat thread`);
@@ -206,4 +263,25 @@ export class WebChatApi {
       throw new HttpError(400, `bad body: as: "${handle}" is not one of the catalog's people (${Object.keys(catalog.people).join(', ')})`);
     }
   }
+}
+
+/** The compare view's raw diff, as a browser would read it (no token: the forge's pages are open to this machine). */
+async function readCompareDiff(url: string, signal: AbortSignal): Promise<string> {
+  const response = await fetch(url, { signal, headers: { accept: 'text/plain' } });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  // Past what is rendered, the rest is not needed: read a little more than that, then stop.
+  const reader = response.body!.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    bytes += value.byteLength;
+    if (bytes > MAX_RENDERED_DIFF_BYTES + 64 * 1024) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -67,6 +67,8 @@ const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/styles.css': { file: 'styles.css', type: 'text/css; charset=utf-8' },
+  // diff2html's own stylesheet for the diffs in the review panel, from the installed package.
+  '/vendor/diff2html.min.css': { file: require.resolve('diff2html/bundles/css/diff2html.min.css'), type: 'text/css; charset=utf-8' },
 };
 
 // Scripts and styles from this server only; images from anywhere over http(s), because preview
@@ -77,7 +79,7 @@ const CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' http: https:
 export async function serveStatic(publicDir: string, pathname: string, response: http.ServerResponse): Promise<boolean> {
   const entry = STATIC_FILES[pathname];
   if (!entry) return false;
-  const content = await fs.readFile(path.join(publicDir, entry.file));
+  const content = await fs.readFile(path.resolve(publicDir, entry.file));
   response.writeHead(200, {
     'content-type': entry.type,
     'content-length': content.length,

@@ -40,7 +40,7 @@ export interface WebChat {
 const PUBLIC_DIR = path.join(__dirname, 'public');
 /** Open long polls per client address; a browser itself opens at most 6 connections per host. */
 const DEFAULT_POLLS_PER_CLIENT = 8;
-const RUN_PATH = /^\/api\/runs\/([^/]+)(?:\/(messages|buttons|feedback|attachments))?$/;
+const RUN_PATH = /^\/api\/runs\/([^/]+)(?:\/(messages|buttons|feedback|attachments|diff))?$/;
 
 export async function startWebChat(options: WebChatOptions): Promise<WebChat> {
   let ownUrl = '';
@@ -144,6 +144,12 @@ async function handle(api: WebChatApi, uploads: Uploads, polls: PollsPerClient, 
     } finally {
       release();
     }
+  }
+  if (action === 'diff') {
+    if (method !== 'GET') throw methodNotAllowed(response, 'GET');
+    const gone = new AbortController();
+    response.on('close', () => gone.abort());
+    return sendJson(response, 200, await api.diff(runId, Object.fromEntries(url.searchParams), AbortSignal.any([gone.signal, closing])));
   }
   if (method !== 'POST') throw methodNotAllowed(response, 'POST');
   switch (action) {

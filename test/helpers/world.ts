@@ -91,7 +91,8 @@ export async function startTemporal(options: { dbFilename?: string; port?: numbe
 /** Writes the demo catalog with the forge's URL and the given policy, into the test's data folder. */
 export async function writeTestCatalog(dir: string, forgeUrl: string, policy: Record<string, unknown> = {}, repos: WorldOptions['repos'] = {}): Promise<string> {
   const demo = YAML.parse(await fs.readFile(path.join(PROJECT_ROOT, 'demo', 'catalog.yaml'), 'utf8')) as { policy: Record<string, unknown>; repositories: { id: string; url: string }[] };
-  demo.policy = { ...demo.policy, activityHeartbeatTimeout: '5s', ...policy };
+  // Pull requests are looked at every second, so a merge on the forge shows within a test's patience.
+  demo.policy = { ...demo.policy, activityHeartbeatTimeout: '5s', trackPullRequestsEvery: '1s', trackPullRequestsAtMostEvery: '4s', ...policy };
   for (const repo of demo.repositories) {
     repo.url = repo.url.replace('${FORGE_URL}', forgeUrl);
     Object.assign(repo, repos[repo.id] ?? {});

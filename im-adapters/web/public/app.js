@@ -15,6 +15,7 @@ const PHASES = {
   previewing: { label: 'previewing', tone: 'working' },
   awaiting_review: { label: 'ready for review', tone: 'waiting' },
   publishing: { label: 'opening PRs', tone: 'working' },
+  tracking: { label: 'PRs open', tone: 'waiting' },
   done: { label: 'done', tone: 'done' },
   cancelled: { label: 'cancelled', tone: 'ended' },
   failed: { label: 'failed', tone: 'failed' },
@@ -277,6 +278,7 @@ function drawThread() {
   byId('thread-meta').replaceChildren(phasePill(state.phase), ` Requested by ${personName(state.request.requester)} · ${clock(state.request.createdAt)}`);
   drawCard(view);
   drawBrief(view);
+  drawChanges(view);
   drawMessages(view);
   drawReplyBox(view);
 }
@@ -333,6 +335,48 @@ function drawBrief(view) {
     ...list('Could not read', intake.unreadable.map((u) => `${u.url}: ${u.why}`)),
     intake.note ? h('p', { class: 'muted' }, intake.note) : null,
   ]);
+}
+
+/**
+ * Each changed repository's diff, in total or per round: rendered by the server with diff2html (which
+ * escapes the diff's text), one collapsible section per file.
+ */
+function drawChanges(view) {
+  const changed = Object.values(view.state.repos).filter((r) => r.commits.length > 0 && r.headSha);
+  const signature = JSON.stringify(changed.map((r) => [r.id, r.headSha, r.commits.map((c) => c.sha)]));
+  const panel = byId('changes');
+  if (signature === view.drawnChanges) return;
+  view.drawnChanges = signature;
+  panel.hidden = changed.length === 0;
+  view.diffChoice ??= {};
+  fill(byId('changes-heading'), [`Changes in ${changed.length} repositor${changed.length === 1 ? 'y' : 'ies'}`]);
+  fill(byId('changes-body'), changed.map((repo) => {
+    const output = h('div', { class: 'diff', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading the diff…'));
+    const hostLink = h('a', { class: 'diff-host', target: '_blank', rel: 'noopener noreferrer', hidden: true }, 'open on its host');
+    const rounds = [...new Set(repo.commits.map((c) => c.round))];
+    const choice = view.diffChoice[repo.id] ?? 'total';
+    const select = h('select', { 'aria-label': `Diff of ${repo.id}`, onchange: (event) => { view.diffChoice[repo.id] = event.target.value; loadDiff(view, repo.id, event.target.value, output, hostLink); } },
+      h('option', { value: 'total', selected: choice === 'total' }, 'all rounds'),
+      rounds.map((n) => h('option', { value: String(n), selected: choice === String(n) }, `round ${n}`)));
+    loadDiff(view, repo.id, choice, output, hostLink);
+    return h('section', { class: 'repo-diff', 'aria-label': `${repo.id} diff` },
+      h('h3', {}, `${repo.id} `, h('span', { class: 'muted' }, `${repo.diffStat.files} file(s) +${repo.diffStat.insertions} −${repo.diffStat.deletions}`)),
+      h('p', { class: 'diff-controls' }, select, ' ', hostLink),
+      output);
+  }));
+}
+
+async function loadDiff(view, repo, round, output, hostLink) {
+  try {
+    const diff = await api('GET', `/api/runs/${encodeURIComponent(view.runId)}/diff?repo=${encodeURIComponent(repo)}&round=${encodeURIComponent(round)}`);
+    if (app.open !== view) return;
+    output.innerHTML = diff.html; // diff2html's output, made by this web chat's server from the diff's text
+    const url = safeUrl(diff.url);
+    hostLink.hidden = !url;
+    if (url) hostLink.href = url;
+  } catch (error) {
+    fill(output, [h('p', { class: 'error' }, `Could not show the diff: ${error.message}`)]);
+  }
 }
 
 function drawChoice(choice) {

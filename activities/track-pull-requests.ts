@@ -1,0 +1,73 @@
+// Looking at the run's open pull requests: merged or closed, the head's CI status, the review decision and
+// how many review comments there are. Read-only, so safe to retry. A pull request that cannot be read is
+// reported with the reason and looked at again later; rate limits and outages are thrown for Temporal to
+// retry with its backoff.
+import type { Octokit } from '@octokit/rest';
+import type { TrackedPullRequest, TrackRequest } from '../domain/activity-contracts';
+import type { ActivityDeps } from './deps';
+import { explainForgeError, forgeCoordinates, type ForgeCoordinates } from './pull-requests';
+import { ApplicationFailure } from '@temporalio/activity';
+
+export async function readPullRequests(deps: ActivityDeps, request: TrackRequest): Promise<TrackedPullRequest[]> {
+  return Promise.all(
+    request.pullRequests.map(async ({ repo, number }) => {
+      const where = forgeCoordinates(repo.url);
+      try {
+        return await readOne(deps.forge.octokit(where.apiUrl), where, repo.id, number);
+      } catch (error) {
+        const advice = explainForgeError(error, repo.id);
+        if (advice.retryable) throw ApplicationFailure.create({ message: deps.redact(advice.message), type: advice.rateLimited ? 'ForgeRateLimited' : 'ForgeUnavailable', nextRetryDelay: advice.retryAfterMs });
+        return { repo: repo.id, number, state: 'open', headSha: null, ci: null, review: null, reviewComments: 0, error: deps.redact(advice.message) } satisfies TrackedPullRequest;
+      }
+    }),
+  );
+}
+
+async function readOne(octokit: Octokit, where: ForgeCoordinates, repo: string, number: number): Promise<TrackedPullRequest> {
+  const at = { owner: where.owner, repo: where.repo };
+  const { data: pull } = await octokit.rest.pulls.get({ ...at, pull_number: number });
+  const state = pull.merged || pull.merged_at ? 'merged' : pull.state === 'closed' ? 'closed' : 'open';
+  const [ci, review, reviewComments] = await Promise.all([
+    ciStatus(octokit, where, pull.head.sha),
+    optional(async () => reviewDecision((await octokit.rest.pulls.listReviews({ ...at, pull_number: number, per_page: 100 })).data)),
+    optional(async () => (await octokit.rest.pulls.listReviewComments({ ...at, pull_number: number, per_page: 100 })).data.length),
+  ]);
+  return { repo, number, state, headSha: pull.head.sha, ci, review: review ?? null, reviewComments: reviewComments ?? 0, error: null };
+}
+
+/** The head's CI: commit statuses and check runs together, as GitHub's merge box sums them up. */
+async function ciStatus(octokit: Octokit, where: ForgeCoordinates, sha: string): Promise<TrackedPullRequest['ci']> {
+  const at = { owner: where.owner, repo: where.repo, ref: sha };
+  const [combined, checks] = await Promise.all([
+    optional(async () => (await octokit.rest.repos.getCombinedStatusForRef(at)).data),
+    optional(async () => (await octokit.rest.checks.listForRef({ ...at, per_page: 100 })).data.check_runs),
+  ]);
+  const states: ('success' | 'failure' | 'pending')[] = [];
+  if (combined && combined.total_count > 0) states.push(combined.state === 'success' ? 'success' : combined.state === 'pending' ? 'pending' : 'failure');
+  for (const run of checks ?? []) {
+    if (run.status !== 'completed') states.push('pending');
+    else states.push(['success', 'neutral', 'skipped'].includes(run.conclusion ?? '') ? 'success' : 'failure');
+  }
+  if (states.length === 0) return null;
+  return states.includes('failure') ? 'failure' : states.includes('pending') ? 'pending' : 'success';
+}
+
+/** Each reviewer's latest approving or blocking review counts; one "changes requested" blocks. */
+function reviewDecision(reviews: { user: { login: string } | null; state: string }[]): TrackedPullRequest['review'] {
+  const latest = new Map<string, string>();
+  for (const review of reviews) if (review.state === 'APPROVED' || review.state === 'CHANGES_REQUESTED' || review.state === 'DISMISSED') latest.set(review.user?.login ?? '?', review.state);
+  const decisions = [...latest.values()];
+  if (decisions.includes('CHANGES_REQUESTED')) return 'changes_requested';
+  return decisions.includes('APPROVED') ? 'approved' : null;
+}
+
+/** A part a host may not offer (the local forge has no CI or reviews; a token may lack the checks scope). */
+async function optional<T>(read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (error) {
+    const status = (error as { status?: number }).status;
+    if (status === 404 || status === 403) return null;
+    throw error;
+  }
+}
