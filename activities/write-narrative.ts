@@ -25,7 +25,7 @@ export async function writeNarrative(deps: ActivityDeps, request: NarrativeReque
   const none = (note: string): NarrativeResult => ({ text: null, note, usage: { step: label, repo: null, round: request.round, model: 'none', spend: noSpend(), stoppedBy: null } });
   let model: Model;
   try {
-    model = deps.models.forTask({ kind: 'summarize', runId: request.runId, requirement: request.requirement }, { effort: NARRATIVE_EFFORT, ...request.model });
+    model = deps.models.forTask({ kind: 'summarize', runId: request.runId, requirement: request.requirement, feedback: request.feedback.join('\n') }, { effort: NARRATIVE_EFFORT, ...request.model });
   } catch (error) {
     if (error instanceof ModelUnavailableError) return none(error.message);
     throw error;
@@ -59,10 +59,14 @@ function narrativePrompt(request: NarrativeRequest): string {
     [
       `${r.id} (${r.role}): ${r.files.length} file(s) changed (${r.files.slice(0, 12).join(', ')}); checks ${r.checksPassed === null ? 'not run' : r.checksPassed ? 'pass' : 'FAIL'}.`,
       `Agent's notes: ${r.agentNotes || '(none)'}`,
+      ...(r.earlierNotes?.length ? [`Its notes from earlier rounds (keep any caution they carry):\n${r.earlierNotes.map((n) => `- ${n}`).join('\n')}`] : []),
     ].join('\n'),
   );
+  const previous = request.previousNarrative
+    ? `The previous summary said (rewrite it for the change as it is now; say nothing it describes that feedback changed since):\n${request.previousNarrative}${request.sincePrevious?.length ? `\n\nSince then:\n${request.sincePrevious.map((l) => `- ${l.trim()}`).join('\n')}` : ''}`
+    : '';
   const brief = request.brief ? `Requirement brief (from the requirement's sources):\n${request.brief}` : '';
-  return [`Requirement:\n${request.requirement}`, brief, request.feedback.length ? `Review feedback so far:\n${request.feedback.map((f) => `- ${f}`).join('\n')}` : '', ...repos]
+  return [`Requirement:\n${request.requirement}`, brief, previous, request.feedback.length ? `Review feedback so far:\n${request.feedback.map((f) => `- ${f}`).join('\n')}` : '', ...repos]
     .filter(Boolean)
     .join('\n\n');
 }

@@ -1,5 +1,5 @@
 // A run's state as text a person reads in a terminal.
-import type { RunState, Transcript } from '../domain/contracts';
+import { isDegraded, previewAddress, type RunState, type Transcript } from '../domain/contracts';
 import { describeDimension, inputTokensOf, type BudgetLimits, type Spend } from '../domain/budget';
 import { describeUpstream, renderSummaryMarkdown } from '../domain/summary';
 
@@ -16,6 +16,7 @@ const NEXT_STEP: Partial<Record<RunState['phase'], string>> = {
   awaiting_confirmation: 'confirm the repositories:  npm run cli -- confirm <run> [repo ...]',
   awaiting_budget: 'extend the budget:  npm run cli -- extend-budget <run>   or review the partial work:  npm run cli -- extend-budget <run> --stop',
   awaiting_review: 'give feedback:  npm run cli -- feedback <run> "<text>"   or approve:  npm run cli -- approve <run>',
+  tracking: 'the pull requests are open: review and merge them on the forge; the run ends when each is merged or closed',
 };
 
 export function formatState(state: RunState, options: { summary?: boolean } = {}): string {
@@ -28,7 +29,11 @@ export function formatState(state: RunState, options: { summary?: boolean } = {}
     out.push('', 'Proposed repositories:');
     for (const repo of state.proposal.repos) out.push(`  - ${repo.id} (${Math.round(repo.confidence * 100)}%): ${repo.reason}`);
     if (state.proposal.repos.length === 0) out.push(`  (none) — choose from: ${state.scope.join(', ')}`);
-    for (const question of state.proposal.questions) out.push(`  ? ${question}`);
+    const questions = state.questions ?? state.proposal.questions.map((text, i) => ({ n: i + 1, text, answer: null }));
+    for (const question of questions) {
+      const answer = question.answer ? (question.answer.how === 'not needed' ? ` — not needed (${question.answer.by})` : ` — answered by ${question.answer.by}: ${question.answer.text.slice(0, 120)}`) : ' — open';
+      out.push(`  ? ${question.n}. ${question.text}${answer}`);
+    }
     for (const note of state.proposal.notes) out.push(`  note: ${note}`);
   }
   if (state.confirmed.length) out.push('', `Confirmed: ${state.confirmed.join(', ')}`);
@@ -45,7 +50,12 @@ export function formatState(state: RunState, options: { summary?: boolean } = {}
       if (checks?.against?.length) out.push(`      checked against ${checks.against.map(describeUpstream).join(', ')}`);
       if (repo.rangeBump) out.push(`      depends on the planned releases: ${repo.rangeBump.message}`);
       if (repo.progress) out.push(`      agent: turn ${repo.progress.turn}, ${repo.progress.inputTokens + repo.progress.outputTokens} tokens, $${repo.progress.costUsd.toFixed(4)}${repo.progress.lastTool ? `, last tool ${repo.progress.lastTool}` : ''}`);
-      if (repo.pr) out.push(`      PR #${repo.pr.number}: ${repo.pr.url}${repo.pr.reused ? ' (updated)' : ''}`);
+      if (repo.pr) {
+        const seen = [repo.pr.state, repo.pr.ci ? `CI ${repo.pr.ci}` : null, repo.pr.review?.replace('_', ' '), repo.pr.reviewComments ? `${repo.pr.reviewComments} review comment(s)` : null].filter(Boolean).join(', ');
+        out.push(`      PR #${repo.pr.number}: ${repo.pr.url}${repo.pr.reused ? ' (updated)' : ''} · ${seen}`);
+      }
+      const preview = state.previews.find((p) => p.repo === repo.id && p.status !== 'removed');
+      if (preview) out.push(`      preview: ${previewAddress(preview) ?? '(none)'} · ${isDegraded(preview) ? `DEGRADED: ${preview.problems!.join('; ')}` : preview.status}`);
       if (repo.error) out.push(`      error: ${repo.error}`);
     }
   }

@@ -77,6 +77,16 @@ export const CLI_INPUTS: { [S in SignalName]: CliInput<S> | null } = {
     fields: ({ options }) => ({ reason: options.reason as string | undefined }),
     done: () => 'Cancelled.',
   },
+  dismissQuestions: {
+    command: 'questions-not-needed',
+    description: "set the proposal's open questions aside as not needed (all, or the numbered ones)",
+    arguments: [{ name: '[numbers...]', description: 'question numbers as the card shows them; omit for all' }],
+    fields: ({ positional: [numbers] }) => {
+      const chosen = (numbers as string[]).map(Number);
+      return chosen.length ? { questions: chosen } : {};
+    },
+    done: () => 'Set aside; the card no longer asks.',
+  },
   extendBudget: {
     command: 'extend-budget',
     description: 'after a budget ran out: extend it and let the agent continue (default: double what ran out), or --stop to review the partial work',

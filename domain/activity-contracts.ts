@@ -268,7 +268,12 @@ export interface NarrativeRequest {
   /** The requirement brief (Markdown), when the run extracted one from its sources. */
   brief?: string | null;
   feedback: string[];
-  repos: { id: string; role: string; files: string[]; checksPassed: boolean | null; agentNotes: string }[];
+  /** Each repository with its latest notes whole and its earlier rounds' notes, oldest first. */
+  repos: { id: string; role: string; files: string[]; checksPassed: boolean | null; agentNotes: string; earlierNotes?: string[] }[];
+  /** The narrative the previous summary had, to be rewritten for what changed since (absent: the first). */
+  previousNarrative?: string | null;
+  /** What changed since the previous summary, one line each. */
+  sincePrevious?: string[];
   /** The model and effort the catalog chose for this step (unset fields: the worker's defaults). */
   model: ModelChoice;
   /** The run's ledger entry for this step: what it may have spent is recorded there before every model call. */

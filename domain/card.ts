@@ -1,7 +1,7 @@
 // A run's state as one card with the buttons that make sense in its phase. Platform-neutral: the web chat,
 // Slack (Block Kit) and Lark (interactive cards) each draw this model their own way. Pure.
 import type { ButtonValue, CardAction, CardButton } from './buttons';
-import { buttonsFor } from './human-inputs';
+import { buttonsFor, openQuestions } from './human-inputs';
 import { describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
 import { isDegraded, previewAddress, TERMINAL_PHASES, type PullRequestRef, type RunState } from './contracts';
 import { briefShort } from './brief';
@@ -87,7 +87,7 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
   const sections: CardSection[] = [];
   const choices: CardChoice[] = [];
   // The buttons are the inputs this phase takes (domain/human-inputs.ts), primary first and danger last.
-  const buttons: CardButton[] = buttonsFor(state.phase, selection).map(({ label, style, action, carries }) => button(label, action, style, carries));
+  const buttons: CardButton[] = buttonsFor(state.phase, selection, state).map(({ label, style, action, carries }) => button(label, action, style, carries));
   const links: Card['links'] = [];
   let hint: string | null = null;
 
@@ -107,8 +107,9 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
           toggle: button(selected ? 'Remove' : 'Add', 'toggle', 'default', { repo: repo.id, selection: next }),
         });
       }
-      const questions = [...(state.proposal?.questions ?? []), ...(state.proposal?.notes ?? [])];
-      if (questions.length) sections.push({ heading: 'Questions and notes', lines: questions });
+      // Runs from before questions were kept show the proposal's; the open ones are shown below for all.
+      const notes = [...(state.questions ? [] : (state.proposal?.questions ?? [])), ...(state.proposal?.notes ?? [])];
+      if (notes.length) sections.push({ heading: 'Questions and notes', lines: notes });
       hint = state.intake?.brief
         ? 'Reply in this thread to add context or correct the brief (e.g. "the criteria miss X").'
         : 'Reply in this thread to add context for the agent.';
@@ -138,6 +139,11 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       break;
   }
 
+  const open = TERMINAL_PHASES.includes(state.phase) ? [] : openQuestions(state);
+  if (open.length) {
+    sections.push({ heading: 'Open questions', lines: open.map((q) => `${q.n}. ${q.text}`) });
+    hint = `${hint ? `${hint} ` : ''}Answer the open questions with a reply, or press “Open questions: not needed”.`;
+  }
   sections.push(...intakeSections(state));
   const repos = Object.values(state.repos);
   if (repos.length && state.phase !== 'awaiting_confirmation') {

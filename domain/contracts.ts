@@ -122,6 +122,14 @@ export interface Proposal {
   notes: string[];
 }
 
+/** A question the proposal asked: open until someone answers it in the thread or sets it aside. */
+export interface QuestionRecord {
+  n: number;
+  text: string;
+  askedAt: number;
+  answer: { by: string; text: string; at: number; how: 'reply' | 'not needed' } | null;
+}
+
 export type CheckStatus = 'passed' | 'failed' | 'timed_out' | 'error';
 
 export interface CheckResult {
@@ -347,6 +355,8 @@ export interface RepoProgress extends RepoChange {
   rangeBump: CommitRecord | null;
   /** The agent's own account of its last round. */
   agentNotes: string;
+  /** Its account of every round that edited this repository, oldest first (absent in older runs). */
+  notes?: { round: number; text: string }[];
   progress: AgentProgress | null;
   /** What this repository's agent steps have spent, over all rounds. */
   spend: Spend;
@@ -448,6 +458,8 @@ export interface TranscriptRef {
 }
 
 export interface SummaryRepo extends Omit<RepoChange, 'testRisks'> {
+  /** Earlier rounds' agent notes, shortened (their first sentence and any caution), oldest first. */
+  earlierNotes?: { round: number; text: string }[];
   id: string;
   role: 'app' | 'package' | 'api';
   branch: string;
@@ -482,6 +494,8 @@ export interface CombinedSummary {
   sincePrevious: string[];
   /** The requirement brief's acceptance criteria and the pages they come from (absent: no brief). */
   brief?: SummaryBrief | null;
+  /** The proposal's questions and how each was answered (absent: none asked). */
+  questions?: QuestionRecord[];
 }
 
 export interface SummaryBrief {
@@ -518,6 +532,8 @@ export interface RunState {
   repos: Record<string, RepoProgress>;
   rounds: Round[];
   context: { by: string; text: string; at: number }[];
+  /** The proposal's questions and their answers (absent in runs from before questions were kept). */
+  questions?: QuestionRecord[];
   /** The pages the requirement and the thread link, read and stored by hash, and the brief extracted from them. */
   intake: ContextIntake;
   feedback: { by: string; text: string; at: number; repos: string[]; round: number | null }[];

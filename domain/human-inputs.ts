@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { BudgetPatchSchema } from './budget';
 import type { ButtonStyle, ButtonValue, CardAction } from './buttons';
 import { PersonSchema, ReleaseBumpSchema, RepoIdSchema } from './catalog-schema';
-import { IdempotencyKeySchema, PHASES, RepoListSchema, TERMINAL_PHASES, TextSchema, type Phase } from './contracts';
+import { IdempotencyKeySchema, PHASES, RepoListSchema, TERMINAL_PHASES, TextSchema, type Phase, type QuestionRecord, type RunState } from './contracts';
 
 /** Every human input names who sent it and carries an idempotency key (a repeated key changes nothing). */
 const Common = {
@@ -31,8 +31,9 @@ export interface HumanInputDefinition<Payload extends z.ZodType> {
    * The run judges, applies and records it as that one, so an adapter sends it without reading the run.
    */
   resolve?: (phase: Phase) => 'feedback' | 'addContext';
-  /** The card buttons that send it, shown on every card of the phases it is taken in. */
+  /** The card buttons that send it, shown on every card of the phases it is taken in (and, with `shownWhen`, only when that holds). */
   buttons?: Partial<Record<CardAction, ButtonDefinition<Payload>>>;
+  shownWhen?: (state: Pick<RunState, 'questions'>) => boolean;
 }
 
 export interface ButtonDefinition<Payload extends z.ZodType> {
@@ -121,6 +122,16 @@ export const HUMAN_INPUTS = {
     verb: 'cancel',
     buttons: { cancel: { label: 'Cancel', style: 'danger', sends: (_value, person) => ({ reason: `cancelled by ${person}` }) } },
   }),
+  /** The proposal's open questions set aside as not needed (all of them, or the numbered ones). */
+  dismissQuestions: input({
+    payload: z.object({ ...Common, questions: z.array(z.number().int().min(1)).min(1).max(50).optional() }).strict(),
+    from: 'access',
+    phases: LIVE_PHASES.filter((phase) => phase !== 'tracking'),
+    outOfPhase: (phase: Phase) => (phase === 'tracking' ? PULL_REQUESTS_ARE_OPEN : `the run is already ${phase}`),
+    verb: 'set questions aside',
+    shownWhen: (state) => openQuestions(state).length > 0,
+    buttons: { questions_not_needed: { label: 'Open questions: not needed', style: 'default', sends: () => ({}) } },
+  }),
   /** After a budget ran out: add to it and let the agent continue, or review the partial work. */
   extendBudget: input({
     payload: z
@@ -171,9 +182,14 @@ export function inputForButton(value: ButtonValue, person: string): { signal: Si
 
 const STYLE_ORDER: Record<ButtonStyle, number> = { primary: 0, default: 1, danger: 2 };
 
+/** The proposal's questions nobody has answered or set aside yet. */
+export function openQuestions(state: Pick<RunState, 'questions'>): QuestionRecord[] {
+  return (state.questions ?? []).filter((q) => q.answer === null);
+}
+
 /** The buttons a card in this phase shows: those of every input the phase takes, primary first, danger last. */
-export function buttonsFor(phase: Phase, selection: readonly string[]): { action: CardAction; label: string; style: ButtonStyle; carries: Partial<ButtonValue> }[] {
-  return SIGNAL_NAMES.filter((signal) => HUMAN_INPUTS[signal].phases.includes(phase))
+export function buttonsFor(phase: Phase, selection: readonly string[], state: Pick<RunState, 'questions'> = {}): { action: CardAction; label: string; style: ButtonStyle; carries: Partial<ButtonValue> }[] {
+  return SIGNAL_NAMES.filter((signal) => HUMAN_INPUTS[signal].phases.includes(phase) && ((HUMAN_INPUTS[signal] as HumanInputDefinition<z.ZodType>).shownWhen?.(state) ?? true))
     .flatMap(buttonsOf)
     .map(([action, button]) => ({
       action,

@@ -51,6 +51,7 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
       checkedAgainst: checks?.against ?? [],
       published: latestPublish(repo.publishes).record,
       agentNotes: repo.agentNotes,
+      earlierNotes: earlierNotesOf(repo),
       preview: state.previews.find((p) => p.repo === id) ?? null,
       spend: repo.spend,
       pr: repo.pr,
@@ -81,6 +82,7 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     const lastStep = state.budget.steps.filter((step) => step.repo === repo.id).at(-1);
     if (lastStep?.stoppedBy) risks.push(`${repo.id}: the agent stopped at its budget (${lastStep.stoppedBy.message}); the change may be incomplete`);
   }
+  for (const question of (state.questions ?? []).filter((q) => q.answer === null)) risks.push(`the proposal asked "${oneLine(question.text, 300)}" and nobody has answered it`);
   const round = state.rounds[state.rounds.length - 1]?.n ?? 0;
   return {
     round,
@@ -95,7 +97,24 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     risks,
     sincePrevious: changesSince(state, state.summary),
     brief: briefOf(state),
+    questions: state.questions ?? [],
   };
+}
+
+/** Sentences that warn or ask for something later: kept when an earlier round's notes are shortened. */
+const CAUTION = /\b(before merg\w*|do not|don't|must|warning|todo|careful|revert\w*|temporar\w*|point \w+ back|remember)\b/i;
+
+/** An earlier round's notes made short: the first sentence, and every sentence that carries a caution. */
+export function shortNote(text: string): string {
+  const sentences = text.replace(/\s+/g, ' ').trim().split(/(?<=[.!?])\s+/);
+  const kept = sentences.filter((sentence, i) => i === 0 || CAUTION.test(sentence));
+  return oneLine(kept.join(' '), 600);
+}
+
+/** Every round's notes but the latest (which the summary shows whole), each made short. */
+export function earlierNotesOf(repo: Pick<RunState['repos'][string], 'notes' | 'agentNotes'>): { round: number; text: string }[] {
+  const notes = repo.notes ?? [];
+  return notes.slice(0, -1).map((n) => ({ round: n.round, text: shortNote(n.text) }));
 }
 
 function briefOf(state: RunState): CombinedSummary['brief'] {
@@ -107,6 +126,11 @@ function briefOf(state: RunState): CombinedSummary['brief'] {
     criteria: record.brief.acceptanceCriteria,
     sources: state.intake.sources.map((s) => ({ id: s.id, title: s.title, url: s.url })),
   };
+}
+
+/** What changed since the run's current summary: what the next summary's "since the previous" will say. */
+export function changesSinceSummary(state: RunState): string[] {
+  return changesSince(state, state.summary);
 }
 
 function changesSince(state: RunState, previous: CombinedSummary | null): string[] {
@@ -210,6 +234,12 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
     out.push(`### Acceptance criteria (requirement brief, version ${brief.version})`, '', ...brief.criteria.map((c) => `- [ ] ${markdownProse(oneLine(c.text, 500))}${cite(c.source)}`), '');
     if (brief.sources.length) out.push(`Read from ${brief.sources.map((s) => link(`${s.id} ${s.title}`, s.url)).join(', ')}.`, '');
   }
+  const questions = summary.questions ?? [];
+  if (questions.length) {
+    const answer = (q: (typeof questions)[number]) =>
+      !q.answer ? '**still open**' : q.answer.how === 'not needed' ? `not needed (${q.answer.by})` : `answered by ${q.answer.by}: ${markdownProse(oneLine(q.answer.text, 300))}`;
+    out.push('### Questions from the proposal', '', ...questions.map((q) => `${q.n}. ${markdownProse(oneLine(q.text, 500))} — ${answer(q)}`), '');
+  }
   out.push('### Merge order', '', summary.mergeOrder.map((id, i) => `${i + 1}. ${id}`).join('\n'), '');
   if (summary.releasePlan.length > 0) {
     const prOf = (repo: string) => options.siblings?.find((s) => s.repo === repo) ?? summary.repos.find((r) => r.id === repo)?.pr ?? null;
@@ -237,6 +267,8 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
     if (repo.published) out.push(`Published for this change as ${codeSpan(`${repo.published.name}@${repo.published.version}`)} (round ${repo.published.round}, dist-tag ${codeSpan(repo.published.distTag)}).`, '');
     if (repo.checkedAgainst.length > 0) out.push(`Checked against ${repo.checkedAgainst.map(describeUpstream).join(', ')}.`, '');
     if (repo.agentNotes) out.push(markdownProse(repo.agentNotes), '');
+    const earlier = repo.earlierNotes ?? [];
+    if (earlier.length) out.push('Earlier rounds:', '', ...earlier.map((n) => `- round ${n.round}: ${markdownProse(n.text)}`), '');
     for (const f of repo.files) out.push(`- ${codeSpan(f.path)} ${f.change} (+${f.insertions} −${f.deletions})`);
     if (repo.files.length > 0) out.push('');
     for (const c of repo.checks) out.push(`- ${c.kind} ${codeSpan(c.name)}: ${c.status}${c.fromCache ? ' (from the install cache)' : ''} in ${(c.durationMs / 1000).toFixed(1)}s`);

@@ -4,7 +4,8 @@
 //   <dir>/<runId>/<repoId>/                          a static preview: the repository's build output,
 //                                                    served at <baseUrl>/<runId>/<repoId>/
 //   <dir>/<runId>/_screenshots/<repoId>-r<round>.png the preview's screenshot in that round,
-//                                                    served at <baseUrl>/<runId>/_screenshots/<repoId>-r<round>.png
+//                                                    served at <baseUrl>/<runId>/_screenshots/<repoId>-r<round>.png;
+//                                                    kept when the preview is removed (PR bodies show it)
 //   <dir>/<runId>/.<repoId>.<random>.<stage>         a preview being swapped in or out; never served
 //   <dir>/<runId>/.meta/<repoId>.json                the latest preview record of the repository (any kind) with
 //                                                    its branch, written by the deploy; the change-set page at
@@ -250,7 +251,8 @@ export async function publishStaticPreview(dir: string, runId: string, repoId: s
 }
 
 /**
- * Deletes the run's preview of the repository, its screenshots and its metadata; nothing to delete is fine.
+ * Deletes the run's preview of the repository and its metadata; nothing to delete is fine. Its screenshots
+ * stay: pull request bodies show them, also after the preview is gone (they are small, one per round).
  * A service preview's process and folder belong to the preview server: it deletes them when asked to stop.
  */
 export async function deleteStoredPreview(dir: string, runId: string, repoId: string): Promise<void> {
@@ -264,13 +266,7 @@ export async function deleteStoredPreview(dir: string, runId: string, repoId: st
   for (const name of await fs.readdir(runFolder).catch(() => [] as string[])) {
     if (leftover.test(name)) await fs.rm(path.join(runFolder, name), { recursive: true, force: true });
   }
-  const screenshots = path.join(runFolder, SCREENSHOTS_FOLDER);
-  const ofThisRepo = new RegExp(`^${escaped(repoId)}-r\\d+\\.png$`);
-  for (const name of await fs.readdir(screenshots).catch(() => [] as string[])) {
-    if (ofThisRepo.test(name)) await fs.rm(path.join(screenshots, name), { force: true });
-  }
-  // Tidy up a run nothing is left of; a folder that still holds something stays.
-  await fs.rmdir(screenshots).catch(() => undefined);
+  // Tidy up a run nothing is left of; a folder that still holds something (screenshots) stays.
   await fs.rmdir(runFolder).catch(() => undefined);
 }
 

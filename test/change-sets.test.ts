@@ -149,7 +149,14 @@ test('three repositories are checked and previewed as one change set, and the PR
   expect(state.repos['web-app']!.files.map((f) => f.path)).toEqual(expect.arrayContaining(['package.json', 'src/render.js', 'test/render.test.js']));
   expect(renderSummaryMarkdown(state.summary!)).toContain('### Merge and release plan');
 
-  // The run is over: its service preview is stopped, with no process left behind.
+  // While the pull requests are open, the API's preview runs for their reviewers. Once each is closed on
+  // the forge, the run is over: its service preview is stopped, with no process left behind.
+  expect((await listServicesOnHost({ url: world.previewServer.url, token: world.previewServer.token })).find((s) => s.runId === runId && s.repo === 'bff-api')!.status).toBe('ready');
+  for (const repo of ['ui-kit', 'bff-api', 'web-app']) {
+    const closed = await fetch(`${world.forge.apiUrl}/repos/demo/${repo}/pulls/${state.repos[repo]!.pr!.number}`, { method: 'PATCH', headers: { authorization: `token ${world.forgeToken}`, 'content-type': 'application/json' }, body: '{"state":"closed"}' });
+    expect(closed.status).toBe(200);
+  }
+  state = await waitForPhase(world.gateway, runId, 'done', 60_000);
   expect(state.previews.every((p) => p.status === 'removed')).toBe(true);
   expect((await listServicesOnHost({ url: world.previewServer.url, token: world.previewServer.token })).filter((s) => s.runId === runId)).toEqual([]);
   expect(await isProcessGroupAlive(apiService.pid!)).toBe(false);

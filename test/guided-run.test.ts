@@ -49,6 +49,16 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(state.proposal!.repos.every((r) => r.reason.length > 20)).toBe(true);
   expect(state.proposal!.questions.join(' ')).toContain('bff-api');
   expect(state.waiting?.what).toBe('confirmation');
+  // The proposal's question stays on the card until someone answers it; a reply in the thread does.
+  expect(state.questions).toEqual([expect.objectContaining({ n: 1, answer: null })]);
+  expect(cardFor(state).sections.find((s) => s.heading === 'Open questions')!.lines[0]).toMatch(/^1\. I left bff-api out/);
+  expect(cardFor(state).buttons.map((b) => b.label)).toContain('Open questions: not needed');
+  await world.gateway.send(runId, 'reply', { by: 'fiona', key: 'answer-1', text: 'USD only is right for now; no API change.' });
+  state = await waitForState(world.gateway, runId, (s) => s.questions?.[0]?.answer !== null);
+  expect(state.questions![0]!.answer).toMatchObject({ by: 'fiona', how: 'reply', text: 'USD only is right for now; no API change.' });
+  expect(state.context.at(-1)!.text).toBe('USD only is right for now; no API change.');
+  expect(cardFor(state).sections.map((s) => s.heading)).not.toContain('Open questions');
+  expect(cardFor(state).buttons.map((b) => b.label)).not.toContain('Open questions: not needed');
 
   await world.gateway.send(runId, 'confirmRepos', { by: 'fiona', key: 'confirm-1', repos: ['ui-kit', 'web-app'] });
 
@@ -99,6 +109,11 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   // A feedback round on web-app alone publishes nothing new: it is checked against ui-kit's round 2 again.
   expect(state.repos['web-app']!.checks.at(-1)).toMatchObject({ round: 3, passed: true, against: [expect.objectContaining({ version: `1.4.0-cr.${short}.2` })] });
   expect(state.summary!.sincePrevious.join('\n')).toContain('CHANGELOG.md');
+  // The summary remembers: the narrative was written again for the feedback, and ui-kit's round 1 notes
+  // (the fix round's are its latest) are kept short beside the latest ones, in the state and the PR body.
+  expect(state.summary!.narrative).toContain('the shop now keeps a changelog');
+  expect(state.summary!.repos.find((r) => r.id === 'ui-kit')!.earlierNotes).toEqual([{ round: 1, text: expect.stringMatching(/^formatPrice now takes an optional ISO currency code/) }]);
+  expect(state.repos['web-app']!.notes!.map((n) => n.round)).toEqual([1, 3]);
   expect(state.feedback).toEqual([expect.objectContaining({ by: 'fiona', round: 3, repos: ['web-app'] })]);
 
   await world.gateway.send(runId, 'approve', { by: 'fiona', key: 'approve-1' });
@@ -128,6 +143,9 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(webCommits[0]).toContain('depend on @acme/ui-kit ^1.5.0');
   expect(uiPulls[0]!.body).toContain('release @acme/ui-kit 1.5.0');
   expect(webPulls[0]!.body).toContain(`blocked by [ui-kit #${uiPulls[0]!.number}]`);
+  expect(uiPulls[0]!.body).toContain('### Questions from the proposal\n\n1. I left bff-api out');
+  expect(uiPulls[0]!.body).toContain('— answered by fiona: USD only is right for now; no API change.');
+  expect(uiPulls[0]!.body).toMatch(/Earlier rounds:\n\n- round 1: formatPrice now takes an optional ISO currency code/);
 
   // Merging ui-kit's pull request on the forge moves the run on: it sees the merge, web-app stays followed.
   const forgeApi = (route: string, init: RequestInit = {}) => fetch(`${world.forge.apiUrl}/repos/demo/${route}`, { ...init, headers: { authorization: `token ${world.forgeToken}`, 'content-type': 'application/json' } });
@@ -145,6 +163,10 @@ test('a guided run goes from requirement to one PR per repository', async () => 
 
   // The history replays cleanly against the current workflow code.
   const history = await world.env.client.workflow.getHandle(runId).fetchHistory();
+  // The edits read the question with its answer.
+  const firstEdit = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'editRepository')!;
+  const editInput = JSON.parse(Buffer.from(firstEdit.activityTaskScheduledEventAttributes!.input!.payloads![0]!.data!).toString()) as { context: string[] };
+  expect(editInput.context).toEqual(['USD only is right for now; no API change.', expect.stringMatching(/^The proposal asked: "I left bff-api out.*" fiona answered: "USD only is right for now; no API change\."$/)]);
   await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, runId);
   await recordHistory(world.env.client, runId, 'guided-fix-feedback-approve');
   await stop();

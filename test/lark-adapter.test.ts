@@ -138,8 +138,8 @@ test('a mention starts a run in its thread; the card is posted once and patched;
   expect(cardPosts(mention)[0]).toMatchObject({ messageId: mention.message_id, body: { msg_type: 'interactive', reply_in_thread: true, uuid: expect.stringMatching(/^cr-[0-9a-f]{40}$/) } });
   expect(card.root_id).toBe(mention.message_id);
   expect(lark.callsTo('im.message.patch').filter((c) => c.messageId === card.message_id).length).toBeGreaterThan(0);
-  expect(buttonsOf(card).map((b) => b.text.content)).toEqual(['Remove', 'Add', 'Remove', 'Confirm 2 repositories', 'Cancel']);
-  expect(buttonsOf(card).map((b) => b.value.action)).toEqual(['toggle', 'toggle', 'toggle', 'confirm', 'cancel']);
+  expect(buttonsOf(card).map((b) => b.text.content)).toEqual(['Remove', 'Add', 'Remove', 'Confirm 2 repositories', 'Open questions: not needed', 'Cancel']);
+  expect(buttonsOf(card).map((b) => b.value.action)).toEqual(['toggle', 'toggle', 'toggle', 'confirm', 'questions_not_needed', 'cancel']);
   expect(shown(card)).toContain('Please confirm which repositories to change.');
 
   // A button on the card as first posted (an older card version): refused, and the answer redraws the card.
@@ -170,7 +170,7 @@ test('a mention starts a run in its thread; the card is posted once and patched;
   expect([...state.confirmed].sort()).toEqual(['ui-kit', 'web-app']);
   card = await cardShowing(runId);
   expect(cardPosts(mention)).toHaveLength(1);
-  expect(buttonsOf(card).map((b) => b.text.content)).toEqual(['Approve and open pull requests', 'Give feedback', 'Cancel']);
+  expect(buttonsOf(card).map((b) => b.text.content)).toEqual(['Approve and open pull requests', 'Give feedback', 'Open questions: not needed', 'Cancel']);
 
   // pam may not approve: refused with the reason, the run unchanged.
   answer = await press(card, 'Approve', PAM, 'ev-press-pam-approve');
@@ -218,10 +218,10 @@ test('a mention starts a run in its thread; the card is posted once and patched;
   // A reply once the pull requests are open is refused, and told in the thread.
   const late = lark.personWrites(FIONA, 'One more thing: bold prices', { root: mention.message_id });
   await send(messageEvent(late, 'ev-reply-late', VERIFICATION_TOKEN));
-  expect(await router.outcome(late.message_id)).toMatchObject({ kind: 'refused', reason: PULL_REQUESTS_ARE_OPEN });
+  expect(await router.outcome(late.message_id)).toMatchObject({ kind: 'refused', reason: `addContext refused: ${PULL_REQUESTS_ARE_OPEN}` });
   const told = await waitFor(() => lark.callsTo('im.message.reply').find((c) => c.messageId === late.message_id), 'the refusal in the thread');
   expect(told.body).toMatchObject({ msg_type: 'text', reply_in_thread: true });
-  expect(JSON.parse(told.body.content)).toEqual({ text: `<at user_id="${FIONA}"></at> ${PULL_REQUESTS_ARE_OPEN}` });
+  expect(JSON.parse(told.body.content)).toEqual({ text: `<at user_id="${FIONA}"></at> addContext refused: ${PULL_REQUESTS_ARE_OPEN}` });
 
   // A press the run decides after Lark's 3 seconds: answered in time with "working on it", then the card
   // is redrawn and the person told in the thread.

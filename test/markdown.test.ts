@@ -5,7 +5,7 @@ import { parseHTML } from 'linkedom';
 import { noSpend } from '../domain/budget';
 import type { CombinedSummary, SummaryRepo } from '../domain/contracts';
 import { codeSpan, fencedBlock, markdownProse } from '../domain/markdown';
-import { renderSummaryMarkdown } from '../domain/summary';
+import { earlierNotesOf, renderSummaryMarkdown, shortNote } from '../domain/summary';
 
 // html: true, as GitHub allows <details>; what must not become a tag is escaped by the renderer.
 const md = new MarkdownIt({ html: true });
@@ -100,6 +100,12 @@ test('fences and code spans are longer than any backtick run they hold', () => {
   expect(codeSpan('a`b')).toBe('``a`b``');
   expect(codeSpan('`x`')).toBe('`` `x` ``');
   expect(render(codeSpan('`x`')).querySelector('code')!.textContent).toBe('`x`');
+});
+
+test("an earlier round's notes are kept short: the first sentence and every caution", () => {
+  const notes = 'Pointed the dependency at the branch build. The tests pass with it. Point it back at main before merging, or CI installs the branch. Nothing else changed.';
+  expect(shortNote(notes)).toBe('Pointed the dependency at the branch build. Point it back at main before merging, or CI installs the branch.');
+  expect(earlierNotesOf({ agentNotes: 'r2', notes: [{ round: 1, text: notes }, { round: 2, text: 'r2' }] })).toEqual([{ round: 1, text: shortNote(notes) }]);
 });
 
 test('prose keeps its Markdown, its code and fenced blocks, and closes a fence it left open', () => {

@@ -3,6 +3,8 @@
 import type { Scenario } from '../activities/agent/scenarios';
 import { RefusedError, UnknownRunError } from '../client/gateway';
 import type { RunState } from '../domain/contracts';
+import { cardFor } from '../domain/card';
+import { ConversationRouter } from '../im-adapters/core/router';
 import { recordHistory } from './helpers/histories';
 import { createWorld, demoScenarios, waitForPhase, waitForState, type World } from './helpers/world';
 
@@ -54,6 +56,23 @@ test('free preset: the proposal is used without waiting, minus what the requeste
   await world.gateway.send(runId, 'cancel', { by: 'pam', key: `${runId}-cancel` });
   await waitForPhase(world.gateway, runId, 'cancelled');
   await recordHistory(world.env.client, runId, 'free-preset-out-of-scope-dropped');
+});
+
+test("the proposal's open question is set aside with the card's button; a second press is refused", async () => {
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona' });
+  let state = await waitForPhase(world.gateway, runId, 'awaiting_confirmation');
+  const card = cardFor(state);
+  expect(card.sections.find((s) => s.heading === 'Open questions')!.lines).toEqual([expect.stringMatching(/^1\. Should the badge show only the percentage/)]);
+  expect(card.hint).toContain('Answer the open questions with a reply, or press “Open questions: not needed”.');
+  const button = card.buttons.find((b) => b.label === 'Open questions: not needed')!;
+  const router = new ConversationRouter(world.gateway);
+  expect(await router.onButton({ platform: 'web', person: 'pam', value: button.value, eventId: 'not-needed-1' })).toMatchObject({ kind: 'accepted' });
+  state = await waitForState(world.gateway, runId, (s) => s.questions?.[0]?.answer !== null);
+  expect(state.questions![0]!.answer).toMatchObject({ by: 'pam', how: 'not needed' });
+  expect(cardFor(state).sections.map((s) => s.heading)).not.toContain('Open questions');
+  await expect(world.gateway.send(runId, 'dismissQuestions', { by: 'pam', key: 'not-needed-2' })).rejects.toThrow(/there are no open questions/);
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel` });
+  await waitForPhase(world.gateway, runId, 'cancelled');
 });
 
 test('cancel while waiting for confirmation ends the run cleanly', async () => {

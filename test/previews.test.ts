@@ -314,8 +314,9 @@ test('a redeploy replaces the preview under the same address, and removing it (t
   const removal = { runId, previews: [{ repo: webApp, record: round2 }] };
   await new MockActivityEnvironment().run(removePreviews, deps, removal);
   expect((await fetch(round2.url!)).status).toBe(404);
-  expect((await fetch(round2.screenshot!.url)).status).toBe(404);
-  await expect(fs.stat(path.join(storeDir, runId))).rejects.toThrow(/ENOENT/);
+  // The screenshot stays: a pull request body that shows it never points at nothing.
+  expect((await fetch(round2.screenshot!.url)).status).toBe(200);
+  expect(await fs.readdir(path.join(storeDir, runId))).toEqual(['_screenshots']);
   await new MockActivityEnvironment().run(removePreviews, deps, removal);
 });
 

@@ -127,7 +127,7 @@ test('a mention starts a run in its thread; the card is posted once and updated;
   expect(cardPosts(runId)).toHaveLength(1);
   expect(cardPosts(runId)[0]!.args.thread_ts).toBe(mention.ts);
   expect(cardUpdates(card).length).toBeGreaterThan(0);
-  expect(buttonsOf(card).map((b) => b.action_id)).toEqual(['cr:toggle:ui-kit', 'cr:toggle:bff-api', 'cr:toggle:web-app', 'cr:confirm', 'cr:cancel']);
+  expect(buttonsOf(card).map((b) => b.action_id)).toEqual(['cr:toggle:ui-kit', 'cr:toggle:bff-api', 'cr:toggle:web-app', 'cr:confirm', 'cr:questions_not_needed', 'cr:cancel']);
   expect(card.text).toContain('Please confirm which repositories to change.');
 
   // A button from the first card posted (an older card version) is refused, and the card is redrawn.
@@ -162,7 +162,7 @@ test('a mention starts a run in its thread; the card is posted once and updated;
   expect([...state.confirmed].sort()).toEqual(['ui-kit', 'web-app']);
   card = await cardShowing(runId, mention.ts, state);
   expect(cardPosts(runId)).toHaveLength(1);
-  expect(buttonsOf(card).map((b) => b.action_id)).toEqual(['cr:approve', 'cr:feedback', 'cr:cancel']);
+  expect(buttonsOf(card).map((b) => b.action_id)).toEqual(['cr:approve', 'cr:feedback', 'cr:questions_not_needed', 'cr:cancel']);
   // The preview's screenshot is on a loopback address Slack could not fetch: linked, not embedded.
   expect(JSON.stringify(card.blocks)).toContain('|web-app preview>');
   expect(card.blocks!.some((b) => b.type === 'image')).toBe(false);

@@ -222,12 +222,17 @@ test('a guided run from the web chat: propose, amend, confirm, review, a refusal
     const link = page.getByRole('link', { name: `${repo} PR #${pulls[0]!.number}` });
     expect(await link.getAttribute('href')).toBe(state.repos[repo]!.pr!.url);
   }
+  // Replies go to the pull requests now: the box says so and takes none.
+  expect(await page.getByRole('textbox', { name: 'Reply in this thread' }).isDisabled()).toBe(true);
+  await page.getByText('The pull requests are open: comment on them there').waitFor();
   await shot(page, '07-pull-requests-open');
 
   // Every link the page shows answers 200 in a browser without any token: the previews (they last while
   // the pull requests are open), each repository's diff on the forge, the pull requests.
   const hrefs = [...new Set(await page.locator('#card a[href], #changes a[href]').evaluateAll((links) => links.map((a) => String(Reflect.get(a, 'href')))))];
-  expect(hrefs).toEqual(expect.arrayContaining([state.repos['web-app']!.pr!.url, state.repos['ui-kit']!.pr!.url, state.previews.find((p) => p.repo === 'web-app')!.url]));
+  expect(hrefs).toEqual(expect.arrayContaining([state.repos['web-app']!.pr!.url, state.repos['ui-kit']!.pr!.url, state.previews.find((p) => p.repo === 'web-app')!.originUrl]));
+  // The preview people open is on its own origin, which the browser resolves to this machine.
+  expect(hrefs).toContainEqual(expect.stringMatching(new RegExp(`^http://web-app--${runId}\\.localhost:\\d+/$`)));
   for (const repo of ['ui-kit', 'web-app']) expect(hrefs.some((href) => href.includes(`/demo/${repo}/compare/`))).toBe(true);
   const visitor = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   for (const href of hrefs) {

@@ -16,7 +16,7 @@ import {
 import { dependenciesWithin, dependencyOrder } from '../domain/dependency-order';
 import { changeSetOf, packageNameOf, sameUpstreams, upstreamsOf, upstreamVersionsOf } from '../domain/change-set';
 import { modelChoiceFor, previewReferences, resolvePreviewEnv } from '../domain/catalog-schema';
-import { mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../domain/summary';
+import { changesSinceSummary, mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../domain/summary';
 import { activitiesFor, type RunActivities } from './activity-stubs';
 import { inDependencyOrder } from './dependency-scheduler';
 import { repoProblems } from './human-inputs';
@@ -126,6 +126,7 @@ async function chooseRepositories(run: Run, acts: RunActivities, fixedRepos: str
   // Code has the last word: only catalog repositories in the requester's scope survive.
   const repos = proposed.proposal.repos.filter((r) => run.state.scope.includes(r.id));
   run.state.proposal = { ...proposed.proposal, repos };
+  run.askQuestions(proposed.proposal.questions);
   run.recordTranscript(proposed.transcript);
 
   if (autonomy === 'free' && repos.length > 0) {
@@ -180,7 +181,7 @@ async function editRound(run: Run, acts: RunActivities, round: Round): Promise<v
         runId: run.state.runId,
         requester: run.state.request.requester,
         requirement: run.state.request.requirement,
-        context: run.state.context.map((c) => c.text),
+        context: contextWithAnswers(run),
         brief: briefOf(run),
         repo: run.catalogRepo(id),
         branch: repo.branch,
@@ -435,8 +436,12 @@ async function presentChanges(run: Run, acts: RunActivities): Promise<void> {
       feedback: run.state.feedback.map((f) => f.text),
       repos: mergeOrderOf(run.state).map((id) => {
         const repo = run.repo(id);
-        return { id, role: repo.role, files: repo.files.map((f) => f.path), checksPassed: repo.checks.at(-1)?.passed ?? null, agentNotes: repo.agentNotes };
+        const earlierNotes = (repo.notes ?? []).slice(0, -1).map((n) => `round ${n.round}: ${n.text}`);
+        return { id, role: repo.role, files: repo.files.map((f) => f.path), checksPassed: repo.checks.at(-1)?.passed ?? null, agentNotes: repo.agentNotes, earlierNotes };
       }),
+      // After feedback the narrative is written again, told what it said and what changed since.
+      previousNarrative: run.state.summary?.narrative ?? null,
+      sincePrevious: run.state.summary ? changesSinceSummary(run.state) : [],
       model: modelChoiceFor(run.catalog!, 'summarize', null),
       spendKey,
       limits,
@@ -548,6 +553,14 @@ function describePublished(run: Run): string {
   const unchanged = repos.filter((r) => r.commits.length === 0).map((r) => r.id);
   if (unchanged.length) parts.push(`no changes in ${unchanged.join(', ')}`);
   return parts.join('; ');
+}
+
+/** What people added, and the proposal's questions with how they were answered, as the edits read them. */
+function contextWithAnswers(run: Run): string[] {
+  const answered = (run.state.questions ?? []).flatMap((q) =>
+    !q.answer ? [] : [q.answer.how === 'not needed' ? `The proposal asked: "${q.text}" ${q.answer.by} said it is not needed.` : `The proposal asked: "${q.text}" ${q.answer.by} answered: "${q.answer.text}"`],
+  );
+  return [...run.state.context.map((c) => c.text), ...answered];
 }
 
 /** The run's requirement brief as the agent steps read it, beside the requirement as typed. */

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { isOwner, mayTarget, type Catalog } from '../domain/catalog-schema';
 import { TERMINAL_PHASES, type RunState } from '../domain/contracts';
-import { CARD_OUT_OF_DATE, HUMAN_INPUTS, type HumanInput, type SignalName, type SignalPayload } from '../domain/human-inputs';
+import { CARD_OUT_OF_DATE, HUMAN_INPUTS, openQuestions, type HumanInput, type SignalName, type SignalPayload } from '../domain/human-inputs';
 
 export type AcceptedInput = HumanInput;
 
@@ -44,6 +44,19 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
       inbox.confirmation = { by: payload.by, repos: payload.repos };
     },
   },
+  dismissQuestions: {
+    check: (payload, { state }) => {
+      const open = openQuestions(state).map((q) => q.n);
+      if (open.length === 0) return 'there are no open questions';
+      const unknown = (payload.questions ?? []).filter((n) => !open.includes(n));
+      return unknown.length ? `no open question ${unknown.join(', ')} (open: ${open.join(', ')})` : undefined;
+    },
+    apply: (payload, { state, now }) => {
+      for (const question of openQuestions(state)) {
+        if (!payload.questions || payload.questions.includes(question.n)) question.answer = { by: payload.by, text: 'not needed', at: now, how: 'not needed' };
+      }
+    },
+  },
   feedback: {
     check: (payload, { state, inbox }) => {
       if (inbox.approval) return 'the change was already approved';
@@ -51,13 +64,15 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
       if (outside.length) return `feedback names ${outside.join(', ')}, which ${outside.length > 1 ? 'are' : 'is'} not part of this change (${state.confirmed.join(', ')})`;
       return undefined;
     },
-    apply: (payload, { inbox, now }) => {
+    apply: (payload, { state, inbox, now }) => {
       inbox.feedback.push({ by: payload.by, text: payload.text, repos: payload.repos ?? null, at: now });
+      answerOpenQuestions(state, payload.by, payload.text, now);
     },
   },
   addContext: {
     apply: (payload, { state, now }) => {
       state.context.push({ by: payload.by, text: payload.text, at: now });
+      answerOpenQuestions(state, payload.by, payload.text, now);
     },
   },
   reply: {
@@ -86,6 +101,14 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
     },
   },
 };
+
+/**
+ * A message in the thread answers every question still open: people answer in a reply, and a thread has no
+ * way to say which question a reply is for. The answer goes to the agent with the question (context).
+ */
+function answerOpenQuestions(state: RunState, by: string, text: string, at: number): void {
+  for (const question of openQuestions(state)) question.answer = { by, text, at, how: 'reply' };
+}
 
 /** Who may confirm, give feedback, approve and cancel: the requester, and (by policy) the repositories' owners. */
 export function mayDecide(person: string, state: RunState, catalog: Catalog): boolean {

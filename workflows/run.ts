@@ -345,6 +345,7 @@ export class Run {
     repo.keyHunks = result.keyHunks;
     repo.testRisks = result.testRisks;
     repo.agentNotes = result.agentNotes;
+    if (result.agentNotes.trim()) repo.notes = [...(repo.notes ?? []).filter((n) => n.round !== result.round), { round: result.round, text: result.agentNotes }];
     repo.status = 'edited';
     repo.progress = null;
     repo.stoppedBy = result.usage.stoppedBy;
@@ -421,6 +422,12 @@ export class Run {
     if (changed) this.decisionChanged();
     else this.touch();
     return { decided, changed };
+  }
+
+  /** The proposal's questions, kept open on the card until someone answers them or sets them aside. */
+  askQuestions(questions: readonly string[]): void {
+    this.state.questions = questions.map((text, i) => ({ n: i + 1, text, askedAt: Date.now(), answer: null }));
+    this.decisionChanged();
   }
 
   markPreviewsRemoved(repos: readonly string[]): void {

@@ -63,7 +63,8 @@ export interface Model {
 /** What a loop is for; a scripted model picks its script from it, a real model ignores it. */
 export type AgentTask =
   | { kind: 'propose'; runId: string; requirement: string }
-  | { kind: 'summarize'; runId: string; requirement: string }
+  /** `feedback`: the review feedback so far, joined (a scripted model picks its rewritten narrative by it). */
+  | { kind: 'summarize'; runId: string; requirement: string; feedback: string }
   /** `corrections`: what the thread added since the first brief (a scripted model picks its correction by it). */
   | { kind: 'extract'; runId: string; requirement: string; corrections: string | null }
   | {

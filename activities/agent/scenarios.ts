@@ -49,6 +49,8 @@ export const ScenarioSchema = z.object({
   edit: z.record(z.string(), RepoScriptSchema).default({}),
   /** What the scripted model says when asked for the combined summary's narrative. */
   narrative: z.string().optional(),
+  /** The narrative after review feedback: the entry whose keywords all occur in the feedback so far (most keywords wins). */
+  narrativeAfter: z.array(z.object({ when: z.array(z.string().min(1)).min(1), text: z.string().min(1) })).optional(),
 });
 export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;

@@ -35,7 +35,8 @@ export class ScriptedModelProvider implements ModelProvider {
     }
     if (task.kind === 'summarize') {
       if (!scenario.narrative) throw new ModelUnavailableError('The demo scenario has no narrative; the summary is assembled plainly.');
-      return new ScriptedModel([{ say: scenario.narrative, calls: [], expect: [], delayMs: 0 }], 'propose');
+      const after = (scenario.narrativeAfter ?? []).filter((n) => task.feedback && matchesAll(task.feedback, n.when)).reduce<{ when: string[]; text: string } | undefined>((best, n) => (!best || n.when.length > best.when.length ? n : best), undefined);
+      return new ScriptedModel([{ say: after?.text ?? scenario.narrative, calls: [], expect: [], delayMs: 0 }], 'propose');
     }
     return new ScriptedModel(this.turnsFor(scenario, task), task.kind === 'edit' ? 'edit' : 'propose');
   }

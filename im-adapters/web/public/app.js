@@ -455,13 +455,17 @@ function drawMessages(view) {
 
 function drawReplyBox(view) {
   const { state, card } = view;
-  const ended = ENDED.includes(state.phase);
+  // Once the pull requests are open, what changes is said on them; the run only follows them.
+  const tracking = state.phase === 'tracking';
+  const ended = ENDED.includes(state.phase) || tracking;
   const reviewing = state.phase === 'awaiting_review';
   byId('reply-form').hidden = false;
   byId('reply-label').textContent = reviewing ? 'Feedback' : 'Reply in this thread';
-  byId('reply-hint').textContent = ended
-    ? `This change request is ${state.phase}. Start a new one for more changes.`
-    : card.hint ?? 'Replies are added as context for the agent.';
+  byId('reply-hint').textContent = tracking
+    ? 'The pull requests are open: comment on them there, or start a new change request for more changes.'
+    : ended
+      ? `This change request is ${state.phase}. Start a new one for more changes.`
+      : card.hint ?? 'Replies are added as context for the agent.';
   byId('reply').disabled = ended;
   byId('reply-send').disabled = ended || app.busy;
   byId('reply-send').textContent = reviewing ? 'Send feedback' : 'Send';
