@@ -12,13 +12,14 @@ import { notifyConversation, publishCard } from './notify';
 import { proposeRepositories } from './propose-repositories';
 import { linkPullRequests, openPullRequest } from './pull-requests';
 import { readPullRequests } from './track-pull-requests';
+import { findRelease } from './packages/find-release';
 import { runChecks } from './run-checks';
 import { bumpDependencyRanges } from './packages/bump-ranges';
 import { publishPackage } from './packages/publish-package';
 import { gatherContext } from './context/gather-context';
 import { readApiShapes } from './context/repository-spec';
 import type { GatherRequest, RepoSpecRequest } from '../domain/activity-contracts';
-import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest, TrackRequest } from '../domain/activity-contracts';
+import type { BumpRangesRequest, CheckRequest, EditRequest, LinkRequest, NarrativeRequest, NotifyRequest, PreviewRequest, PublishCardRequest, ProposeRequest, PublishRequest, PullRequestRequest, RemovePreviewsRequest, ReleaseRequest, TrackRequest } from '../domain/activity-contracts';
 import { deployPreview, removePreviews } from './previews';
 import { writeNarrative } from './write-narrative';
 
@@ -50,6 +51,7 @@ export function createActivities(deps: ActivityDeps) {
     openPullRequest: (request: PullRequestRequest) => whileHeartbeating(() => openPullRequest(deps, request)),
     linkPullRequests: (request: LinkRequest) => whileHeartbeating(() => linkPullRequests(deps, request)),
     readPullRequests: (request: TrackRequest) => whileHeartbeating(() => readPullRequests(deps, request)),
+    findRelease: (request: ReleaseRequest) => findRelease(deps, request),
     writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),
     deployPreview: (request: PreviewRequest) => deployPreview(deps, request),
     removePreviews: (request: RemovePreviewsRequest) => removePreviews(deps, request),

@@ -230,6 +230,20 @@ export interface PullRequestOutcome {
   error: string | null;
 }
 
+export interface ReleaseRequest {
+  runId: string;
+  name: string;
+  /** The planned release: the first released version at or after it is the one looked for. */
+  atLeast: string;
+}
+
+export interface ReleaseFound {
+  name: string;
+  version: string | null;
+  /** Why there is nothing to look at (no registry configured), when that is the reason. */
+  note: string | null;
+}
+
 export interface TrackRequest {
   runId: string;
   pullRequests: { repo: CatalogRepo; number: number }[];

@@ -2,7 +2,7 @@
 // Slack (Block Kit) and Lark (interactive cards) each draw this model their own way. Pure.
 import type { ButtonValue, CardAction, CardButton } from './buttons';
 import { buttonsFor, openQuestions } from './human-inputs';
-import { describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
+import { describeReleaseFollowUp, describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
 import { isDegraded, previewAddress, TERMINAL_PHASES, type PullRequestRef, type RunState } from './contracts';
 import { briefShort } from './brief';
 import { diffRangesOf } from './compare';
@@ -162,7 +162,10 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
     });
   }
   const pulls = repos.filter((r) => r.pr);
-  if (pulls.length && ['tracking', 'done'].includes(state.phase)) sections.push({ heading: 'Pull requests', lines: [...pulls.map((r) => describePullRequest(r.id, r.pr!)), ...trackingLine(state)] });
+  if (pulls.length && ['tracking', 'done'].includes(state.phase)) {
+    const releases = (state.tracking?.releases ?? []).map((f) => describeReleaseFollowUp(f, (repo) => state.repos[repo]?.pr ?? null, 'text'));
+    sections.push({ heading: 'Pull requests', lines: [...pulls.map((r) => describePullRequest(r.id, r.pr!)), ...releases, ...trackingLine(state)] });
+  }
   if (state.summary && ['awaiting_review', 'publishing', 'tracking', 'done'].includes(state.phase)) {
     sections.push({ heading: 'What changed', lines: [state.summary.narrative, `Merge order: ${state.summary.mergeOrder.join(' → ')}`] });
     const plan = state.summary.releasePlan ?? [];

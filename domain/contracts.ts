@@ -263,6 +263,23 @@ export interface TrackingState {
   /** How many times the pull requests were looked at, and when next. */
   looks: number;
   nextLookAt: number | null;
+  /** Dependents whose upstream package's pull request merged: its release, once published, and their checks against it. */
+  releases?: ReleaseFollowUp[];
+}
+
+/** A dependent's open pull request after the package it waits for merged: checked again against the real release. */
+export interface ReleaseFollowUp {
+  dependent: string;
+  upstream: string;
+  name: string;
+  /** The range the dependent's branch depends on (the planned release), and the planned version. */
+  range: string;
+  planned: string;
+  /** The first released version at or after the planned one, once the registry has it. */
+  released: string | null;
+  /** Set when the release was outside the range, so the branch was moved to `^released` first. */
+  movedTo: string | null;
+  check: { sha: string; passed: boolean; failing: string[]; installed: string | null; at: number } | null;
 }
 
 export interface Screenshot {
@@ -496,6 +513,8 @@ export interface CombinedSummary {
   brief?: SummaryBrief | null;
   /** The proposal's questions and how each was answered (absent: none asked). */
   questions?: QuestionRecord[];
+  /** After upstream pull requests merged: their releases and the dependents' checks against them. */
+  releases?: ReleaseFollowUp[];
 }
 
 export interface SummaryBrief {

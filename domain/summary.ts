@@ -3,7 +3,7 @@
 // structured form feeds IM cards.
 import { describeDimension, inputTokensOf, type Spend } from './budget';
 import { latestPublish } from './change-set';
-import { isDegraded, previewAddress, type CombinedSummary, type ReleasePlanStep, type RunState, type SummaryRepo, type UpstreamVersion } from './contracts';
+import { isDegraded, previewAddress, type CombinedSummary, type ReleaseFollowUp, type ReleasePlanStep, type RunState, type SummaryRepo, type UpstreamVersion } from './contracts';
 import { dependencyOrder } from './dependency-order';
 import { codeSpan, fencedBlock, link, markdownProse, plainText } from './markdown';
 
@@ -82,6 +82,9 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     const lastStep = state.budget.steps.filter((step) => step.repo === repo.id).at(-1);
     if (lastStep?.stoppedBy) risks.push(`${repo.id}: the agent stopped at its budget (${lastStep.stoppedBy.message}); the change may be incomplete`);
   }
+  for (const follow of state.tracking?.releases ?? []) {
+    if (follow.check && !follow.check.passed) risks.push(`${follow.dependent}: its checks fail against the released ${follow.name}@${follow.released} (${follow.check.failing.join(', ')})`);
+  }
   for (const question of (state.questions ?? []).filter((q) => q.answer === null)) risks.push(`the proposal asked "${oneLine(question.text, 300)}" and nobody has answered it`);
   const round = state.rounds[state.rounds.length - 1]?.n ?? 0;
   return {
@@ -98,6 +101,7 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     sincePrevious: changesSince(state, state.summary),
     brief: briefOf(state),
     questions: state.questions ?? [],
+    releases: state.tracking?.releases ?? [],
   };
 }
 
@@ -204,6 +208,21 @@ export function describeReleasePlan(plan: readonly ReleasePlanStep[], prOf: (rep
   });
 }
 
+/**
+ * `ui-kit #4 is merged and @acme/ui-kit@1.5.0 is released; web-app was checked against it: passing`, as
+ * Markdown (a PR body) or plain text (a card).
+ */
+export function describeReleaseFollowUp(follow: ReleaseFollowUp, prOf: (repo: string) => { number: number; url: string } | null, as: 'markdown' | 'text' = 'markdown'): string {
+  const pr = prOf(follow.upstream);
+  const code = as === 'markdown' ? codeSpan : (text: string) => text;
+  const label = pr ? `${follow.upstream} #${pr.number}` : follow.upstream;
+  const merged = `${pr && as === 'markdown' ? link(label, pr.url) : label} is merged`;
+  if (!follow.released) return `${merged}; ${follow.dependent} waits for the release ${code(`${follow.name}@${follow.planned}`)} on the registry, then is checked against it`;
+  const moved = follow.movedTo ? ` (released outside ${code(follow.range)}: the branch now depends on ${code(follow.movedTo)})` : '';
+  if (!follow.check) return `${merged} and ${code(`${follow.name}@${follow.released}`)} is released${moved}; ${follow.dependent} is being checked against it`;
+  return `${merged} and ${code(`${follow.name}@${follow.released}`)} is released${moved}; ${follow.dependent} was checked against it: ${follow.check.passed ? 'passing' : `FAILING (${follow.check.failing.join(', ')})`}`;
+}
+
 export function describeSpend(spend: Spend): string {
   return `${spend.turns} model turns, ${describeDimension('costUsd', spend.costUsd)}, ${describeDimension('wallTimeMs', spend.wallTimeMs)}`;
 }
@@ -245,7 +264,10 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
     const prOf = (repo: string) => options.siblings?.find((s) => s.repo === repo) ?? summary.repos.find((r) => r.id === repo)?.pr ?? null;
     out.push('### Merge and release plan', '', ...describeReleasePlan(summary.releasePlan, prOf), '');
     const step = summary.releasePlan.find((s) => s.repo === options.forRepo);
-    if (step && step.needs.length > 0) {
+    const followed = step ? step.needs.map((n) => (summary.releases ?? []).find((f) => f.dependent === step.repo && f.name === n.name)) : [];
+    if (step && step.needs.length > 0 && followed.every((f) => f?.check?.passed)) {
+      out.push(`**This pull request is no longer blocked:** ${followed.map((f) => describeReleaseFollowUp(f!, prOf)).join('; ')}.`, '');
+    } else if (step && step.needs.length > 0) {
       const checked = summary.repos.find((r) => r.id === step.repo)?.checkedAgainst ?? [];
       const asChecked = step.needs.map((n) => checked.find((c) => c.repo === n.repo)).filter((c): c is UpstreamVersion => c !== undefined).map(describeUpstream);
       out.push(
@@ -257,6 +279,8 @@ export function renderSummaryMarkdown(summary: CombinedSummary, options: { sibli
       );
     }
   }
+  const releases = summary.releases ?? [];
+  if (releases.length > 0) out.push('### After the upstream merges', '', ...releases.map((f) => `- ${describeReleaseFollowUp(f, (repo) => options.siblings?.find((s) => s.repo === repo) ?? summary.repos.find((r) => r.id === repo)?.pr ?? null)}`), '');
   if (summary.sincePrevious.length > 0) out.push('### Since the previous summary', '', ...summary.sincePrevious.map((l) => `- ${markdownProse(l)}`), '');
   out.push(summary.risks.length > 0 ? '### Risks' : '### Risks: none found', '');
   if (summary.risks.length > 0) out.push(...summary.risks.map((r) => `- ${markdownProse(oneLine(r, 1000))}`), '');

@@ -1,11 +1,18 @@
 // The spine, end to end on real parts: a guided run over two demo repositories through proposal,
 // confirmation, a failing check fixed in the next round, review, one feedback round, approval and PRs.
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Worker } from '@temporalio/worker';
+import { publishReleased } from '../registry/seed';
 import type { Scenario } from '../activities/agent/scenarios';
 import { shortRunId } from '../domain/change-set';
 import { recordHistory } from './helpers/histories';
 import { cardFor } from '../domain/card';
 import { branchCommits, createWorld, forgePulls, demoScenarios, waitForPhase, waitForState, workflowBundle, type World } from './helpers/world';
+
+const exec = promisify(execFile);
 
 jest.setTimeout(180_000);
 
@@ -153,7 +160,29 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   state = await waitForState(world.gateway, runId, (s) => s.repos['ui-kit']!.pr!.state === 'merged', 30_000);
   expect(state.phase).toBe('tracking');
   expect(state.repos['web-app']!.pr).toMatchObject({ state: 'open', ci: null, review: null });
-  expect(cardFor(state).sections.find((s) => s.heading === 'Pull requests')!.lines).toEqual([`ui-kit #${uiPulls[0]!.number}: merged`, `web-app #${webPulls[0]!.number}: open`, expect.stringMatching(/^Followed until \d{4}-\d\d-\d\d; next look at \d\d:\d\d UTC\.$/)]);
+  // web-app's pull request now waits for the release ui-kit's merge leads to.
+  state = await waitForState(world.gateway, runId, (s) => (s.tracking?.releases ?? []).length > 0, 30_000);
+  expect(state.tracking!.releases).toEqual([{ dependent: 'web-app', upstream: 'ui-kit', name: '@acme/ui-kit', range: '^1.5.0', planned: '1.5.0', released: null, movedTo: null, check: null }]);
+  expect(cardFor(state).sections.find((s) => s.heading === 'Pull requests')!.lines).toEqual([
+    `ui-kit #${uiPulls[0]!.number}: merged`,
+    `web-app #${webPulls[0]!.number}: open`,
+    `ui-kit #${uiPulls[0]!.number} is merged; web-app waits for the release @acme/ui-kit@1.5.0 on the registry, then is checked against it`,
+    expect.stringMatching(/^Followed until \d{4}-\d\d-\d\d; next look at \d\d:\d\d UTC\.$/),
+  ]);
+  // ui-kit's maintainers release 1.5.0 from the merged main, as its release plan says: web-app is checked
+  // again against the real release, and its pull request says it is no longer blocked.
+  const released = path.join(world.dataDir, 'ui-kit-release');
+  const cloneUrl = new URL(`${world.forge.url}/demo/ui-kit.git`);
+  cloneUrl.username = 'x';
+  cloneUrl.password = world.forgeToken;
+  await exec('git', ['clone', '--quiet', cloneUrl.toString(), released]);
+  const manifest = JSON.parse(await fs.readFile(path.join(released, 'package.json'), 'utf8')) as { version: string };
+  await fs.writeFile(path.join(released, 'package.json'), JSON.stringify({ ...manifest, version: '1.5.0' }, null, 2));
+  await publishReleased(world.registry, released);
+  state = await waitForState(world.gateway, runId, (s) => s.tracking?.releases?.[0]?.check != null, 120_000);
+  expect(state.tracking!.releases![0]).toMatchObject({ released: '1.5.0', movedTo: null, check: { passed: true, installed: '1.5.0', failing: [] } });
+  const [webPullAfter] = await forgePulls(world, 'web-app');
+  expect(webPullAfter!.body).toContain(`**This pull request is no longer blocked:** [ui-kit #${uiPulls[0]!.number}](${state.repos['ui-kit']!.pr!.url}) is merged and \`@acme/ui-kit@1.5.0\` is released; web-app was checked against it: passing.`);
   // Closing web-app's ends tracking for it, and the run: done, its preview taken down with its decision.
   expect((await forgeApi(`web-app/pulls/${webPulls[0]!.number}`, { method: 'PATCH', body: JSON.stringify({ state: 'closed' }) })).status).toBe(200);
   state = await waitForPhase(world.gateway, runId, 'done', 30_000);
@@ -168,6 +197,6 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   const editInput = JSON.parse(Buffer.from(firstEdit.activityTaskScheduledEventAttributes!.input!.payloads![0]!.data!).toString()) as { context: string[] };
   expect(editInput.context).toEqual(['USD only is right for now; no API change.', expect.stringMatching(/^The proposal asked: "I left bff-api out.*" fiona answered: "USD only is right for now; no API change\."$/)]);
   await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, runId);
-  await recordHistory(world.env.client, runId, 'guided-fix-feedback-approve');
+  await recordHistory(world.env.client, runId, 'guided-approve-tracked-until-decided');
   await stop();
 });

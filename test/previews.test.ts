@@ -90,10 +90,10 @@ async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
 }
 
 /** A request with the path exactly as written, which fetch and URL would normalise. */
-function rawRequest(method: string, requestPath: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawRequest(method: string, requestPath: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const { hostname, port } = new URL(server.url);
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: hostname, port, method, path: requestPath }, (response) => {
+    const request = http.request({ host: hostname, port, method, path: requestPath, headers }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
@@ -150,19 +150,9 @@ test('a static preview is built from the work branch, served, and screenshotted'
 });
 
 /** A request to the preview server as a browser sends it for `address` (Node cannot resolve *.localhost). */
-function requestAs(address: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function requestAs(address: string): ReturnType<typeof rawRequest> {
   const url = new URL(address);
-  const { port } = new URL(server.url);
-  return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, method: 'GET', path: `${url.pathname}${url.search}`, headers: { host: url.host } }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
-    });
-    request.on('error', reject);
-    request.end();
-  });
+  return rawRequest('GET', `${url.pathname}${url.search}`, { host: url.host });
 }
 
 /** A build.mjs that writes `files` under dist/. */

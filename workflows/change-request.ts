@@ -68,6 +68,7 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     const ended = await trackUntilDecided(run, acts, {
       removePreviews: (repos) => removePreviews(run, acts, repos),
       continueAsNewIfLong: () => continueAsNewIfHistoryIsLong(run),
+      rewritePullRequestBodies: () => rewritePullRequestBodies(run, acts),
     });
     return await finish(run, acts, card, 'done', describeDecided(run, ended), null);
   } catch (error) {
@@ -479,6 +480,19 @@ async function publish(run: Run, acts: RunActivities): Promise<void> {
       .executeWithOptions({ ...acts.publishOptions, summary: 'link sibling pull requests' }, [{ runId: run.state.runId, summary: run.state.summary!, pullRequests: opened }])
       .catch((error: unknown) => run.recordError(`the pull requests were opened but not all could be linked to each other: ${describeFailure(error)}`));
   }
+}
+
+/** Every open pull request's body written again from the current summary (what tracking learned since). */
+async function rewritePullRequestBodies(run: Run, acts: RunActivities): Promise<void> {
+  const open = mergeOrderOf(run.state).filter((id) => run.repo(id).pr);
+  if (open.length === 0 || !run.state.summary) return;
+  const pullRequests = open.map((id) => ({ repo: run.catalogRepo(id), number: run.repo(id).pr!.number, url: run.repo(id).pr!.url }));
+  await acts.publish.linkPullRequests
+    .executeWithOptions({ ...acts.publishOptions, summary: 'update the pull requests with what changed since they opened' }, [{ runId: run.state.runId, summary: run.state.summary, pullRequests }])
+    .catch((error: unknown) => {
+      if (wf.isCancellation(error)) throw error;
+      run.recordError(`the pull requests could not all be updated: ${describeFailure(error)}`);
+    });
 }
 
 /**

@@ -424,10 +424,14 @@ export class Run {
     return { decided, changed };
   }
 
-  /** The proposal's questions, kept open on the card until someone answers them or sets them aside. */
+  /**
+   * The proposal's questions, kept open on the card until someone answers them or sets them aside. Not a
+   * decision change of its own: the proposal they come with is (cards from before it would be refused
+   * twice over otherwise, and recorded runs would judge their inputs differently).
+   */
   askQuestions(questions: readonly string[]): void {
     this.state.questions = questions.map((text, i) => ({ n: i + 1, text, askedAt: Date.now(), answer: null }));
-    this.decisionChanged();
+    this.touch();
   }
 
   markPreviewsRemoved(repos: readonly string[]): void {

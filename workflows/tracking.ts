@@ -2,6 +2,7 @@
 // tracking time is up): it looks at them with backoff while nothing changes, shows what it saw on the card,
 // and takes a repository's preview down once its pull request is decided. Merging stays with people.
 import * as wf from '@temporalio/workflow';
+import semver from 'semver';
 import { mergeOrderOf } from '../domain/summary';
 import type { RunActivities } from './activity-stubs';
 import type { Run } from './run';
@@ -12,6 +13,8 @@ export interface TrackingHooks {
   removePreviews(repos: readonly string[]): Promise<void>;
   /** Continues as new between looks when the history is long (tracking can last weeks). */
   continueAsNewIfLong(): Promise<void>;
+  /** Writes every open pull request's body again from the current summary. */
+  rewritePullRequestBodies(): Promise<void>;
 }
 
 /** Returns how tracking ended: every pull request decided, or the tracking time over with some still open. */
@@ -41,7 +44,8 @@ export async function trackUntilDecided(run: Run, acts: RunActivities, hooks: Tr
     );
     const { decided, changed } = run.applyTracking(seen);
     if (decided.length > 0) await hooks.removePreviews(decided);
-    wait = changed ? policy.trackPullRequestsEvery : Math.min(wait * 2, policy.trackPullRequestsAtMostEvery);
+    const released = await interruptible(run, () => followReleases(run, acts, hooks));
+    wait = changed || released ? policy.trackPullRequestsEvery : Math.min(wait * 2, policy.trackPullRequestsAtMostEvery);
     if (open().length === 0) return 'decided';
     await hooks.continueAsNewIfLong();
     tracking.nextLookAt = Math.min(Date.now() + wait, tracking.until);
@@ -50,4 +54,61 @@ export async function trackUntilDecided(run: Run, acts: RunActivities, hooks: Tr
       throw new RunStopped(run.inbox.cancellation!.reason, run.inbox.cancellation!.by);
     }
   }
+}
+
+/**
+ * A dependent's pull request waits for the release its upstream's merged pull request leads to. Once that
+ * release is on the registry, the dependent is checked again against it (its branch moved to the release
+ * first when the release is outside the planned range), and every pull request body says so. Returns
+ * whether anything new was learned.
+ */
+async function followReleases(run: Run, acts: RunActivities, hooks: TrackingHooks): Promise<boolean> {
+  const tracking = run.state.tracking!;
+  const follows = (tracking.releases ??= []);
+  const plan = run.releasePlan();
+  let learned = false;
+  for (const step of plan) {
+    const dependent = run.repo(step.repo);
+    if (dependent.pr?.state !== 'open') continue;
+    for (const need of step.needs) {
+      if (run.repo(need.repo).pr?.state !== 'merged') continue;
+      const planned = plan.find((s) => s.repo === need.repo)?.release?.version;
+      if (!planned) continue;
+      let follow = follows.find((f) => f.dependent === step.repo && f.name === need.name);
+      if (!follow) {
+        follow = { dependent: step.repo, upstream: need.repo, name: need.name, range: need.range, planned, released: null, movedTo: null, check: null };
+        follows.push(follow);
+        learned = true;
+      }
+      if (follow.check) continue;
+      const found = await acts.quick.findRelease
+        .executeWithOptions({ ...acts.publishOptions, summary: `look for ${need.name} ${planned} on the registry` }, [{ runId: run.state.runId, name: need.name, atLeast: planned }])
+        .catch((error: unknown) => {
+          if (wf.isCancellation(error)) throw error;
+          run.recordError(`${need.name}: the registry could not be asked for its release: ${error instanceof Error ? error.message : String(error)}; asking again later`);
+          return null;
+        });
+      if (!found?.version) continue;
+      follow.released = found.version;
+      if (!semver.satisfies(found.version, need.range)) {
+        // Released as another version than planned (a major instead of a minor): the branch follows it.
+        follow.movedTo = `^${found.version}`;
+        const moved = await acts.publish.bumpDependencyRanges.executeWithOptions({ ...acts.publishOptions, summary: `depend on the release ${need.name}@${found.version} · ${step.repo}` }, [
+          { runId: run.state.runId, requester: run.state.request.requester, repo: run.catalogRepo(step.repo), branch: dependent.branch, baseSha: dependent.baseSha!, round: run.state.rounds.at(-1)?.n ?? 0, ranges: [{ name: need.name, range: follow.movedTo }] },
+        ]);
+        run.applyRangeBump(moved);
+      }
+      const outcome = await acts.checks.runChecks.executeWithOptions({ ...acts.checkOptions, summary: `checks ${step.repo} against the released ${need.name}@${found.version}` }, [
+        { runId: run.state.runId, repo: run.catalogRepo(step.repo), branch: dependent.branch, sha: dependent.headSha!, changeSet: [], upstreamPackages: [need.name] },
+      ]);
+      follow.check = { sha: outcome.sha, passed: outcome.passed, failing: outcome.results.filter((r) => r.status !== 'passed').map((r) => r.name), installed: outcome.installed?.[need.name] ?? null, at: Date.now() };
+      learned = true;
+    }
+  }
+  if (learned) {
+    run.refreshSummary();
+    await hooks.rewritePullRequestBodies();
+    run.decisionChanged();
+  }
+  return learned;
 }
