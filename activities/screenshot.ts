@@ -63,13 +63,18 @@ export async function takeScreenshot(url: string, file: string, options: Screens
     });
     const page = await browser.context.newPage();
     // What a reviewer would see go wrong, gathered while the page loads and settles.
+    const answeredWithError = new Set<string>();
     page.on('response', (response) => {
       // A favicon nobody asked for is the browser's own guess, not the page's fault.
-      if (response.status() >= 400 && !(new URL(response.url()).pathname === '/favicon.ico' && response.request().resourceType() === 'other')) note(`${response.request().method()} ${shortUrl(response.url(), origin)} answered HTTP ${response.status()}`);
+      if (response.status() < 400 || (new URL(response.url()).pathname === '/favicon.ico' && response.request().resourceType() === 'other')) return;
+      answeredWithError.add(response.url());
+      note(`${response.request().method()} ${shortUrl(response.url(), origin)} answered HTTP ${response.status()}`);
     });
     page.on('requestfailed', (request) => {
       const why = request.failure()?.errorText ?? 'failed';
-      if (!why.includes('ERR_BLOCKED_BY_CLIENT')) note(`${request.method()} ${shortUrl(request.url(), origin)} failed: ${why}`);
+      // Blocked on purpose (said once below), or the abort that follows an error answer (said above).
+      if (why.includes('ERR_BLOCKED_BY_CLIENT') || answeredWithError.has(request.url())) return;
+      note(`${request.method()} ${shortUrl(request.url(), origin)} failed: ${why}`);
     });
     page.on('console', (message) => {
       // Chromium's own "Failed to load resource" lines repeat what the responses above already say.

@@ -139,7 +139,8 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
       break;
   }
 
-  const open = TERMINAL_PHASES.includes(state.phase) ? [] : openQuestions(state);
+  // Asked until the pull requests open; after that the summary's risks still name an unanswered one.
+  const open = TERMINAL_PHASES.includes(state.phase) || state.phase === 'publishing' || state.phase === 'tracking' ? [] : openQuestions(state);
   if (open.length) {
     sections.push({ heading: 'Open questions', lines: open.map((q) => `${q.n}. ${q.text}`) });
     hint = `${hint ? `${hint} ` : ''}Answer the open questions with a reply, or press “Open questions: not needed”.`;

@@ -15,14 +15,15 @@ export interface DiffHtml {
   truncated: boolean;
 }
 
-export function renderDiffHtml(patch: string): DiffHtml {
+/** `openFilesUpTo`: with more files than this, every file starts collapsed (its summary line still counts it). */
+export function renderDiffHtml(patch: string, options: { openFilesUpTo?: number } = {}): DiffHtml {
   const truncated = Buffer.byteLength(patch) > MAX_RENDERED_DIFF_BYTES;
   const text = truncated ? cutAtFileBoundary(patch, MAX_RENDERED_DIFF_BYTES) : patch;
   const files = parseDiff(text);
   if (files.length === 0) return { html: '<p class="diff-empty">No changes.</p>', files: 0, truncated };
   const sections = files.map((file) => {
     const name = nameOf(file);
-    const open = file.addedLines + file.deletedLines <= COLLAPSE_OVER_LINES ? ' open' : '';
+    const open = file.addedLines + file.deletedLines <= COLLAPSE_OVER_LINES && files.length <= (options.openFilesUpTo ?? Infinity) ? ' open' : '';
     const body = diffToHtml([file], { drawFileList: false, outputFormat: 'line-by-line', matching: 'lines', colorScheme: 'light' } as Parameters<typeof diffToHtml>[1]);
     return (
       `<details class="diff-file"${open}><summary><code>${escapeHtml(name)}</code> ` +

@@ -28,10 +28,24 @@ export async function renderPullPage(site: Site, repo: Repo, number: number): Pr
     `${pull.title} · ${repo.fullName}#${number}`,
     `<p><a href="/${repo.fullName}">${escapeHtml(repo.fullName)}</a></p>` +
       `<h1>${escapeHtml(pull.title)} <span class="number">#${number}</span></h1>` +
-      `<p><span class="state">${pull.draft ? 'draft' : pull.state}</span> <code>${escapeHtml(pull.head)}</code> → <code>${escapeHtml(pull.base)}</code></p>` +
+      `<p><span class="state">${pull.draft ? 'draft' : pull.merged ? 'merged' : pull.state}</span> <code>${escapeHtml(pull.head)}</code> → <code>${escapeHtml(pull.base)}</code></p>` +
       (labels ? `<p>${labels}</p>` : '') +
       `<article class="markdown-body">${renderMarkdownHtml(pull.body ?? '')}</article>` +
+      (pull.state === 'open' ? pullActions(repo, number, pull.draft) : pull.merged ? `<p class="state">Merged as <code>${escapeHtml((pull.mergeCommitSha ?? '').slice(0, 8))}</code> on ${escapeHtml(pull.mergedAt ?? '')}.</p>` : '') +
       (await renderChanges(repo, base, head)),
+  );
+}
+
+/** Merge and close, as on GitHub; the forge's token goes in the form (its pages have no sign-in). */
+function pullActions(repo: Repo, number: number, draft: boolean): string {
+  const form = (action: 'merge' | 'close', label: string) =>
+    `<form method="post" action="/${repo.fullName}/pull/${number}/${action}" class="action">` +
+    `<label>Forge token <input type="password" name="token" required autocomplete="off"></label> <button type="submit">${label}</button></form>`;
+  return (
+    `<section class="actions"><p>Merging and closing need the forge's token: <code>FORGE_TOKEN</code>, or under <code>npm start</code> the contents of <code>.data/forge-token</code>.</p>` +
+    (draft ? '<p>A draft cannot be merged.</p>' : form('merge', 'Merge pull request')) +
+    form('close', 'Close pull request') +
+    `</section>`
   );
 }
 
@@ -91,7 +105,7 @@ async function renderRepoSection(site: Site, repo: Repo): Promise<string> {
   const items = pulls.map(
     (p) =>
       `<li><a href="/${repo.fullName}/pull/${p.number}">#${p.number} ${escapeHtml(p.title)}</a> ` +
-      `<span class="state">${p.state}</span> <code>${escapeHtml(p.head)}</code> → <code>${escapeHtml(p.base)}</code></li>`,
+      `<span class="state">${p.merged ? 'merged' : p.state}</span> <code>${escapeHtml(p.head)}</code> → <code>${escapeHtml(p.base)}</code></li>`,
   );
   return (
     `<section><h2><a href="/${repo.fullName}">${escapeHtml(repo.fullName)}</a></h2>` +

@@ -156,7 +156,7 @@ const UpdatePullSchema = z.object({
   base: z.string().min(1).optional(),
 });
 
-async function updatePull(site: Site, repo: Repo, number: number, input: unknown) {
+export async function updatePull(site: Site, repo: Repo, number: number, input: unknown) {
   const update = parseInput(UpdatePullSchema, input);
   return site.pulls.mutate(repo, async (pulls) => {
     const record = pullNumbered(pulls, number);
@@ -187,7 +187,7 @@ const MergePullSchema = z.object({
 });
 
 /** GitHub's "merge a pull request" (merge commits only): 405 when it cannot be merged, 409 when `sha` is not the head. */
-async function mergePull(site: Site, repo: Repo, number: number, input: unknown) {
+export async function mergePull(site: Site, repo: Repo, number: number, input: unknown) {
   const request = parseInput(MergePullSchema, input);
   return site.pulls.mutate(repo, async (pulls) => {
     const record = pullNumbered(pulls, number);

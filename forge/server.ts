@@ -8,6 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { listenOn } from '../activities/listen';
 import { admit } from './auth';
+import { isPullAction, servePullAction } from './pull-actions';
 import { isGitEndpoint, serveGit } from './git-http';
 import { DIFF_STYLESHEET_PATH, rawCompareDiff, renderBlobPage, renderComparePage, renderIndexPage, renderPullPage, renderRepoPage } from './pages';
 import { PullStore } from './pulls-store';
@@ -91,8 +92,11 @@ async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse
   const segments = decodeSegments(rawPath);
   if (!segments) return sendText(res, 400, 'Bad request path\n');
   const isGit = !isApi && segments.length >= 3 && withoutGitSuffix(segments[1]!) !== null;
-  // Pages are for people, who have no token: open to this machine. Git and the API always need the token.
-  const admission = !isApi && !isGit && isReadFromThisMachine(req) ? { remoteUser: undefined } : admit(req, res, site.token, isApi);
+  // Pages are for people, who have no token: open to this machine. Git and the API always need the token;
+  // a page's form (merge, close) asks for it in the form.
+  const isPageForm = !isApi && !isGit && req.method === 'POST' && segments.length === 5 && segments[2] === 'pull' && isPullAction(segments[4]);
+  const fromThisMachine = isReadFromThisMachine(req) || (isPageForm && isLoopbackHost(req));
+  const admission = !isApi && !isGit && fromThisMachine ? { remoteUser: undefined } : admit(req, res, site.token, isApi);
   if (!admission) return;
 
   if (isApi) return serveApi(req, res, site, segments.slice(2), query);
@@ -120,6 +124,7 @@ async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse
     return page === null ? sendText(res, 404, 'File not found at that ref\n') : sendHtml(req, res, page);
   }
   const pullNumber = parsePullNumber(number);
+  if (rest.length === 3 && kind === 'pull' && pullNumber !== null && isPullAction(rest[2])) return servePullAction(req, res, site, repo, pullNumber, rest[2]);
   if (rest.length === 2 && kind === 'pull' && pullNumber !== null) {
     const page = await renderPullPage(site, repo, pullNumber);
     return page === null ? sendText(res, 404, 'Pull request not found\n') : sendHtml(req, res, page);
@@ -132,7 +137,10 @@ async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse
  * DNS-rebinding page elsewhere from reading repository pages through a visitor's browser.
  */
 function isReadFromThisMachine(req: http.IncomingMessage): boolean {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  return (req.method === 'GET' || req.method === 'HEAD') && isLoopbackHost(req);
+}
+
+function isLoopbackHost(req: http.IncomingMessage): boolean {
   const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
   return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host.endsWith('.localhost');
 }

@@ -1,5 +1,7 @@
 // Which preview a `<repo>--<run>.localhost` address names (previews/store.ts makes the labels): found among
-// the previews in the store, remembered, and looked for again (at most once a second) when a label is new.
+// the previews in the store and remembered. A label not known yet makes one look through the store again
+// (one look at a time, shared by the requests that wait for it): a deploy's screenshot asks for its preview
+// before the deploy has written its record.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isStoreId, originLabel, readPreviewMetas, servicesRoot } from './store';
@@ -9,25 +11,28 @@ export interface PreviewAt {
   repo: string;
 }
 
-const RESCAN_AFTER_MS = 1000;
-
 export class PreviewOrigins {
   private readonly labels = new Map<string, PreviewAt>();
-  private scannedAt = 0;
+  private scanning: Promise<void> | null = null;
 
   constructor(private readonly root: string) {}
 
   async resolve(label: string): Promise<PreviewAt | null> {
     const known = this.labels.get(label);
-    if (known || Date.now() - this.scannedAt < RESCAN_AFTER_MS) return known ?? null;
-    this.scannedAt = Date.now();
-    for (const runId of await fs.readdir(this.root).catch(() => [] as string[])) {
-      if (!isStoreId(runId)) continue;
-      // Static previews' folders, running services and recorded previews: a deploy's screenshot comes
-      // before its record is written.
+    if (known) return known;
+    this.scanning ??= this.scan().finally(() => (this.scanning = null));
+    await this.scanning;
+    return this.labels.get(label) ?? null;
+  }
+
+  private async scan(): Promise<void> {
+    const names = async (folder: string) => (await fs.readdir(folder).catch(() => [] as string[])).filter(isStoreId);
+    // Static previews, screenshots and records live under the run's folder; services under .services.
+    const runs = new Set([...(await names(this.root)), ...(await names(servicesRoot(this.root)))]);
+    for (const runId of runs) {
       const repos = new Set<string>([
-        ...(await fs.readdir(path.join(this.root, runId)).catch(() => [] as string[])).filter((name) => isStoreId(name) && !name.startsWith('_')),
-        ...(await fs.readdir(path.join(servicesRoot(this.root), runId)).catch(() => [] as string[])).filter(isStoreId),
+        ...(await names(path.join(this.root, runId))).filter((name) => !name.startsWith('_')),
+        ...(await names(path.join(servicesRoot(this.root), runId))),
         ...(await readPreviewMetas(this.root, runId)).map((meta) => meta.repo),
       ]);
       for (const repo of repos) {
@@ -35,6 +40,5 @@ export class PreviewOrigins {
         if (at) this.labels.set(at, { runId, repo });
       }
     }
-    return this.labels.get(label) ?? null;
   }
 }

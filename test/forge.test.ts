@@ -382,6 +382,19 @@ describe('pull request API', () => {
     await expect(octokit.rest.pulls.merge({ owner: 'acme', repo: 'web-app', pull_number: pr.number })).rejects.toMatchObject({ status: 405 });
     await expect(octokit.rest.pulls.update({ owner: 'acme', repo: 'web-app', pull_number: pr.number, state: 'open' })).rejects.toMatchObject({ status: 422 });
 
+    // The page's own buttons: a person merges with the token typed into the form; a wrong one changes nothing.
+    await pushBranch('change/by-form');
+    const { data: formPr } = await octokit.rest.pulls.create({ owner: 'acme', repo: 'web-app', head: 'change/by-form', base: 'main', title: 'By form' });
+    const pagePath = `/acme/web-app/pull/${formPr.number}`;
+    expect((await rawRequest({ path: pagePath })).body).toContain(`<form method="post" action="${pagePath}/merge"`);
+    const post = (token: string) => rawRequest({ method: 'POST', path: `${pagePath}/merge`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(token)}` });
+    expect((await post('wrong')).status).toBe(401);
+    expect((await octokit.rest.pulls.get({ owner: 'acme', repo: 'web-app', pull_number: formPr.number })).data.merged).toBe(false);
+    const merged = await post(TOKEN);
+    expect(merged).toMatchObject({ status: 303, headers: { location: pagePath } });
+    expect((await rawRequest({ path: pagePath })).body).toMatch(/Merged as <code>[0-9a-f]{8}<\/code>/);
+    expect((await post(TOKEN)).status).toBe(405);
+
     // Two branches that change the same line: the second cannot be merged after the first.
     for (const [branch, text] of [['change/left', 'left\n'], ['change/right', 'right\n']] as const) {
       await gitCli(['checkout', '--quiet', '-B', branch, 'origin/main'], workDir);

@@ -219,6 +219,10 @@ test('a service preview starts from the work branch and answers through the prox
   apiRecord = await timed('service deploy (clone, move, start, healthy, screenshot)', () => deploy(deps, bffApi, RUN, BRANCH, apiSha));
 
   expect(apiRecord).toMatchObject({ repo: 'bff-api', sha: apiSha, kind: 'service', status: 'ready', url: `${server.url}/${RUN}/bff-api/`, upstream: NO_UPSTREAM });
+  // On its own origin too, where its screenshot was taken and checked. This API has no page at its root and
+  // its catalog entry names no `open` path, so what a reviewer opens answers 404: the preview says so.
+  expect(apiRecord.originUrl).toBe(`http://bff-api--${RUN.toLowerCase()}.localhost:${new URL(server.url).port}/`);
+  expect(apiRecord.problems).toEqual(['GET / answered HTTP 404']);
   const healthyAfter = /answered \/healthz after (\d+) ms/.exec(apiRecord.output);
   expect(healthyAfter).not.toBeNull();
   timings.push(`  service start to healthy (its own report): ${healthyAfter![1]} ms`);

@@ -180,7 +180,12 @@ test('a guided run from the web chat: propose, amend, confirm, review, a refusal
   await diff.locator('.d2h-ins', { hasText: 'USD 12.50' }).first().waitFor();
   expect(await diff.locator('details.diff-file > summary').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^src\/render\.js \+\d+ −\d+$/), expect.stringMatching(/^test\/render\.test\.js /)]));
   const kitDiff = page.getByRole('region', { name: 'ui-kit diff' });
-  await kitDiff.locator('.d2h-ins', { hasText: 'const CURRENCY_CODE' }).first().waitFor();
+  // ui-kit changed four files: in a panel of every repository's diff they start collapsed; a click opens one.
+  const priceFile = kitDiff.locator('details.diff-file').filter({ has: page.locator('summary', { hasText: /^src\/price\.js / }) });
+  await priceFile.waitFor({ state: 'attached' });
+  expect(await kitDiff.locator('details.diff-file[open]').count()).toBe(0);
+  await priceFile.locator('summary').click();
+  await priceFile.locator('.d2h-ins', { hasText: 'const CURRENCY_CODE' }).first().waitFor();
   // ui-kit took two rounds (the padding fix): round 2 alone is that one line.
   expect(await kitDiff.getByRole('combobox', { name: 'Diff of ui-kit' }).locator('option').allTextContents()).toEqual(['all rounds', 'round 1', 'round 2']);
   await kitDiff.getByRole('combobox', { name: 'Diff of ui-kit' }).selectOption('2');

@@ -51,6 +51,8 @@ const RunQuerySchema = z.object({
 });
 export type RunQuery = z.infer<typeof RunQuerySchema>;
 
+const OPEN_FILES_UP_TO = 3;
+
 const DiffQuerySchema = z.object({
   repo: RepoIdSchema,
   /** `total` (the default) or a round number. */
@@ -230,7 +232,8 @@ export class WebChatApi {
     } catch (error) {
       throw new HttpError(502, `could not read the diff from ${url}: ${error instanceof Error ? error.message : String(error)}`);
     }
-    const rendered = renderDiffHtml(patch);
+    // A review panel holds every repository's diff: past a few files, each starts collapsed.
+    const rendered = renderDiffHtml(patch, { openFilesUpTo: OPEN_FILES_UP_TO });
     if (this.diffs.size >= 100) this.diffs.delete(this.diffs.keys().next().value!);
     this.diffs.set(url, rendered);
     return rendered;
