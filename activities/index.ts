@@ -11,7 +11,7 @@ import { editRepository } from './edit-repository';
 import { notifyConversation, publishCard } from './notify';
 import { proposeRepositories } from './propose-repositories';
 import { linkPullRequests, openPullRequest } from './pull-requests';
-import { readPullRequests } from './track-pull-requests';
+import { readPullRequests, readReviewFeedback } from './track-pull-requests';
 import { findRelease } from './packages/find-release';
 import { runChecks } from './run-checks';
 import { bumpDependencyRanges } from './packages/bump-ranges';
@@ -52,6 +52,7 @@ export function createActivities(deps: ActivityDeps) {
     linkPullRequests: (request: LinkRequest) => whileHeartbeating(() => linkPullRequests(deps, request)),
     readPullRequests: (request: TrackRequest) => whileHeartbeating(() => readPullRequests(deps, request)),
     findRelease: (request: ReleaseRequest) => findRelease(deps, request),
+    readReviewFeedback: (request: TrackRequest) => whileHeartbeating(() => readReviewFeedback(deps, request)),
     writeNarrative: (request: NarrativeRequest) => writeNarrative(deps, request),
     deployPreview: (request: PreviewRequest) => deployPreview(deps, request),
     removePreviews: (request: RemovePreviewsRequest) => removePreviews(deps, request),

@@ -3,7 +3,7 @@
 // reported with the reason and looked at again later; rate limits and outages are thrown for Temporal to
 // retry with its backoff.
 import type { Octokit } from '@octokit/rest';
-import type { TrackedPullRequest, TrackRequest } from '../domain/activity-contracts';
+import type { ReviewFeedback, TrackedPullRequest, TrackRequest } from '../domain/activity-contracts';
 import type { ActivityDeps } from './deps';
 import { explainForgeError, forgeCoordinates, type ForgeCoordinates } from './pull-requests';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -27,12 +27,40 @@ async function readOne(octokit: Octokit, where: ForgeCoordinates, repo: string, 
   const at = { owner: where.owner, repo: where.repo };
   const { data: pull } = await octokit.rest.pulls.get({ ...at, pull_number: number });
   const state = pull.merged || pull.merged_at ? 'merged' : pull.state === 'closed' ? 'closed' : 'open';
-  const [ci, review, reviewComments] = await Promise.all([
+  const [ci, reviews, lineComments] = await Promise.all([
     ciStatus(octokit, where, pull.head.sha),
-    optional(async () => reviewDecision((await octokit.rest.pulls.listReviews({ ...at, pull_number: number, per_page: 100 })).data)),
+    optional(async () => (await octokit.rest.pulls.listReviews({ ...at, pull_number: number, per_page: 100 })).data),
     optional(async () => (await octokit.rest.pulls.listReviewComments({ ...at, pull_number: number, per_page: 100 })).data.length),
   ]);
-  return { repo, number, state, headSha: pull.head.sha, ci, review: review ?? null, reviewComments: reviewComments ?? 0, error: null };
+  // What reviewers wrote: line comments and the reviews that say something.
+  const reviewComments = (lineComments ?? 0) + (reviews ?? []).filter((r) => r.body?.trim()).length;
+  return { repo, number, state, headSha: pull.head.sha, ci, review: reviews ? reviewDecision(reviews) : null, reviewComments, error: null };
+}
+
+/** Every review comment and review body of the pull requests, oldest first, for a feedback round. */
+export async function readReviewFeedback(deps: ActivityDeps, request: TrackRequest): Promise<ReviewFeedback[]> {
+  return Promise.all(
+    request.pullRequests.map(async ({ repo, number }) => {
+      const where = forgeCoordinates(repo.url);
+      const octokit = deps.forge.octokit(where.apiUrl);
+      const at = { owner: where.owner, repo: where.repo, pull_number: number, per_page: 100 };
+      try {
+        const [comments, reviews] = await Promise.all([octokit.rest.pulls.listReviewComments(at), octokit.rest.pulls.listReviews(at)]);
+        // Comments are data from people, not instructions to the service; the edit round reads them as feedback.
+        return {
+          repo: repo.id,
+          number,
+          comments: [
+            ...reviews.data.filter((r) => r.body?.trim()).map((r) => ({ id: `review-${r.id}`, by: r.user?.login ?? 'someone', text: deps.redact(r.body), path: null, line: null })),
+            ...comments.data.map((c) => ({ id: `comment-${c.id}`, by: c.user?.login ?? 'someone', text: deps.redact(c.body), path: c.path, line: c.line ?? null })),
+          ],
+        };
+      } catch (error) {
+        const advice = explainForgeError(error, repo.id);
+        throw ApplicationFailure.create({ message: deps.redact(advice.message), type: advice.retryable ? 'ForgeUnavailable' : 'ForgeRefused', nonRetryable: !advice.retryable, nextRetryDelay: advice.retryable ? advice.retryAfterMs : undefined });
+      }
+    }),
+  );
 }
 
 /** The head's CI: commit statuses and check runs together, as GitHub's merge box sums them up. */

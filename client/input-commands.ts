@@ -87,6 +87,12 @@ export const CLI_INPUTS: { [S in SignalName]: CliInput<S> | null } = {
     },
     done: () => 'Set aside; the card no longer asks.',
   },
+  addressReviewComments: {
+    command: 'review-comments',
+    description: 'while the pull requests are open: a feedback round on what reviewers wrote on them',
+    fields: () => ({}),
+    done: () => 'A round on the review comments has started; the pull requests are updated when it is done.',
+  },
   extendBudget: {
     command: 'extend-budget',
     description: 'after a budget ran out: extend it and let the agent continue (default: double what ran out), or --stop to review the partial work',

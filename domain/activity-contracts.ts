@@ -244,6 +244,13 @@ export interface ReleaseFound {
   note: string | null;
 }
 
+/** What reviewers wrote on the pull requests: line comments and the bodies of their reviews. */
+export interface ReviewFeedback {
+  repo: string;
+  number: number;
+  comments: { id: string; by: string; text: string; path: string | null; line: number | null }[];
+}
+
 export interface TrackRequest {
   runId: string;
   pullRequests: { repo: CatalogRepo; number: number }[];

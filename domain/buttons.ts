@@ -2,7 +2,7 @@
 // buttons send each input and the card can draw them from it, without the two importing each other. Pure.
 import { z } from 'zod';
 
-export const CARD_ACTIONS = ['toggle', 'confirm', 'approve', 'feedback', 'cancel', 'extend', 'review_partial', 'questions_not_needed'] as const;
+export const CARD_ACTIONS = ['toggle', 'confirm', 'approve', 'feedback', 'cancel', 'extend', 'review_partial', 'questions_not_needed', 'review_comments'] as const;
 export type CardAction = (typeof CARD_ACTIONS)[number];
 
 /** What a button carries back: enough to act without any state kept by the adapter. */

@@ -254,6 +254,13 @@ export interface PullRequestRef {
   /** when it was last looked at, and why it could not be, if it could not. */
   checkedAt?: number;
   trackingError?: string | null;
+  /** The review comments a feedback round already worked on (by id). */
+  addressedComments?: string[];
+}
+
+/** An open pull request with review comments no feedback round has worked on yet. */
+export function hasNewReviewComments(pr: PullRequestRef | null): boolean {
+  return pr !== null && pr.state === 'open' && (pr.reviewComments ?? 0) > (pr.addressedComments?.length ?? 0);
 }
 
 /** After the pull requests open: the run follows them until each is merged or closed, or until `until`. */

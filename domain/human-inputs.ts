@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { BudgetPatchSchema } from './budget';
 import type { ButtonStyle, ButtonValue, CardAction } from './buttons';
 import { PersonSchema, ReleaseBumpSchema, RepoIdSchema } from './catalog-schema';
-import { IdempotencyKeySchema, PHASES, RepoListSchema, TERMINAL_PHASES, TextSchema, type Phase, type QuestionRecord, type RunState } from './contracts';
+import { hasNewReviewComments, IdempotencyKeySchema, PHASES, RepoListSchema, TERMINAL_PHASES, TextSchema, type Phase, type QuestionRecord, type RunState } from './contracts';
 
 /** Every human input names who sent it and carries an idempotency key (a repeated key changes nothing). */
 const Common = {
@@ -33,7 +33,7 @@ export interface HumanInputDefinition<Payload extends z.ZodType> {
   resolve?: (phase: Phase) => 'feedback' | 'addContext';
   /** The card buttons that send it, shown on every card of the phases it is taken in (and, with `shownWhen`, only when that holds). */
   buttons?: Partial<Record<CardAction, ButtonDefinition<Payload>>>;
-  shownWhen?: (state: Pick<RunState, 'questions'>) => boolean;
+  shownWhen?: (state: Pick<RunState, 'questions' | 'repos'>) => boolean;
 }
 
 export interface ButtonDefinition<Payload extends z.ZodType> {
@@ -132,6 +132,16 @@ export const HUMAN_INPUTS = {
     shownWhen: (state) => openQuestions(state).length > 0,
     buttons: { questions_not_needed: { label: 'Open questions: not needed', style: 'default', sends: () => ({}) } },
   }),
+  /** While the pull requests are followed: a feedback round on what reviewers wrote on them. */
+  addressReviewComments: input({
+    payload: z.object({ ...Common }).strict(),
+    from: 'deciders',
+    phases: ['tracking'],
+    outOfPhase: (phase) => `review comments are worked on while the pull requests are open (the run is ${phase})`,
+    verb: 'start a round on the review comments',
+    shownWhen: (state) => Object.values(state.repos).some((repo) => hasNewReviewComments(repo.pr)),
+    buttons: { review_comments: { label: 'Work on the review comments', style: 'primary', sends: () => ({}) } },
+  }),
   /** After a budget ran out: add to it and let the agent continue, or review the partial work. */
   extendBudget: input({
     payload: z
@@ -188,7 +198,7 @@ export function openQuestions(state: Pick<RunState, 'questions'>): QuestionRecor
 }
 
 /** The buttons a card in this phase shows: those of every input the phase takes, primary first, danger last. */
-export function buttonsFor(phase: Phase, selection: readonly string[], state: Pick<RunState, 'questions'> = {}): { action: CardAction; label: string; style: ButtonStyle; carries: Partial<ButtonValue> }[] {
+export function buttonsFor(phase: Phase, selection: readonly string[], state: Pick<RunState, 'questions' | 'repos'> = { repos: {} }): { action: CardAction; label: string; style: ButtonStyle; carries: Partial<ButtonValue> }[] {
   return SIGNAL_NAMES.filter((signal) => HUMAN_INPUTS[signal].phases.includes(phase) && ((HUMAN_INPUTS[signal] as HumanInputDefinition<z.ZodType>).shownWhen?.(state) ?? true))
     .flatMap(buttonsOf)
     .map(([action, button]) => ({

@@ -2,7 +2,7 @@
 import { renderDiffHtml } from '../domain/diff-html';
 import { commitsOn, defaultBranch, diffBetween, fileAt, resolveCommit } from './git-queries';
 import { renderMarkdownHtml } from './markdown-view';
-import { newestFirst } from './pulls-store';
+import { newestFirst, type PullRecord } from './pulls-store';
 import { listRepos, type Repo } from './repos';
 import type { Site } from './site';
 
@@ -31,9 +31,18 @@ export async function renderPullPage(site: Site, repo: Repo, number: number): Pr
       `<p><span class="state">${pull.draft ? 'draft' : pull.merged ? 'merged' : pull.state}</span> <code>${escapeHtml(pull.head)}</code> → <code>${escapeHtml(pull.base)}</code></p>` +
       (labels ? `<p>${labels}</p>` : '') +
       `<article class="markdown-body">${renderMarkdownHtml(pull.body ?? '')}</article>` +
+      reviewSection(pull) +
       (pull.state === 'open' ? pullActions(repo, number, pull.draft) : pull.merged ? `<p class="state">Merged as <code>${escapeHtml((pull.mergeCommitSha ?? '').slice(0, 8))}</code> on ${escapeHtml(pull.mergedAt ?? '')}.</p>` : '') +
       (await renderChanges(repo, base, head)),
   );
+}
+
+function reviewSection(pull: PullRecord): string {
+  const items = [
+    ...pull.reviews.filter((r) => r.body || r.state !== 'COMMENTED').map((r) => ({ at: r.submittedAt, html: `<li><strong>${escapeHtml(r.user)}</strong> ${r.state === 'APPROVED' ? 'approved' : r.state === 'CHANGES_REQUESTED' ? 'requested changes' : 'commented'}${r.body ? `: ${escapeHtml(r.body)}` : ''}</li>` })),
+    ...pull.comments.map((c) => ({ at: c.createdAt, html: `<li><strong>${escapeHtml(c.user)}</strong> on <code>${escapeHtml(c.path)}${c.line ? `:${c.line}` : ''}</code>: ${escapeHtml(c.body)}</li>` })),
+  ].sort((a, b) => a.at.localeCompare(b.at));
+  return items.length ? `<h2>Reviews and comments (${items.length})</h2><ul class="reviews">${items.map((i) => i.html).join('')}</ul>` : '';
 }
 
 /** Merge and close, as on GitHub; the forge's token goes in the form (its pages have no sign-in). */

@@ -23,6 +23,9 @@ const PullRecordSchema = z.object({
   merged: z.boolean().default(false),
   mergedAt: z.string().nullable().default(null),
   mergeCommitSha: z.string().nullable().default(null),
+  // Reviews and line comments people left, as GitHub keeps them.
+  reviews: z.array(z.object({ id: z.number().int(), user: z.string(), state: z.enum(['APPROVED', 'CHANGES_REQUESTED', 'COMMENTED']), body: z.string(), submittedAt: z.string() })).default([]),
+  comments: z.array(z.object({ id: z.number().int(), user: z.string(), body: z.string(), path: z.string(), line: z.number().int().nullable(), createdAt: z.string() })).default([]),
 });
 export type PullRecord = z.infer<typeof PullRecordSchema>;
 

@@ -20,9 +20,9 @@ interface ApiResponse {
 }
 
 /** `segments` are the decoded path segments after `/api/v3`. */
-export async function serveApi(req: http.IncomingMessage, res: http.ServerResponse, site: Site, segments: string[], query: string): Promise<void> {
+export async function serveApi(req: http.IncomingMessage, res: http.ServerResponse, site: Site, segments: string[], query: string, caller?: string): Promise<void> {
   try {
-    const answer = await routeApi(req, site, segments, query);
+    const answer = await routeApi(req, site, segments, query, caller);
     sendJson(res, answer.status, answer.body, answer.headers);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
@@ -30,7 +30,7 @@ export async function serveApi(req: http.IncomingMessage, res: http.ServerRespon
   }
 }
 
-async function routeApi(req: http.IncomingMessage, site: Site, segments: string[], query: string): Promise<ApiResponse> {
+async function routeApi(req: http.IncomingMessage, site: Site, segments: string[], query: string, caller: string | undefined): Promise<ApiResponse> {
   const [root, owner, name, collection, number, subresource] = segments;
   // GitHub's "create an organization repository": how people bring their own repositories to this forge.
   if (root === 'orgs' && owner !== undefined && name === 'repos' && segments.length === 3 && req.method === 'POST') {
@@ -51,6 +51,11 @@ async function routeApi(req: http.IncomingMessage, site: Site, segments: string[
   if (collection === 'pulls' && segments.length === 5 && pullNumber !== null) {
     if (method === 'GET') return { status: 200, body: await getPull(site, repo, pullNumber) };
     if (method === 'PATCH') return { status: 200, body: await updatePull(site, repo, pullNumber, await readJsonBody(req)) };
+  }
+  // Reviews and line comments: who wrote them is the Basic username the caller gave (GitHub's user).
+  if (collection === 'pulls' && (subresource === 'reviews' || subresource === 'comments') && segments.length === 6 && pullNumber !== null) {
+    if (method === 'GET') return { status: 200, body: await listReviewsOrComments(site, repo, pullNumber, subresource) };
+    if (method === 'POST') return { status: 201, body: await addReviewOrComment(site, repo, pullNumber, subresource, await readJsonBody(req), reviewer(caller)) };
   }
   if (collection === 'pulls' && subresource === 'merge' && segments.length === 6 && pullNumber !== null) {
     if (method === 'PUT') return { status: 200, body: await mergePull(site, repo, pullNumber, await readJsonBody(req)) };
@@ -138,6 +143,8 @@ async function createPull(site: Site, repo: Repo, input: unknown) {
       merged: false,
       mergedAt: null,
       mergeCommitSha: null,
+      reviews: [],
+      comments: [],
     };
     pulls.push(record);
     return pullJson(site, repo, record, branches);
@@ -176,6 +183,40 @@ export async function updatePull(site: Site, repo: Repo, number: number, input: 
     record.headSha = branches.get(record.head) ?? record.headSha;
     record.updatedAt = now;
     return pullJson(site, repo, record, branches);
+  });
+}
+
+const ReviewSchema = z.object({ body: z.string().max(65_536).default(''), event: z.enum(['APPROVE', 'REQUEST_CHANGES', 'COMMENT']).default('COMMENT') });
+const CommentSchema = z.object({ body: z.string().min(1).max(65_536), path: z.string().min(1).max(1000), line: z.number().int().positive().optional(), commit_id: z.string().optional() });
+const REVIEW_STATES = { APPROVE: 'APPROVED', REQUEST_CHANGES: 'CHANGES_REQUESTED', COMMENT: 'COMMENTED' } as const;
+
+function reviewer(caller: string | undefined): string {
+  return caller && caller !== 'token' ? caller : 'reviewer';
+}
+
+async function listReviewsOrComments(site: Site, repo: Repo, number: number, kind: 'reviews' | 'comments') {
+  const record = pullNumbered(await site.pulls.read(repo), number);
+  return kind === 'reviews'
+    ? record.reviews.map((r) => ({ id: r.id, user: { login: r.user }, state: r.state, body: r.body, submitted_at: r.submittedAt }))
+    : record.comments.map((c) => ({ id: c.id, user: { login: c.user }, body: c.body, path: c.path, line: c.line, created_at: c.createdAt }));
+}
+
+async function addReviewOrComment(site: Site, repo: Repo, number: number, kind: 'reviews' | 'comments', input: unknown, user: string) {
+  return site.pulls.mutate(repo, async (pulls) => {
+    const record = pullNumbered(pulls, number);
+    const now = timestamp();
+    const id = Math.max(0, ...record.reviews.map((r) => r.id), ...record.comments.map((c) => c.id)) + 1;
+    record.updatedAt = now;
+    if (kind === 'reviews') {
+      const review = parseInput(ReviewSchema, input, 'PullRequestReview');
+      const entry = { id, user, state: REVIEW_STATES[review.event], body: review.body, submittedAt: now };
+      record.reviews.push(entry);
+      return { id, user: { login: user }, state: entry.state, body: entry.body, submitted_at: now };
+    }
+    const comment = parseInput(CommentSchema, input, 'PullRequestReviewComment');
+    const entry = { id, user, body: comment.body, path: comment.path, line: comment.line ?? null, createdAt: now };
+    record.comments.push(entry);
+    return { id, user: { login: user }, body: entry.body, path: entry.path, line: entry.line, created_at: now };
   });
 }
 

@@ -99,7 +99,7 @@ async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse
   const admission = !isApi && !isGit && fromThisMachine ? { remoteUser: undefined } : admit(req, res, site.token, isApi);
   if (!admission) return;
 
-  if (isApi) return serveApi(req, res, site, segments.slice(2), query);
+  if (isApi) return serveApi(req, res, site, segments.slice(2), query, admission.remoteUser);
   if (segments.length === 0) return sendHtml(req, res, await renderIndexPage(site));
   if (rawPath === DIFF_STYLESHEET_PATH) return sendStylesheet(req, res);
   if (segments.length < 2) return sendText(res, 404, 'Not found\n');

@@ -6,7 +6,7 @@ import type { RunState } from '../domain/contracts';
 import { cardFor } from '../domain/card';
 import { ConversationRouter } from '../im-adapters/core/router';
 import { recordHistory } from './helpers/histories';
-import { createWorld, demoScenarios, waitForPhase, waitForState, type World } from './helpers/world';
+import { createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
 
 jest.setTimeout(180_000);
 
@@ -71,6 +71,38 @@ test("the proposal's open question is set aside with the card's button; a second
   expect(state.questions![0]!.answer).toMatchObject({ by: 'pam', how: 'not needed' });
   expect(cardFor(state).sections.map((s) => s.heading)).not.toContain('Open questions');
   await expect(world.gateway.send(runId, 'dismissQuestions', { by: 'pam', key: 'not-needed-2' })).rejects.toThrow(/there are no open questions/);
+  await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel` });
+  await waitForPhase(world.gateway, runId, 'cancelled');
+});
+
+test("while the pull requests are followed, a reviewer's comments become a feedback round on the pull request's branch", async () => {
+  const { runId } = await world.gateway.start({ requirement: SALE, requester: 'fiona', autonomy: 'fixed', repos: ['ui-kit'] });
+  await waitForPhase(world.gateway, runId, 'awaiting_review');
+  await world.gateway.send(runId, 'approve', { by: 'fiona', key: `${runId}-approve` });
+  let state = await waitForPhase(world.gateway, runId, 'tracking');
+  const pr = state.repos['ui-kit']!.pr!;
+  expect(cardFor(state).buttons.map((b) => b.label)).not.toContain('Work on the review comments');
+  // A reviewer comments on the pull request on the forge.
+  const review = await fetch(`${world.forge.apiUrl}/repos/demo/ui-kit/pulls/${pr.number}/comments`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`frank:${world.forgeToken}`).toString('base64')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ body: 'Could the sale badge be red so it stands out more?', path: 'src/badge.js', line: 3 }),
+  });
+  expect(review.status).toBe(201);
+  state = await waitForState(world.gateway, runId, (s) => s.repos['ui-kit']!.pr!.reviewComments === 1, 30_000);
+  const button = cardFor(state).buttons.find((b) => b.label === 'Work on the review comments')!;
+  expect(await new ConversationRouter(world.gateway).onButton({ platform: 'web', person: 'fiona', value: button.value, eventId: `${runId}-comments` })).toMatchObject({ kind: 'accepted' });
+  // One feedback round on ui-kit, pushed to the pull request's branch; then the run follows the PRs again.
+  state = await waitForState(world.gateway, runId, (s) => s.rounds.length === 2 && s.phase === 'tracking', 120_000);
+  expect(state.rounds[1]).toMatchObject({ kind: 'feedback', repos: ['ui-kit'], by: 'fiona', reason: 'Review comments on the pull requests:\nfrank on ui-kit src/badge.js:3: Could the sale badge be red so it stands out more?' });
+  expect(state.repos['ui-kit']!.commits.map((c) => c.round)).toEqual([1, 2]);
+  const [pull] = (await forgePulls(world, 'ui-kit')).filter((p) => p.number === pr.number);
+  expect(pull!.head.sha).toBe(state.repos['ui-kit']!.headSha);
+  expect(pull!.body).toContain('### Since the previous summary');
+  expect(state.summary!.narrative).toContain('red');
+  // Worked on: the button is gone, and pressing an old one again is refused.
+  expect(cardFor(state).buttons.map((b) => b.label)).not.toContain('Work on the review comments');
+  await expect(world.gateway.send(runId, 'addressReviewComments', { by: 'fiona', key: `${runId}-again` })).rejects.toThrow(/there are no new review comments/);
   await world.gateway.send(runId, 'cancel', { by: 'fiona', key: `${runId}-cancel` });
   await waitForPhase(world.gateway, runId, 'cancelled');
 });

@@ -4,6 +4,7 @@ import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CatalogRepo } from '../domain/catalog-schema';
 import {
+  hasNewReviewComments,
   ChangeRequestInputSchema,
   type ChangeRequestInput,
   type CheckResult,
@@ -69,6 +70,7 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
       removePreviews: (repos) => removePreviews(run, acts, repos),
       continueAsNewIfLong: () => continueAsNewIfHistoryIsLong(run),
       rewritePullRequestBodies: () => rewritePullRequestBodies(run, acts),
+      workOnReviewComments: (by) => workOnReviewComments(run, acts, by),
     });
     return await finish(run, acts, card, 'done', describeDecided(run, ended), null);
   } catch (error) {
@@ -480,6 +482,34 @@ async function publish(run: Run, acts: RunActivities): Promise<void> {
       .executeWithOptions({ ...acts.publishOptions, summary: 'link sibling pull requests' }, [{ runId: run.state.runId, summary: run.state.summary!, pullRequests: opened }])
       .catch((error: unknown) => run.recordError(`the pull requests were opened but not all could be linked to each other: ${describeFailure(error)}`));
   }
+}
+
+/**
+ * What reviewers wrote on the open pull requests, as one feedback round on those repositories: edited,
+ * checked and previewed as any round, pushed to the pull requests' branches, and the bodies written again.
+ */
+async function workOnReviewComments(run: Run, acts: RunActivities, by: string): Promise<void> {
+  const withComments = mergeOrderOf(run.state).filter((id) => hasNewReviewComments(run.repo(id).pr));
+  if (withComments.length === 0) return;
+  const feedback = await interruptible(run, () =>
+    acts.publish.readReviewFeedback.executeWithOptions({ ...acts.publishOptions, summary: `read the review comments of ${withComments.join(', ')}` }, [
+      { runId: run.state.runId, pullRequests: withComments.map((id) => ({ repo: run.catalogRepo(id), number: run.repo(id).pr!.number })) },
+    ]),
+  ).catch((error: unknown) => {
+    if (error instanceof RunStopped || wf.isCancellation(error)) throw error;
+    run.recordError(`the review comments could not be read: ${describeFailure(error)}`);
+    return [];
+  });
+  const fresh = feedback.flatMap((f) => f.comments.filter((c) => !(run.repo(f.repo).pr!.addressedComments ?? []).includes(c.id)).map((c) => ({ ...c, repo: f.repo })));
+  for (const f of feedback) run.repo(f.repo).pr!.addressedComments = f.comments.map((c) => c.id);
+  if (fresh.length === 0) return run.touch();
+  const repos = run.state.confirmed.filter((id) => fresh.some((c) => c.repo === id));
+  const text = fresh.map((c) => `${c.by} on ${c.repo}${c.path ? ` ${c.path}${c.line ? `:${c.line}` : ''}` : ''}: ${c.text}`).join('\n');
+  const round = run.beginRound('feedback', repos, `Review comments on the pull requests:\n${text}`, by);
+  run.state.feedback.push({ by, text, at: Date.now(), repos, round: round.n });
+  await editUntilChecksSettle(run, acts, round);
+  await presentChanges(run, acts);
+  await rewritePullRequestBodies(run, acts);
 }
 
 /** Every open pull request's body written again from the current summary (what tracking learned since). */

@@ -3,7 +3,7 @@
 // signal handlers and then applyInput. Adding an input means its definition and its handler here.
 import { z } from 'zod';
 import { isOwner, mayTarget, type Catalog } from '../domain/catalog-schema';
-import { TERMINAL_PHASES, type RunState } from '../domain/contracts';
+import { hasNewReviewComments, TERMINAL_PHASES, type RunState } from '../domain/contracts';
 import { CARD_OUT_OF_DATE, HUMAN_INPUTS, openQuestions, type HumanInput, type SignalName, type SignalPayload } from '../domain/human-inputs';
 
 export type AcceptedInput = HumanInput;
@@ -16,10 +16,12 @@ export interface PendingInputs {
   approval: { by: string } | null;
   cancellation: { by: string; reason: string } | null;
   budgetDecision: SignalPayload<'extendBudget'> | null;
+  /** A feedback round on the pull requests' review comments, asked for while tracking (absent in older runs). */
+  reviewRound?: { by: string } | null;
 }
 
 export function emptyInbox(): PendingInputs {
-  return { confirmation: null, feedback: [], approval: null, cancellation: null, budgetDecision: null };
+  return { confirmation: null, feedback: [], approval: null, cancellation: null, budgetDecision: null, reviewRound: null };
 }
 
 /** What a handler sees: the run's state and its inbox of decisions the workflow has not acted on yet. */
@@ -92,6 +94,15 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
   cancel: {
     apply: (payload, { inbox }) => {
       inbox.cancellation = { by: payload.by, reason: payload.reason ?? 'cancelled by a person' };
+    },
+  },
+  addressReviewComments: {
+    check: (_payload, { state, inbox }) => {
+      if (inbox.reviewRound) return 'a round on the review comments is already under way';
+      return Object.values(state.repos).some((repo) => hasNewReviewComments(repo.pr)) ? undefined : 'there are no new review comments';
+    },
+    apply: (payload, { inbox }) => {
+      inbox.reviewRound = { by: payload.by };
     },
   },
   extendBudget: {

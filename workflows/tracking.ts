@@ -15,6 +15,8 @@ export interface TrackingHooks {
   continueAsNewIfLong(): Promise<void>;
   /** Writes every open pull request's body again from the current summary. */
   rewritePullRequestBodies(): Promise<void>;
+  /** A feedback round on the pull requests' new review comments, asked for by `by`; it pushes to their branches. */
+  workOnReviewComments(by: string): Promise<void>;
 }
 
 /** Returns how tracking ended: every pull request decided, or the tracking time over with some still open. */
@@ -50,8 +52,14 @@ export async function trackUntilDecided(run: Run, acts: RunActivities, hooks: Tr
     await hooks.continueAsNewIfLong();
     tracking.nextLookAt = Math.min(Date.now() + wait, tracking.until);
     run.touch();
-    if (await wf.condition(() => run.inbox.cancellation !== null, Math.max(1, tracking.nextLookAt - Date.now()))) {
-      throw new RunStopped(run.inbox.cancellation!.reason, run.inbox.cancellation!.by);
+    await wf.condition(() => run.inbox.cancellation !== null || Boolean(run.inbox.reviewRound), Math.max(1, tracking.nextLookAt - Date.now()));
+    if (run.inbox.cancellation) throw new RunStopped(run.inbox.cancellation.reason, run.inbox.cancellation.by);
+    const asked = run.inbox.reviewRound;
+    if (asked) {
+      await hooks.workOnReviewComments(asked.by);
+      run.inbox.reviewRound = null;
+      run.setPhase('tracking');
+      wait = policy.trackPullRequestsEvery;
     }
   }
 }
