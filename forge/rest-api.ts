@@ -7,6 +7,7 @@ import { branchHeads, commitsBetween } from './git-queries';
 import { labelsJson, pullJson, repositoryJson } from './github-json';
 import { parseInput, readJsonBody } from './json-body';
 import { mergeIntoBase } from './merge';
+import { deliverPullEvent } from './webhooks';
 import { newestFirst, type PullRecord } from './pulls-store';
 import { createBareRepo, repoAt, repoExists, type Repo } from './repos';
 import { sendJson } from './responses';
@@ -147,6 +148,7 @@ async function createPull(site: Site, repo: Repo, input: unknown) {
       comments: [],
     };
     pulls.push(record);
+    deliverPullEvent(site.webhooks, site.pulls.settled(), 'pull_request', 'opened', repo, record, headSha);
     return pullJson(site, repo, record, branches);
   });
 }
@@ -182,6 +184,7 @@ export async function updatePull(site: Site, repo: Repo, number: number, input: 
     record.baseSha = branches.get(base) ?? record.baseSha;
     record.headSha = branches.get(record.head) ?? record.headSha;
     record.updatedAt = now;
+    deliverPullEvent(site.webhooks, site.pulls.settled(), 'pull_request', update.state === 'closed' ? 'closed' : update.state === 'open' ? 'reopened' : 'edited', repo, record, record.headSha);
     return pullJson(site, repo, record, branches);
   });
 }
@@ -211,11 +214,13 @@ async function addReviewOrComment(site: Site, repo: Repo, number: number, kind: 
       const review = parseInput(ReviewSchema, input, 'PullRequestReview');
       const entry = { id, user, state: REVIEW_STATES[review.event], body: review.body, submittedAt: now };
       record.reviews.push(entry);
+      deliverPullEvent(site.webhooks, site.pulls.settled(), 'pull_request_review', 'submitted', repo, record, record.headSha);
       return { id, user: { login: user }, state: entry.state, body: entry.body, submitted_at: now };
     }
     const comment = parseInput(CommentSchema, input, 'PullRequestReviewComment');
     const entry = { id, user, body: comment.body, path: comment.path, line: comment.line ?? null, createdAt: now };
     record.comments.push(entry);
+    deliverPullEvent(site.webhooks, site.pulls.settled(), 'pull_request_review_comment', 'created', repo, record, record.headSha);
     return { id, user: { login: user }, body: entry.body, path: entry.path, line: entry.line, created_at: now };
   });
 }
@@ -245,6 +250,7 @@ export async function mergePull(site: Site, repo: Repo, number: number, input: u
     if (!outcome.merged) throw new ApiError(405, { message: `Pull Request is not mergeable: ${outcome.why}` });
     const now = timestamp();
     Object.assign(record, { state: 'closed', merged: true, mergedAt: now, mergeCommitSha: outcome.sha, closedAt: now, updatedAt: now, headSha, baseSha });
+    deliverPullEvent(site.webhooks, site.pulls.settled(), 'pull_request', 'closed', repo, record, headSha);
     return { sha: outcome.sha, merged: true, message: 'Pull Request successfully merged' };
   });
 }

@@ -17,6 +17,7 @@ import { forgeWriteKey, guardRefs, writerEnv } from './ref-guard';
 import { sendHtml, sendText } from './responses';
 import { serveApi } from './rest-api';
 import type { Site } from './site';
+import type { WebhookTarget } from './webhooks';
 import { decodeSegments, parsePullNumber } from './url-paths';
 
 export interface ForgeOptions {
@@ -41,6 +42,8 @@ export interface Forge {
   hasRepo(owner: string, name: string): Promise<boolean>;
   /** Environment for the forge's own local git writes (seeding); any other ref update is refused (ref-guard.ts). */
   writerEnv: Record<string, string>;
+  /** Delivers pull request changes to this address too, signed with the secret (as a GitHub webhook). */
+  addWebhook(target: WebhookTarget): void;
 }
 
 export async function startForge(options: ForgeOptions): Promise<Forge> {
@@ -55,7 +58,7 @@ export async function startForge(options: ForgeOptions): Promise<Forge> {
   const server = http.createServer();
   const { port } = await listenOn(server, options.port ?? 0, host);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const site: Site = { url, apiUrl: `${url}/api/v3`, reposDir, token: options.token, pulls: new PullStore(), writeKey };
+  const site: Site = { url, apiUrl: `${url}/api/v3`, reposDir, token: options.token, pulls: new PullStore(), writeKey, webhooks: [] };
   // Registered after listening, which is safe: no request can be parsed before this continuation runs.
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     handleRequest(req, res, site).catch((error: unknown) => failUnexpectedly(res, error));
@@ -75,6 +78,7 @@ export async function startForge(options: ForgeOptions): Promise<Forge> {
     },
     createBareRepo: (owner, name, defaultBranch = 'main') => createBareRepo(reposDir, owner, name, defaultBranch, writeKey),
     writerEnv: writerEnv(writeKey),
+    addWebhook: (target) => void site.webhooks.push(target),
     async hasRepo(owner, name) {
       const repo = repoAt(reposDir, owner, name);
       return repo !== null && (await repoExists(repo));

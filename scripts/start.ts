@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startForge } from '../forge/server';
+import { startPullRequestWebhooks, WEBHOOK_PATH } from '../client/pull-request-webhooks';
 import { seedRepositories } from '../forge/seed';
 import { startPreviewServer } from '../previews/server';
 import { startEmbeddedRegistry } from '../registry/embedded';
@@ -95,6 +96,11 @@ async function main(): Promise<void> {
       ...(config.webChatPublicUrl ? { publicUrl: config.webChatPublicUrl } : {}),
     });
     stopAll.unshift(() => webChat.close());
+    // Pull request webhooks: from GitHub with its secret, and from the embedded forge, which gets the same.
+    const webhookSecret = config.webhooks.secret ?? (await localToken(config.dataDir, 'webhook-secret'));
+    const webhooks = await startPullRequestWebhooks({ client, secret: webhookSecret, port: config.webhooks.port });
+    stopAll.unshift(() => webhooks.close());
+    forge.addWebhook({ url: `${webhooks.url}${WEBHOOK_PATH}`, secret: webhookSecret });
     const platformLines: string[] = [];
     for (const module of CHAT_PLATFORMS) {
       const platform = configured.find((c) => c.module === module);
@@ -112,6 +118,7 @@ async function main(): Promise<void> {
         `  Temporal Web UI   http://localhost:${config.temporal.uiPort}`,
         `  Git forge         ${forge.url}  (repositories ${DEMO_REPOS.map((r) => `demo/${r}`).join(', ')}${seeded.created.length ? `; imported ${seeded.created.join(', ')}` : ''})`,
         ...platformLines,
+        `  PR webhooks       ${webhooks.url}${WEBHOOK_PATH}  (the forge delivers here; for GitHub set GITHUB_WEBHOOK_SECRET and point a webhook with pull request, review and check events at it)`,
         `  Demo pages        ${demoPages.url}/  (a PRD the prd-sale-badge demo links; requirement links are read from here and the forge)`,
         `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'}; service previews run here)`,
         `  npm registry      ${registry.access.url} ${registry.embedded ? `(embedded Verdaccio, data ${path.relative(PROJECT_ROOT, config.registry.dir)}, ${config.registry.uplink ? `uplink ${config.registry.uplink}` : 'offline: no uplink'}${released.length ? `; ${released.map((r) => `${r.name}@${r.version}${r.published ? ' published' : ''}`).join(', ')}` : ''})` : '(NPM_REGISTRY_URL)'}`,

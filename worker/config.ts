@@ -48,6 +48,9 @@ const ConfigSchema = z.object({
   /** The web chat's address when people reach it through a proxy: its host is accepted besides this machine's. */
   WEB_CHAT_PUBLIC_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  /** GitHub's (or the forge's) pull request webhooks: tracking looks at once instead of at its next time. */
+  WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(8747),
+  GITHUB_WEBHOOK_SECRET: z.string().optional().transform((v) => v || undefined).pipe(z.string().min(16, 'use at least 16 characters').optional()),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).optional(),
 });
 
@@ -57,6 +60,7 @@ export interface ServiceConfig {
   demoScenariosPath: string;
   dataDir: string;
   forge: { port: number; url: string; token: string | undefined };
+  webhooks: { port: number; secret: string | undefined };
   model: {
     anthropicApiKey: string | undefined;
     name: string;
@@ -91,6 +95,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     demoScenariosPath: resolve(c.DEMO_SCENARIOS_PATH),
     dataDir: resolve(c.DATA_DIR),
     forge: { port: c.FORGE_PORT, url: c.FORGE_URL ?? `http://127.0.0.1:${c.FORGE_PORT}`, token: c.FORGE_TOKEN ?? c.GITHUB_TOKEN },
+    webhooks: { port: c.WEBHOOK_PORT, secret: c.GITHUB_WEBHOOK_SECRET },
     model: {
       anthropicApiKey: c.ANTHROPIC_API_KEY,
       name: c.ANTHROPIC_MODEL,

@@ -20,6 +20,12 @@ export const stepSpendSignal = defineSignal<[unknown]>('stepSpend');
 /** What a step recorded so far (null: nothing), read by a retried attempt so it starts from there. */
 export const stepSpendQuery = defineQuery<Spend | null, [string]>('stepSpend');
 
+/**
+ * Sent when a webhook says one of the run's pull requests changed: tracking looks at them now instead of
+ * at its next time. It carries nothing the run trusts; the look reads the pull requests themselves.
+ */
+export const pullRequestsChangedSignal = defineSignal<[]>('pullRequestsChanged');
+
 export const stateQuery = defineQuery<RunState>('state');
 
 /** One agent transcript by id (ids are listed in `state.transcripts`); null when unknown. */

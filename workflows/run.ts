@@ -38,7 +38,7 @@ import type { StepLimits } from '../domain/budget';
 import { buildSummary, mergeOrderOf, type Narrative } from '../domain/summary';
 import type { BumpRangesResult, EditResult, TrackedPullRequest } from '../domain/activity-contracts';
 import { planReleases } from '../domain/change-set';
-import { agentProgressSignal, HUMAN_SIGNALS, inputVerdictQuery, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
+import { agentProgressSignal, HUMAN_SIGNALS, inputVerdictQuery, pullRequestsChangedSignal, stateQuery, stepSpendQuery, stepSpendSignal, transcriptQuery } from './definitions';
 import { applyInput, emptyInbox, judgeInput, type PendingInputs } from './human-inputs';
 import { resolveInput } from '../domain/human-inputs';
 import { emptyIntake } from '../domain/brief';
@@ -57,6 +57,8 @@ export interface RunSnapshot {
 }
 
 export class Run {
+  /** A webhook said a pull request changed: tracking looks now (workflows/tracking.ts). */
+  lookAtPullRequestsNow = false;
   /** Budget set aside for steps that are running now, so parallel steps cannot overspend the run together. */
   private readonly reservations = new Map<string, BudgetLimits>();
   private budgetOverrides: ParsedChangeRequestInput['budget'];
@@ -167,6 +169,9 @@ export class Run {
       if (!parsed.success || !this.reservations.has(parsed.data.key)) return;
       this.state.budget.inFlight[parsed.data.key] = parsed.data.spend;
       this.touch();
+    });
+    wf.setHandler(pullRequestsChangedSignal, () => {
+      this.lookAtPullRequestsNow = true;
     });
     wf.setHandler(agentProgressSignal, (payload: unknown) => {
       const parsed = AgentProgressSchema.safeParse(payload);

@@ -32,6 +32,8 @@ export async function trackUntilDecided(run: Run, acts: RunActivities, hooks: Tr
     const pending = open();
     if (pending.length === 0) return 'decided';
     if (Date.now() >= tracking.until) return 'expired';
+    // Cleared before the look: news that comes during it makes another look right after.
+    run.lookAtPullRequestsNow = false;
     const seen = await interruptible(run, () =>
       acts.publish.readPullRequests
         .executeWithOptions({ ...acts.publishOptions, summary: `look at the pull requests of ${pending.join(', ')}` }, [
@@ -52,7 +54,9 @@ export async function trackUntilDecided(run: Run, acts: RunActivities, hooks: Tr
     await hooks.continueAsNewIfLong();
     tracking.nextLookAt = Math.min(Date.now() + wait, tracking.until);
     run.touch();
-    await wf.condition(() => run.inbox.cancellation !== null || Boolean(run.inbox.reviewRound), Math.max(1, tracking.nextLookAt - Date.now()));
+    await wf.condition(() => run.inbox.cancellation !== null || Boolean(run.inbox.reviewRound) || run.lookAtPullRequestsNow, Math.max(1, tracking.nextLookAt - Date.now()));
+    // A webhook's news is looked at now, and the waits start short again.
+    if (run.lookAtPullRequestsNow) wait = policy.trackPullRequestsEvery;
     if (run.inbox.cancellation) throw new RunStopped(run.inbox.cancellation.reason, run.inbox.cancellation.by);
     const asked = run.inbox.reviewRound;
     if (asked) {
