@@ -183,10 +183,11 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   expect(state.tracking!.releases![0]).toMatchObject({ released: '1.5.0', movedTo: null, check: { passed: true, installed: '1.5.0', failing: [] } });
   const [webPullAfter] = await forgePulls(world, 'web-app');
   expect(webPullAfter!.body).toContain(`**This pull request is no longer blocked:** [ui-kit #${uiPulls[0]!.number}](${state.repos['ui-kit']!.pr!.url}) is merged and \`@acme/ui-kit@1.5.0\` is released; web-app was checked against it: passing.`);
-  // Closing web-app's ends tracking for it, and the run: done, its preview taken down with its decision.
-  expect((await forgeApi(`web-app/pulls/${webPulls[0]!.number}`, { method: 'PATCH', body: JSON.stringify({ state: 'closed' }) })).status).toBe(200);
+  // Merging web-app's too ends tracking, and the run: done, its preview taken down with its decision.
+  // (A closed pull request ends tracking for it as well: change-sets.test.ts closes them.)
+  expect((await forgeApi(`web-app/pulls/${webPulls[0]!.number}/merge`, { method: 'PUT', body: '{}' })).status).toBe(200);
   state = await waitForPhase(world.gateway, runId, 'done', 30_000);
-  expect(state.outcome!.reason).toBe(`every pull request is decided: ui-kit #${uiPulls[0]!.number} merged, web-app #${webPulls[0]!.number} closed`);
+  expect(state.outcome!.reason).toBe(`every pull request is decided: ui-kit #${uiPulls[0]!.number} merged, web-app #${webPulls[0]!.number} merged`);
   expect(state.previews.every((p) => p.status === 'removed')).toBe(true);
   expect((await fetch(preview.url!)).status).toBe(404);
 

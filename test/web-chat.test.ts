@@ -11,6 +11,7 @@ import { startWebChat, type WebChat } from '../im-adapters/web/server';
 import { loadCatalog } from '../domain/catalog-loader';
 import { PROJECT_ROOT, createWorld, demoScenarios, forgePulls, waitForPhase, type World } from './helpers/world';
 import { countingStateQueries } from './helpers/counting-gateway';
+import { formatState } from '../client/format';
 
 jest.setTimeout(300_000);
 
@@ -239,6 +240,10 @@ test('a guided run from the web chat: propose, amend, confirm, review, a refusal
   // The preview people open is on its own origin, which the browser resolves to this machine.
   expect(hrefs).toContainEqual(expect.stringMatching(new RegExp(`^http://web-app--${runId}\\.localhost:\\d+/$`)));
   for (const repo of ['ui-kit', 'web-app']) expect(hrefs.some((href) => href.includes(`/demo/${repo}/compare/`))).toBe(true);
+  // And every address the CLI prints for the run (`npm run cli -- show <run> --summary`).
+  const printed = formatState(state, { summary: true }).match(/https?:\/\/[^\s)>\]"]+/g) ?? [];
+  expect(printed.length).toBeGreaterThan(3);
+  hrefs.push(...printed.filter((url) => !hrefs.includes(url)));
   const visitor = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   for (const href of hrefs) {
     const response = await visitor.goto(href);
