@@ -181,7 +181,9 @@ test('a guided run goes from requirement to one PR per repository', async () => 
   await publishReleased(world.registry, released);
   state = await waitForState(world.gateway, runId, (s) => s.tracking?.releases?.[0]?.check != null, 120_000);
   expect(state.tracking!.releases![0]).toMatchObject({ released: '1.5.0', movedTo: null, check: { passed: true, installed: '1.5.0', failing: [] } });
-  const [webPullAfter] = await forgePulls(world, 'web-app');
+  // The bodies are written again right after the check.
+  let webPullAfter = (await forgePulls(world, 'web-app'))[0];
+  for (const until = Date.now() + 30_000; !webPullAfter!.body.includes('no longer blocked') && Date.now() < until; webPullAfter = (await forgePulls(world, 'web-app'))[0]) await new Promise((resolve) => setTimeout(resolve, 200));
   expect(webPullAfter!.body).toContain(`**This pull request is no longer blocked:** [ui-kit #${uiPulls[0]!.number}](${state.repos['ui-kit']!.pr!.url}) is merged and \`@acme/ui-kit@1.5.0\` is released; web-app was checked against it: passing.`);
   // Merging web-app's too ends tracking, and the run: done, its preview taken down with its decision.
   // (A closed pull request ends tracking for it as well: change-sets.test.ts closes them.)
