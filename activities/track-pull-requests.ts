@@ -94,8 +94,10 @@ async function optional<T>(read: () => Promise<T>): Promise<T | null> {
   try {
     return await read();
   } catch (error) {
-    const status = (error as { status?: number }).status;
-    if (status === 404 || status === 403) return null;
+    const { status, response } = error as { status?: number; response?: { headers?: Record<string, string | undefined> } };
+    const headers = response?.headers ?? {};
+    const rateLimited = headers['x-ratelimit-remaining'] === '0' || headers['retry-after'] !== undefined;
+    if (status === 404 || (status === 403 && !rateLimited)) return null;
     throw error;
   }
 }

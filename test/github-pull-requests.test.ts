@@ -23,6 +23,7 @@ import { noSpend } from '../domain/budget';
 import { CatalogRepoSchema, type CatalogRepo } from '../domain/catalog-schema';
 import type { CombinedSummary } from '../domain/contracts';
 import { startFakeGitHub, type FakeGitHub, type RecordedRequest } from './helpers/fake-github';
+import { readPullRequests, readReviewFeedback } from '../activities/track-pull-requests';
 
 const TOKEN = 'ghp_16C7e42F292c6912E7710c838347Ae178B4a';
 const BRANCH = 'change-request/run-1';
@@ -321,6 +322,60 @@ describe('linkPullRequests', () => {
     expect(failure).toMatchObject({ type: 'ForgeRateLimited', nonRetryable: false, nextRetryDelay: 60_000 });
     expect(failure.message).toMatch(/^1 of 3 pull requests could not be linked to their siblings: ui-kit #1: GitHub's secondary rate limit was reached/);
     expect(github.repository('acme/web-app').pulls[0]!.body).toContain('[ui-kit #1]');
+  });
+});
+
+describe('tracking the pull requests on GitHub', () => {
+  let github: FakeGitHub;
+  beforeEach(async () => {
+    github = await startFakeGitHub({ kind: 'token', tokens: [TOKEN] });
+  });
+  afterEach(async () => {
+    await github.close();
+  });
+
+  test('merged or closed, the head commit\'s statuses and check runs, the review decision and what reviewers wrote', async () => {
+    const app = github.addRepository('acme/web-app');
+    const kit = github.addRepository('acme/ui-kit');
+    const open = app.seedPull({ head: BRANCH, title: 'Prices' });
+    Object.assign(open, {
+      statuses: [{ context: 'ci/lint', state: 'success' }],
+      checkRuns: [{ name: 'test', status: 'completed', conclusion: 'failure' }, { name: 'build', status: 'in_progress', conclusion: null }],
+      reviews: [{ user: 'frank', state: 'APPROVED', body: '' }, { user: 'bob', state: 'CHANGES_REQUESTED', body: 'The banner needs the code too.' }],
+      comments: [{ user: 'bob', body: 'USD here as well', path: 'src/render.js', line: 12 }],
+    });
+    Object.assign(kit.seedPull({ head: BRANCH, title: 'Prices' }), { merged: true, state: 'closed' });
+    const deps = depsFor(tokenForgeAccess(TOKEN, NO_SETTINGS));
+    const request = { runId: 'run-1', pullRequests: [{ repo: catalogRepo(github, 'web-app'), number: open.number }, { repo: catalogRepo(github, 'ui-kit'), number: 1 }] };
+
+    expect(await readPullRequests(deps, request)).toEqual([
+      { repo: 'web-app', number: open.number, state: 'open', headSha: expect.any(String), ci: 'failure', review: 'changes_requested', reviewComments: 2, error: null },
+      { repo: 'ui-kit', number: 1, state: 'merged', headSha: expect.any(String), ci: null, review: null, reviewComments: 0, error: null },
+    ]);
+    // Passing checks and one still running read as running; with every one done, as passing.
+    Object.assign(open, { checkRuns: [{ name: 'test', status: 'completed', conclusion: 'success' }, { name: 'build', status: 'queued', conclusion: null }] });
+    expect((await readPullRequests(deps, request))[0]!.ci).toBe('pending');
+    Object.assign(open, { checkRuns: [{ name: 'test', status: 'completed', conclusion: 'success' }, { name: 'lint', status: 'completed', conclusion: 'skipped' }] });
+    expect((await readPullRequests(deps, request))[0]!.ci).toBe('success');
+
+    // What reviewers wrote, for a feedback round: review bodies and line comments.
+    const [feedback] = await readReviewFeedback(deps, { runId: 'run-1', pullRequests: [request.pullRequests[0]!] });
+    expect(feedback!.comments).toEqual([
+      { id: expect.stringMatching(/^review-/), by: 'bob', text: 'The banner needs the code too.', path: null, line: null },
+      { id: expect.stringMatching(/^comment-/), by: 'bob', text: 'USD here as well', path: 'src/render.js', line: 12 },
+    ]);
+  });
+
+  test('a rate limit is thrown for Temporal to retry when it resets; a pull request it may not see is reported and looked at again later', async () => {
+    const resetsAt = Math.floor(Date.now() / 1000) + 600;
+    github.addRepository('acme/web-app', { behaviour: 'rate-limited', rateLimitResetsAt: resetsAt });
+    github.addRepository('acme/ui-kit', { behaviour: 'no-permission' });
+    const deps = depsFor(tokenForgeAccess(TOKEN, NO_SETTINGS));
+    const limited = await rejectionOf(readPullRequests(deps, { runId: 'run-1', pullRequests: [{ repo: catalogRepo(github, 'web-app'), number: 1 }] }));
+    expect(limited.type).toBe('ForgeRateLimited');
+    expect(Number(limited.nextRetryDelay)).toBeGreaterThan(580_000);
+    const [refused] = await readPullRequests(deps, { runId: 'run-1', pullRequests: [{ repo: catalogRepo(github, 'ui-kit'), number: 1 }] });
+    expect(refused).toMatchObject({ repo: 'ui-kit', state: 'open', error: expect.stringMatching(/^ui-kit: the GitHub App may not do this here \(403: Resource not accessible by integration\)/) });
   });
 });
 

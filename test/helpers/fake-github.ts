@@ -53,6 +53,13 @@ export interface FakePull {
   labels: string[];
   createdAt: string;
   updatedAt: string;
+  /** What people and CI did since it opened, for tracking: set by tests. */
+  merged?: boolean;
+  reviews?: { user: string; state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED' | 'DISMISSED'; body: string }[];
+  comments?: { user: string; body: string; path: string; line: number }[];
+  /** The head commit's commit statuses and check runs. */
+  statuses?: { context: string; state: 'success' | 'failure' | 'pending' | 'error' }[];
+  checkRuns?: { name: string; status: 'queued' | 'in_progress' | 'completed'; conclusion: 'success' | 'failure' | 'neutral' | 'skipped' | 'cancelled' | 'timed_out' | null }[];
 }
 
 export interface FakeRepository {
@@ -180,6 +187,24 @@ export async function startFakeGitHub(auth: FakeAuth): Promise<FakeGitHub> {
     if (collection === 'pulls' && segments.length === 4 && method === 'GET') return { status: 200, body: listPulls(repo, url.searchParams) };
     if (collection === 'pulls' && segments.length === 4 && method === 'POST') return createPull(repo, parseJson(body, DOCS.createPull));
     if (collection === 'pulls' && segments.length === 5 && method === 'PATCH') return { status: 200, body: updatePull(repo, Number(number), parseJson(body, DOCS.updatePull)) };
+    if (collection === 'pulls' && segments.length === 5 && method === 'GET') return { status: 200, body: pullJson(repo, pullNumbered(repo, Number(number)), true) };
+    if (collection === 'pulls' && subresource === 'reviews' && segments.length === 6 && method === 'GET') {
+      return { status: 200, body: (pullNumbered(repo, Number(number)).reviews ?? []).map((r, i) => ({ id: 9000 + i, user: { login: r.user, type: 'User' }, body: r.body, state: r.state, submitted_at: isoSeconds(Date.now()) })) };
+    }
+    if (collection === 'pulls' && subresource === 'comments' && segments.length === 6 && method === 'GET') {
+      return { status: 200, body: (pullNumbered(repo, Number(number)).comments ?? []).map((c, i) => ({ id: 7000 + i, user: { login: c.user, type: 'User' }, body: c.body, path: c.path, line: c.line, created_at: isoSeconds(Date.now()) })) };
+    }
+    // GET /repos/{o}/{r}/commits/{ref}/status and /check-runs, for the pull request whose head is that commit.
+    if (collection === 'commits' && segments.length === 6 && method === 'GET' && (subresource === 'status' || subresource === 'check-runs')) {
+      const pull = repo.pulls.find((p) => shaOf(`${repo.owner}/${repo.name}`, p.head) === number);
+      if (subresource === 'check-runs') {
+        const runs = (pull?.checkRuns ?? []).map((c, i) => ({ id: 5000 + i, name: c.name, head_sha: number, status: c.status, conclusion: c.conclusion }));
+        return { status: 200, body: { total_count: runs.length, check_runs: runs } };
+      }
+      const statuses = pull?.statuses ?? [];
+      const combined = statuses.some((s) => s.state === 'failure' || s.state === 'error') ? 'failure' : statuses.some((s) => s.state === 'pending') || statuses.length === 0 ? 'pending' : 'success';
+      return { status: 200, body: { state: combined, sha: number, total_count: statuses.length, statuses: statuses.map((s, i) => ({ id: 3000 + i, context: s.context, state: s.state })) } };
+    }
     if (collection === 'issues' && subresource === 'labels' && segments.length === 6 && method === 'POST') return { status: 200, body: addLabels(repo, Number(number), parseJson(body, DOCS.addLabels)) };
     throw fail(404, 'Not Found', DOCS.rest);
   }
@@ -325,6 +350,12 @@ export async function startFakeGitHub(auth: FakeAuth): Promise<FakeGitHub> {
   }
 
   /** GitHub's "pull-request-simple" (in lists), or the full "pull-request" (create, get, update). */
+  function pullNumbered(repo: FakeRepository, number: number): FakePull {
+    const pull = repo.pulls.find((p) => p.number === number);
+    if (!pull) throw fail(404, 'Not Found', DOCS.rest);
+    return pull;
+  }
+
   function pullJson(repo: FakeRepository, pull: FakePull, full: boolean) {
     const fullName = `${repo.owner}/${repo.name}`;
     const api = `${apiUrl}/repos/${fullName}`;
@@ -354,8 +385,8 @@ export async function startFakeGitHub(auth: FakeAuth): Promise<FakeGitHub> {
       active_lock_reason: null,
       created_at: pull.createdAt,
       updated_at: pull.updatedAt,
-      closed_at: null,
-      merged_at: null,
+      closed_at: pull.merged ? pull.updatedAt : null,
+      merged_at: pull.merged ? pull.updatedAt : null,
       merge_commit_sha: null,
       assignee: null,
       assignees: [],
@@ -380,7 +411,7 @@ export async function startFakeGitHub(auth: FakeAuth): Promise<FakeGitHub> {
     if (!full) return simple;
     return {
       ...simple,
-      merged: false,
+      merged: pull.merged ?? false,
       mergeable: null,
       rebaseable: null,
       mergeable_state: 'unknown',
