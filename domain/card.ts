@@ -143,7 +143,10 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
   const open = TERMINAL_PHASES.includes(state.phase) || state.phase === 'publishing' || state.phase === 'tracking' ? [] : openQuestions(state);
   if (open.length) {
     sections.push({ heading: 'Open questions', lines: open.map((q) => `${q.n}. ${q.text}`) });
-    hint = `${hint ? `${hint} ` : ''}Answer the open questions with a reply, or press “Open questions: not needed”.`;
+    const how = state.phase === 'awaiting_review'
+      ? 'They were not answered before the edits: give feedback that settles them, then press “Open questions: not needed”.'
+      : 'Answer the open questions with a reply, or press “Open questions: not needed”.';
+    hint = `${hint ? `${hint} ` : ''}${how}`;
   }
   sections.push(...intakeSections(state));
   const repos = Object.values(state.repos);

@@ -66,9 +66,9 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
       if (outside.length) return `feedback names ${outside.join(', ')}, which ${outside.length > 1 ? 'are' : 'is'} not part of this change (${state.confirmed.join(', ')})`;
       return undefined;
     },
-    apply: (payload, { state, inbox, now }) => {
+    // Feedback is about the change, not an answer: a question stays open through it (or is set aside).
+    apply: (payload, { inbox, now }) => {
       inbox.feedback.push({ by: payload.by, text: payload.text, repos: payload.repos ?? null, at: now });
-      answerOpenQuestions(state, payload.by, payload.text, now);
     },
   },
   addContext: {
@@ -114,8 +114,9 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
 };
 
 /**
- * A message in the thread answers every question still open: people answer in a reply, and a thread has no
- * way to say which question a reply is for. The answer goes to the agent with the question (context).
+ * Context in the thread (a reply before review) answers every question still open: people answer in a
+ * reply, and a thread has no way to say which question a reply is for. The answer goes to the agent with
+ * the question.
  */
 function answerOpenQuestions(state: RunState, by: string, text: string, at: number): void {
   for (const question of openQuestions(state)) question.answer = { by, text, at, how: 'reply' };
