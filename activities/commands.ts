@@ -1,6 +1,7 @@
 // Runs one catalog command (install, check, build) in a checkout: its own process group so a timeout or
 // a cancel kills it with every child, and an environment that carries no secret of the service.
 import { spawn } from 'node:child_process';
+import { stripVTControlCharacters } from 'node:util';
 import { confine, sandboxState, type Confinement } from './sandbox';
 
 export interface CommandResult {
@@ -41,6 +42,20 @@ function masked(text: string): string {
   return out;
 }
 
+/**
+ * What a person reads of a command's output: no terminal colour or cursor codes (Node's own
+ * stripVTControlCharacters), and of a line a progress bar redrew with carriage returns, only its last state.
+ */
+export function cleanOutput(text: string): string {
+  return stripVTControlCharacters(text)
+    .split('\n')
+    .map((line) => {
+      const redrawn = line.replace(/\r+$/, '').split('\r');
+      return redrawn[redrawn.length - 1]!;
+    })
+    .join('\n');
+}
+
 /** Every repository command runs confined (see sandbox.ts); `confinement` widens what it may write or reach. */
 export async function runCommand(
   command: string,
@@ -49,7 +64,8 @@ export async function runCommand(
   const confined = await confine(command, options.cwd, options.env, options.confinement);
   try {
     const result = await runSpawned(confined.file, confined.args, { ...options, env: confined.env });
-    const safe = { ...result, outputTail: masked(result.outputTail) };
+    // Cleaned first, so a secret split by colour codes is still found by the mask.
+    const safe = { ...result, outputTail: masked(cleanOutput(result.outputTail)) };
     return sandboxState().mode === 'off' ? { ...safe, unconfined: true } : safe;
   } finally {
     await confined.release();

@@ -21,6 +21,8 @@ export interface ActivityDeps {
   loadCatalog(): Promise<Catalog>;
   /** Scratch space (workspaces) and local records; never the only copy of anything. */
   dataDir: string;
+  /** The install cache's size cap (install-cache.ts; default 2 GB). */
+  installCacheMaxBytes?: number;
   models: ModelProvider;
   /** Prices per model name, for money budgets; a model without a price cannot run. */
   prices: PriceTable;

@@ -13,6 +13,8 @@ import { widened, type Confinement } from './sandbox';
 export interface InstallContext {
   /** Root of the per-worker install cache (under the data folder). */
   cacheDir: string;
+  /** The cache's size cap: past it, the entries used longest ago go (default 2 GB). */
+  maxBytes?: number;
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   onOutput?: () => void;
@@ -23,6 +25,10 @@ export interface InstallContext {
 }
 
 const OUTPUT_TAIL_CHARS = 4000;
+export const DEFAULT_INSTALL_CACHE_MAX_BYTES = 2 * 1024 ** 3;
+/** In an entry: the bytes of its files (written when saved) and, by its mtime, when it was last used. */
+const SIZE_FILE = '.size';
+const USED_FILE = '.used';
 
 /** Results of the install step (empty when the repository has no install commands). */
 export async function install(repo: CatalogRepo, checkout: string, context: InstallContext): Promise<CheckResult[]> {
@@ -31,6 +37,7 @@ export async function install(repo: CatalogRepo, checkout: string, context: Inst
   const entry = path.join(context.cacheDir, safe(repo.id), key);
   const started = Date.now();
   if (await restore(entry, checkout, repo.installCache.paths)) {
+    await markUsed(entry);
     return [{ name: 'install', command: repo.install.map((c) => c.run).join(' && '), kind: 'install', status: 'passed', exitCode: 0, durationMs: Date.now() - started, outputTail: `restored ${repo.installCache.paths.join(', ')} from this worker's install cache (key ${key.slice(0, 12)})`, fromCache: true }];
   }
   const results: CheckResult[] = [];
@@ -53,7 +60,65 @@ export async function install(repo: CatalogRepo, checkout: string, context: Inst
     if (status !== 'passed') return results;
   }
   await save(entry, checkout, repo.installCache.paths);
+  await evictBeyond(context.cacheDir, context.maxBytes ?? DEFAULT_INSTALL_CACHE_MAX_BYTES, entry);
   return results;
+}
+
+export interface InstallCacheEntry {
+  repo: string;
+  key: string;
+  bytes: number;
+  lastUsed: Date;
+}
+
+/** Every complete entry of the cache, most recently used first. */
+export async function listInstallCache(cacheDir: string): Promise<InstallCacheEntry[]> {
+  const entries: InstallCacheEntry[] = [];
+  for (const repo of await fs.readdir(cacheDir).catch(() => [] as string[])) {
+    for (const key of await fs.readdir(path.join(cacheDir, repo)).catch(() => [] as string[])) {
+      const entry = path.join(cacheDir, repo, key);
+      if (!/^[0-9a-f]{64}$/.test(key) || !(await fs.stat(path.join(entry, '.complete')).catch(() => null))) continue;
+      const bytes = Number(await fs.readFile(path.join(entry, SIZE_FILE), 'utf8').catch(() => '')) || (await sizeOf(path.join(entry, 'files')));
+      const used = (await fs.stat(path.join(entry, USED_FILE)).catch(() => null)) ?? (await fs.stat(path.join(entry, '.complete')));
+      entries.push({ repo, key, bytes, lastUsed: used.mtime });
+    }
+  }
+  return entries.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime());
+}
+
+/**
+ * Keeps the cache under `maxBytes`: the entries used longest ago go first, never the one just saved. Another
+ * worker restoring an entry that goes meanwhile only installs again.
+ */
+export async function evictBeyond(cacheDir: string, maxBytes: number, keep?: string): Promise<InstallCacheEntry[]> {
+  const entries = await listInstallCache(cacheDir);
+  let total = entries.reduce((sum, e) => sum + e.bytes, 0);
+  const evicted: InstallCacheEntry[] = [];
+  for (const entry of [...entries].reverse()) {
+    if (total <= maxBytes) break;
+    const folder = path.join(cacheDir, entry.repo, entry.key);
+    if (folder === keep) continue;
+    await fs.rm(folder, { recursive: true, force: true });
+    total -= entry.bytes;
+    evicted.push(entry);
+  }
+  return evicted;
+}
+
+async function markUsed(entry: string): Promise<void> {
+  const file = path.join(entry, USED_FILE);
+  const now = new Date();
+  await fs.utimes(file, now, now).catch(() => fs.writeFile(file, '').catch(() => undefined));
+}
+
+/** Bytes of the regular files below `folder` (links counted as themselves). */
+async function sizeOf(folder: string): Promise<number> {
+  let total = 0;
+  for (const item of await fs.readdir(folder, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (!item.isFile()) continue;
+    total += (await fs.lstat(path.join(item.parentPath, item.name)).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
 }
 
 async function cacheKey(repo: CatalogRepo, checkout: string): Promise<string> {
@@ -94,6 +159,8 @@ async function save(entry: string, checkout: string, paths: readonly string[]): 
       await fs.cp(source, path.join(temporary, 'files', item), { recursive: true, verbatimSymlinks: true });
     }
     await fs.mkdir(temporary, { recursive: true });
+    await fs.writeFile(path.join(temporary, SIZE_FILE), String(await sizeOf(path.join(temporary, 'files'))));
+    await fs.writeFile(path.join(temporary, USED_FILE), '');
     await fs.writeFile(path.join(temporary, '.complete'), new Date().toISOString());
     await fs.rm(entry, { recursive: true, force: true });
     await fs.mkdir(path.dirname(entry), { recursive: true });

@@ -105,7 +105,7 @@ async function deployed(deps: ActivityDeps, request: PreviewRequest, spec: Previ
       const confinement = repositoryConfinement(deps, repo);
       const deployment: Deployment = { deps, request, checkout, scratch, env, previewEnv: { ...env, ...request.env }, confinement, signal };
 
-      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal, confinement });
+      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), maxBytes: deps.installCacheMaxBytes, env, signal, confinement });
       // The change set: the run's upstream packages installed over the released ones, in this checkout only,
       // so the preview runs against the changed package as the checks did.
       if (installed.every((step) => step.status === 'passed')) {

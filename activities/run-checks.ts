@@ -25,7 +25,7 @@ export async function runChecks(deps: ActivityDeps, request: CheckRequest): Prom
       const env = repositoryCommandEnv(deps, home);
 
       const confinement = repositoryConfinement(deps, repo);
-      const results: CheckResult[] = await install(repo, checkout, { cacheDir: installCacheDir(deps), env, signal, confinement });
+      const results: CheckResult[] = await install(repo, checkout, { cacheDir: installCacheDir(deps), maxBytes: deps.installCacheMaxBytes, env, signal, confinement });
       // The change set: upstream packages of this run installed over the released ones, in this workspace only.
       if (results.every((r) => r.status === 'passed')) {
         const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal, confinement });

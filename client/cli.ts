@@ -4,6 +4,7 @@ import os from 'node:os';
 import { Command, Option } from 'commander';
 import { demoRequirementText, loadScenarioBook } from '../activities/agent/scenarios';
 import { readOutbox } from '../activities/notify';
+import { evictBeyond, listInstallCache } from '../activities/install-cache';
 import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } from '../domain/contracts';
 import { DurationMsSchema } from '../domain/duration';
 import { readConfig } from '../worker/config';
@@ -140,6 +141,21 @@ for (const [signal, spec] of Object.entries(CLI_INPUTS) as [SignalName, CliInput
 }
 
 // ---- operators ----
+
+program
+  .command('install-cache')
+  .description("this machine's install cache (DATA_DIR/install-cache): entries by last use, their sizes and the cap (INSTALL_CACHE_MAX_MB); --trim applies the cap now")
+  .option('--trim', 'remove the entries used longest ago until the cache is under its cap')
+  .action(async (options: { trim?: boolean }) => {
+    const dir = path.join(config.dataDir, 'install-cache');
+    const evicted = options.trim ? await evictBeyond(dir, config.installCacheMaxBytes) : [];
+    const entries = await listInstallCache(dir);
+    const mib = (bytes: number) => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
+    const total = entries.reduce((sum, e) => sum + e.bytes, 0);
+    console.log(`Install cache ${dir}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, ${mib(total)} of ${mib(config.installCacheMaxBytes)}`);
+    for (const e of entries) console.log(`  ${e.repo.padEnd(20)} ${e.key.slice(0, 12)}  ${mib(e.bytes).padStart(11)}  last used ${e.lastUsed.toISOString().slice(0, 19)}`);
+    if (evicted.length) console.log(`Removed ${evicted.length}: ${evicted.map((e) => `${e.repo} ${e.key.slice(0, 12)} (${mib(e.bytes)})`).join(', ')}`);
+  });
 
 const runs = program.command('runs').description('operate on runs: find failed ones, understand them, get them going again');
 

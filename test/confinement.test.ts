@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { commandEnvironment, runCommand } from '../activities/commands';
+import { cleanOutput, commandEnvironment, runCommand } from '../activities/commands';
 import { loopbackPortsIn, sandboxOwner, sandboxState } from '../activities/sandbox';
 import { egressDecision } from '../activities/egress-proxy';
 import { install } from '../activities/install-cache';
@@ -49,6 +49,12 @@ afterAll(async () => {
 
 const run = (command: string, timeoutMs = 30_000) =>
   runCommand(command, { cwd: checkout, timeoutMs, env: commandEnvironment(path.join(checkout, '..', 'home'), { npm_config_registry: `http://127.0.0.1:${portOf(allowed)}/` }) });
+
+test('what a command prints is kept as a person reads it: no colour codes, a redrawn progress line at its end', async () => {
+  const ran = await run(`printf '\\033[32m✓\\033[39m built in \\033[1m234ms\\033[22m\\n'; printf 'installing 10%%\\rinstalling 60%%\\rinstalling 100%%\\n'; printf '\\033[2K\\033[1Gdone\\n'`);
+  expect(ran.outputTail).toBe('✓ built in 234ms\ninstalling 100%\ndone\n');
+  expect(cleanOutput('a\r\nb')).toBe('a\nb');
+});
 
 test('this machine confines repository commands (bubblewrap)', () => {
   expect(sandboxState().mode).toBe('bwrap');

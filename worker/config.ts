@@ -51,6 +51,8 @@ const ConfigSchema = z.object({
   /** GitHub's (or the forge's) pull request webhooks: tracking looks at once instead of at its next time. */
   WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(8747),
   GITHUB_WEBHOOK_SECRET: z.string().optional().transform((v) => v || undefined).pipe(z.string().min(16, 'use at least 16 characters').optional()),
+  /** The install cache's size cap per worker data folder, in MiB (least recently used entries go first). */
+  INSTALL_CACHE_MAX_MB: z.coerce.number().int().min(1).default(2048),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).optional(),
 });
 
@@ -61,6 +63,7 @@ export interface ServiceConfig {
   dataDir: string;
   forge: { port: number; url: string; token: string | undefined };
   webhooks: { port: number; secret: string | undefined };
+  installCacheMaxBytes: number;
   model: {
     anthropicApiKey: string | undefined;
     name: string;
@@ -96,6 +99,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     dataDir: resolve(c.DATA_DIR),
     forge: { port: c.FORGE_PORT, url: c.FORGE_URL ?? `http://127.0.0.1:${c.FORGE_PORT}`, token: c.FORGE_TOKEN ?? c.GITHUB_TOKEN },
     webhooks: { port: c.WEBHOOK_PORT, secret: c.GITHUB_WEBHOOK_SECRET },
+    installCacheMaxBytes: c.INSTALL_CACHE_MAX_MB * 1024 * 1024,
     model: {
       anthropicApiKey: c.ANTHROPIC_API_KEY,
       name: c.ANTHROPIC_MODEL,

@@ -26,6 +26,7 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
   return {
     loadCatalog: () => loadCatalog(config.catalogPath, env),
     dataDir: config.dataDir,
+    installCacheMaxBytes: config.installCacheMaxBytes,
     models,
     prices,
     maxTokensPerCall: config.model.maxTokensPerCall,
