@@ -41,6 +41,8 @@ export class OperatorError extends Error {
   override readonly name = 'OperatorError';
 }
 
+const STATE_QUERY_PATIENCE_MS = 3000;
+
 export class Operator {
   constructor(private readonly client: Client, private readonly gateway: ChangeRequestGateway, private readonly namespace: string) {}
 
@@ -69,7 +71,9 @@ export class Operator {
     const history = await this.history(runId);
     const events = history.events ?? [];
     const description = await this.known(runId, () => this.client.workflow.getHandle(runId).describe());
-    const state = await this.gateway.state(runId).catch(() => null); // a query may fail on a broken run
+    // A query needs a worker: with none running (the case worth looking into) it would wait its full
+    // timeout, so the timeline goes without the state after a few seconds. It may also fail on a broken run.
+    const state = await Promise.race([this.gateway.state(runId).catch(() => null), new Promise<null>((resolve) => setTimeout(() => resolve(null), STATE_QUERY_PATIENCE_MS).unref())]);
     // The first phase is set when the run is started, not upserted by it.
     const phases = [
       ...(events[0] ? [{ phase: 'intake', at: timeOf(events[0]) }] : []),
@@ -86,7 +90,7 @@ export class Operator {
       status: description.status.name,
       summary: (await description.staticSummary().catch(() => undefined)) ?? null,
       phases: timedPhases,
-      activities: activityLines(events),
+      activities: withPending(activityLines(events), description.raw.pendingActivities ?? []),
       // Human inputs; the agents' own progress reports would drown them.
       signals: events.flatMap((e) => {
         const signal = e.workflowExecutionSignaledEventAttributes;
@@ -192,6 +196,27 @@ function activityLines(events: readonly HistoryEvent[]): ActivityLine[] {
 }
 
 type Long = { toString(): string };
+
+interface PendingActivity {
+  activityId?: string | null;
+  attempt?: number | null;
+  lastFailure?: { message?: string | null; timeoutFailureInfo?: { timeoutType?: number | string | null } | null } | null;
+}
+
+/**
+ * What history cannot say yet about a running step (its started event is written when it ends): which
+ * attempt it is on, and why the last one failed; a lost heartbeat means its worker was lost.
+ */
+function withPending(lines: ActivityLine[], pending: readonly PendingActivity[]): ActivityLine[] {
+  return lines.map((line) => {
+    const now = line.outcome === 'running' ? pending.find((p) => p.activityId === line.activityId) : undefined;
+    if (!now) return line;
+    const timeout = now.lastFailure?.timeoutFailureInfo?.timeoutType;
+    const lost = timeout === 4 || timeout === 'TIMEOUT_TYPE_HEARTBEAT';
+    const retrying = now.lastFailure ? (lost ? 'retrying: the worker was lost (no heartbeat within the timeout)' : `retrying after: ${now.lastFailure.message ?? 'a failure'}`) : null;
+    return { ...line, attempts: now.attempt ?? line.attempts, error: retrying ?? line.error };
+  });
+}
 
 export function formatTimeline(timeline: Timeline): string {
   const time = (d: Date) => d.toISOString().slice(11, 19);

@@ -206,7 +206,7 @@ export const PolicySchema = z.object({
   /** How long pull requests are followed before the run ends anyway (people merge them on the forge). */
   trackPullRequestsFor: DurationMsSchema.default(30 * 86_400_000),
   /** A worker that stops heartbeating for this long is presumed dead; its step is retried elsewhere. */
-  activityHeartbeatTimeout: DurationMsSchema.default(60_000),
+  activityHeartbeatTimeout: DurationMsSchema.default(20_000),
   /** Continue-as-new once history passes this many events (Temporal's own suggestion also counts). */
   continueAsNewAfterEvents: z.number().int().min(50).max(50_000).default(10_000),
   /**

@@ -2,6 +2,7 @@
 // exactly one commit per round per repository and one pull request per repository.
 import type { Scenario } from '../activities/agent/scenarios';
 import { recordHistory } from './helpers/histories';
+import { formatTimeline, Operator } from '../client/operator';
 import { branchCommits, createWorld, demoScenarios, forgePulls, waitForPhase, waitForState, type World } from './helpers/world';
 import { startWorkerProcess, type WorkerProcess } from './helpers/worker-process';
 
@@ -37,6 +38,14 @@ test('a worker killed mid-edit is replaced and nothing is duplicated', async () 
   const midEdit = await waitForState(world.gateway, runId, (s) => (s.repos['web-app']?.progress?.turn ?? 0) >= 1);
   expect(midEdit.phase).toBe('editing');
   await first.kill();
+  // While no worker has it, the operator sees why the step waits: its worker was lost (5 s heartbeat timeout here).
+  const operator = new Operator(world.env.client, world.gateway, world.env.namespace ?? 'default');
+  let shown = '';
+  for (const until = Date.now() + 20_000; !shown.includes('retrying: the worker was lost') && Date.now() < until; ) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    shown = formatTimeline(await operator.timeline(runId));
+  }
+  expect(shown).toMatch(/editRepository\s+edit web-app · round 1 \(initial\)\s+2 attempts[^\n]*running\n\s+retrying: the worker was lost/);
 
   const { stop } = await world.startWorker(scenarios);
   const review = await waitForPhase(world.gateway, runId, 'awaiting_review', 120_000);
