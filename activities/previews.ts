@@ -27,7 +27,7 @@
 // previous preview of the run and repository under the same address, and removing what is gone is fine.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { CatalogCommand, CatalogRepo, PreviewSpec } from '../domain/catalog-schema';
 import type { PreviewRecord, Screenshot } from '../domain/contracts';
 import { PreviewHostRefusal, startServiceOnHost, stopServiceOnHost } from '../previews/control-client';

@@ -212,7 +212,8 @@ function withPending(lines: ActivityLine[], pending: readonly PendingActivity[])
     const now = line.outcome === 'running' ? pending.find((p) => p.activityId === line.activityId) : undefined;
     if (!now) return line;
     const timeout = now.lastFailure?.timeoutFailureInfo?.timeoutType;
-    const lost = timeout === 4 || timeout === 'TIMEOUT_TYPE_HEARTBEAT';
+    // The enum's number from the proto, or its name when the response was decoded from JSON.
+    const lost = timeout === temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT || timeout === 'TIMEOUT_TYPE_HEARTBEAT';
     const retrying = now.lastFailure ? (lost ? 'retrying: the worker was lost (no heartbeat within the timeout)' : `retrying after: ${now.lastFailure.message ?? 'a failure'}`) : null;
     return { ...line, attempts: now.attempt ?? line.attempts, error: retrying ?? line.error };
   });

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BudgetPatchSchema, type BudgetDimension, type BudgetLimits, type Spend } from './budget';
 import { PLATFORM_NAMES } from './platforms';
 import type { ContextIntake } from './brief';
-import { PersonSchema, ReleaseBumpSchema, RepoIdSchema, type Catalog, type ReleaseBump } from './catalog-schema';
+import { PersonSchema, RepoIdSchema, type Catalog, type ReleaseBump } from './catalog-schema';
 
 export const WORKFLOW_TYPE = 'changeRequest';
 

@@ -1,8 +1,6 @@
 // The change-request workflow: one requirement from intake to pull requests. The path is fixed; the
 // model's freedom is confined to two activities (proposing repositories, editing one repository).
 import * as wf from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import type { CatalogRepo } from '../domain/catalog-schema';
 import {
   hasNewReviewComments,
   ChangeRequestInputSchema,
@@ -12,9 +10,8 @@ import {
   type PreviewUpstream,
   type PublishRecord,
   type Round,
-  type RunState,
 } from '../domain/contracts';
-import { dependenciesWithin, dependencyOrder } from '../domain/dependency-order';
+import { dependencyOrder } from '../domain/dependency-order';
 import { changeSetOf, packageNameOf, sameUpstreams, upstreamsOf, upstreamVersionsOf } from '../domain/change-set';
 import { modelChoiceFor, previewReferences, resolvePreviewEnv } from '../domain/catalog-schema';
 import { changesSinceSummary, mergeOrderOf, oneLine, plainNarrative, renderSummaryMarkdown } from '../domain/summary';
