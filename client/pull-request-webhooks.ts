@@ -48,7 +48,10 @@ export async function startPullRequestWebhooks(options: PullRequestWebhooksOptio
 }
 
 async function receive(options: PullRequestWebhooksOptions, request: http.IncomingMessage): Promise<{ status: number; body: unknown }> {
-  if (request.method !== 'POST' || (request.url ?? '').split('?')[0] !== WEBHOOK_PATH) return { status: 404, body: { error: `deliver webhooks with POST to ${WEBHOOK_PATH}` } };
+  const atPath = (request.url ?? '').split('?')[0] === WEBHOOK_PATH;
+  // A person who opens the printed address learns what it is; only signed POSTs do anything.
+  if (atPath && request.method === 'GET') return { status: 200, body: { receiver: 'pull request webhooks', deliver: `POST ${WEBHOOK_PATH}, signed with X-Hub-Signature-256`, events: ['pull_request', 'pull_request_review', 'pull_request_review_comment', 'check_suite', 'check_run', 'status'] } };
+  if (request.method !== 'POST' || !atPath) return { status: 404, body: { error: `deliver webhooks with POST to ${WEBHOOK_PATH}` } };
   const raw = await readBody(request);
   if (raw === null) return { status: 413, body: { error: `a delivery is at most ${MAX_BODY_BYTES} bytes` } };
   if (!signedWith(options.secret, raw, request.headers['x-hub-signature-256'])) return { status: 401, body: { error: 'the signature (X-Hub-Signature-256) does not match the body and the secret' } };

@@ -37,6 +37,8 @@ test('a merge on the forge reaches the run at once through its webhook, though t
   state = await world.gateway.state(runId);
   expect(state.tracking!.nextLookAt! - Date.now()).toBeGreaterThan(50 * 60_000);
 
+  // Opened in a browser, the address says what it is and does nothing.
+  expect(await (await fetch(`${webhooks.url}${WEBHOOK_PATH}`)).json()).toMatchObject({ receiver: 'pull request webhooks' });
   // A forged delivery naming the run's branch is refused; one about another branch is taken and ignored.
   const forged = JSON.stringify({ action: 'closed', pull_request: { head: { ref: `change-request/${runId}` } } });
   expect((await deliver('pull_request', forged, signature('not-the-secret-at-all', forged))).status).toBe(401);
