@@ -1,7 +1,8 @@
 # The change-request worker, for docker-compose.temporal.yml (or any container platform).
 #   docker build -t change-request-worker .
 # Configuration comes from the environment (worker/config.ts): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-# TEMPORAL_TASK_QUEUE, CATALOG_PATH, DATA_DIR, ANTHROPIC_API_KEY, GITHUB_TOKEN / FORGE_TOKEN, FORGE_URL.
+# TEMPORAL_TASK_QUEUE, CATALOG_PATH, DATA_DIR, ANTHROPIC_API_KEY, GITHUB_TOKEN / FORGE_TOKEN, FORGE_URL,
+# WORKER_ROLES (one role per container in docker-compose.temporal.yml) and WORKER_BUILD_ID (a build arg).
 FROM node:20.20.2-bookworm-slim
 
 # git: repository checks and the forge shell out to it (isomorphic-git does the rest);
@@ -20,6 +21,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY . .
+
+# The build id Worker Versioning pins runs to (there is no .git in the image to take it from).
+ARG WORKER_BUILD_ID=
+ENV WORKER_BUILD_ID=${WORKER_BUILD_ID}
 
 # The source stays root-owned and read-only to the worker; it writes only under /data (a volume).
 RUN mkdir -p /data && chown node:node /data

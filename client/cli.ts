@@ -10,7 +10,7 @@ import { DurationMsSchema } from '../domain/duration';
 import { readConfig } from '../worker/config';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { formatState, formatTranscript } from './format';
+import { formatDeployment, formatState, formatTranscript } from './format';
 import { formatTimeline, OperatorError } from './operator';
 import { replayAgainstCurrentCode } from './replay';
 import { executeCommand, type InputCommand } from './execute-command';
@@ -21,7 +21,7 @@ import { newKey, RefusedError, UnknownRunError, UnreachableError } from './gatew
 
 const config = readConfig();
 
-const { gateway, operator } = composeCli(config);
+const { gateway, operator, deployments } = composeCli(config);
 
 /** Progress for long operations goes to stderr, so stdout stays clean for `export` and pipes. */
 function progress(line: string): void {
@@ -157,6 +157,32 @@ program
     if (evicted.length) console.log(`Removed ${evicted.length}: ${evicted.map((e) => `${e.repo} ${e.key.slice(0, 12)} (${mib(e.bytes)})`).join(', ')}`);
   });
 
+const versions = program
+  .command('versions')
+  .description("Worker Versioning: this deployment's builds, which is current, who serves each and how many runs are pinned to it")
+  .action(async () => console.log(formatDeployment(await (await deployments()).report())));
+
+versions
+  .command('current')
+  .description('make a build current: new runs start on it; runs already going stay on the build that started them')
+  .argument('<buildId>')
+  .action(async (buildId: string) => {
+    const { previous } = await (await deployments()).makeCurrent(buildId);
+    console.log(`Build ${buildId} is current${previous && previous !== buildId ? ` (was ${previous}; its runs stay pinned to it until they end or are moved)` : ''}.`);
+  });
+
+versions
+  .command('move')
+  .description("move the runs pinned to a build onto the current one, each only if its history replays against this checkout's workflow code")
+  .requiredOption('--from <buildId>', 'the build whose runs move')
+  .action(async (options: { from: string }) => {
+    progress('Bundling the current workflow code and replaying each run…');
+    const { moved, kept } = await (await deployments()).moveRuns(options.from, replayAgainstCurrentCode);
+    console.log(`Moved ${moved.length} run${moved.length === 1 ? '' : 's'} from build ${options.from}${moved.length ? `: ${moved.join(', ')}` : ''}.`);
+    for (const { runId, reason } of kept) console.log(`Kept ${runId} on ${options.from}: it ${reason}`);
+    if (kept.length) process.exitCode = 1;
+  });
+
 const runs = program.command('runs').description('operate on runs: find failed ones, understand them, get them going again');
 
 runs
@@ -173,8 +199,9 @@ runs
     const found = await (await gateway()).list({ ...options, since });
     if (found.length === 0) return console.log('No runs match.');
     const width = Math.max(...found.map((r) => r.runId.length), 3);
-    console.log(`${'RUN'.padEnd(width)}  ${'STATUS'.padEnd(10)} ${'PHASE'.padEnd(22)} ${'STARTED'.padEnd(17)} SUMMARY`);
-    for (const run of found) console.log(`${run.runId.padEnd(width)}  ${run.status.padEnd(10)} ${(run.phase ?? '?').padEnd(22)} ${run.startTime.toISOString().slice(0, 16).padEnd(17)} ${run.summary ?? ''}`);
+    const buildWidth = Math.max(...found.map((r) => (r.build ?? '-').length), 5);
+    console.log(`${'RUN'.padEnd(width)}  ${'STATUS'.padEnd(10)} ${'PHASE'.padEnd(22)} ${'STARTED'.padEnd(17)} ${'BUILD'.padEnd(buildWidth)} SUMMARY`);
+    for (const run of found) console.log(`${run.runId.padEnd(width)}  ${run.status.padEnd(10)} ${(run.phase ?? '?').padEnd(22)} ${run.startTime.toISOString().slice(0, 16).padEnd(17)} ${(run.build ?? '-').padEnd(buildWidth)} ${run.summary ?? ''}`);
   });
 
 runs

@@ -6,10 +6,12 @@ import { catalogEnvironment, type ServiceConfig } from '../worker/config';
 import { connectClient } from './connect';
 import { ChangeRequestGateway, UnreachableError } from './gateway';
 import { Operator } from './operator';
+import { Deployments } from './deployments';
 
 export interface CliParts {
   gateway(): Promise<ChangeRequestGateway>;
   operator(): Promise<Operator>;
+  deployments(): Promise<Deployments>;
 }
 
 export function composeCli(config: ServiceConfig): CliParts {
@@ -28,5 +30,6 @@ export function composeCli(config: ServiceConfig): CliParts {
       const client = await connect();
       return new Operator(client, gatewayFor(client), config.temporal.namespace);
     },
+    deployments: async () => new Deployments(await connect(), config.temporal.namespace, config.versioning.deploymentName, config.temporal.taskQueue),
   };
 }

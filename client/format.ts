@@ -2,6 +2,8 @@
 import { isDegraded, previewAddress, type RunState, type Transcript } from '../domain/contracts';
 import { describeDimension, inputTokensOf, type BudgetLimits, type Spend } from '../domain/budget';
 import { describeUpstream, renderSummaryMarkdown } from '../domain/summary';
+import { WORKER_ROLES } from '../workflows/task-queues';
+import type { DeploymentReport } from './deployments';
 
 export function describeSpend(spend: Spend): string {
   const cache = spend.cacheReadTokens || spend.cacheWriteTokens ? ` (cache: ${spend.cacheReadTokens} read, ${spend.cacheWriteTokens} written)` : '';
@@ -96,5 +98,20 @@ export function formatTranscript(transcript: Transcript): string {
       out.push(`    ${call.result.slice(0, 600).replace(/\n/g, '\n    ')}`);
     }
   }
+  return out.join('\n');
+}
+
+/** `npm run cli -- versions`: one line per build, newest first. */
+export function formatDeployment(report: DeploymentReport): string {
+  if (report.versions.length === 0) return `No build of deployment ${report.deploymentName} has polled yet (WORKER_VERSIONING=on workers register theirs when they start).`;
+  const out = [`Deployment ${report.deploymentName}: current build ${report.current ?? 'none'}`, ''];
+  out.push(`${'BUILD'.padEnd(20)} ${'STATUS'.padEnd(9)} ${'CREATED'.padEnd(17)} ${'RUNS'.padStart(5)}  WORKERS POLLING`);
+  for (const v of report.versions) {
+    const pollers = WORKER_ROLES.map((role) => `${role} ${v.pollers[role] ?? 0}`).join(', ');
+    const created = v.createdAt ? v.createdAt.toISOString().replace('T', ' ').slice(0, 16) : '?';
+    const warning = v.runningRuns > 0 && !v.pollers.workflows ? '   ← no workflows worker: its runs wait (npm run cli -- versions move --from <build>)' : '';
+    out.push(`${v.buildId.padEnd(20)} ${v.status.padEnd(9)} ${created.padEnd(17)} ${String(v.runningRuns).padStart(5)}  ${pollers}${warning}`);
+  }
+  if (report.unversionedRuns) out.push('', `${report.unversionedRuns} running run${report.unversionedRuns === 1 ? '' : 's'} started before versioning; they follow the current build.`);
   return out.join('\n');
 }

@@ -37,6 +37,8 @@ export interface RunListItem {
   repos: string[];
   startTime: Date;
   summary: string | undefined;
+  /** The build the run is pinned to (Worker Versioning); undefined for runs started unversioned. */
+  build: string | undefined;
 }
 
 export interface ListFilter {
@@ -159,6 +161,8 @@ export class ChangeRequestGateway {
           repos: (execution.searchAttributes?.CrRepos as string[] | undefined) ?? [],
           startTime: execution.startTime,
           summary: typeof execution.memo?.summary === 'string' ? execution.memo.summary : undefined,
+          // "<deployment>:<build id>", kept by Temporal as a search attribute.
+          build: (execution.searchAttributes?.TemporalWorkerDeploymentVersion as string[] | undefined)?.[0]?.split(':').slice(1).join(':'),
         });
         if (items.length >= (filter.limit ?? 50)) break;
       }

@@ -33,6 +33,8 @@ export interface Timeline {
   activities: ActivityLine[];
   signals: { name: string; at: Date }[];
   continuedFrom: string | null;
+  /** The build the run is on (Worker Versioning) and how: pinned by its start, or moved by an operator. */
+  build: { buildId: string; how: 'pinned' | 'moved' | 'auto-upgrade' } | null;
   state: RunState | null;
   failure: string | null;
 }
@@ -97,6 +99,7 @@ export class Operator {
         return signal && signal.signalName !== 'agentProgress' ? [{ name: signal.signalName ?? '?', at: timeOf(e) }] : [];
       }),
       continuedFrom: started?.continuedExecutionRunId || null,
+      build: buildOf(description.raw.workflowExecutionInfo?.versioningInfo),
       state,
       failure: closed?.workflowExecutionFailedEventAttributes?.failure?.message ?? null,
     };
@@ -219,11 +222,22 @@ function withPending(lines: ActivityLine[], pending: readonly PendingActivity[])
   });
 }
 
+type VersioningInfo = temporal.api.workflow.v1.IWorkflowExecutionVersioningInfo | null | undefined;
+
+function buildOf(info: VersioningInfo): Timeline['build'] {
+  const overridden = info?.versioningOverride?.pinned?.version?.buildId;
+  if (overridden) return { buildId: overridden, how: 'moved' };
+  const buildId = info?.deploymentVersion?.buildId;
+  if (!buildId) return null;
+  return { buildId, how: info.behavior === temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE ? 'auto-upgrade' : 'pinned' };
+}
+
 export function formatTimeline(timeline: Timeline): string {
   const time = (d: Date) => d.toISOString().slice(11, 19);
   const seconds = (ms: number | null) => (ms === null ? '…' : `${(ms / 1000).toFixed(1)}s`);
   const out = [`Run ${timeline.runId} — ${timeline.status}${timeline.summary ? ` — ${timeline.summary}` : ''}`];
   if (timeline.continuedFrom) out.push(`  continued as new from run ${timeline.continuedFrom}`);
+  if (timeline.build) out.push(`  build ${timeline.build.buildId} (${timeline.build.how === 'moved' ? 'moved there by an operator' : timeline.build.how})`);
   out.push('', 'Phases:');
   for (const p of timeline.phases) out.push(`  ${time(p.at)}  ${p.phase.padEnd(22)} ${seconds(p.durationMs)}`);
   out.push('', 'Activities:');

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Worker } from '@temporalio/worker';
+
 import YAML from 'yaml';
 import { ChangeRequestGateway } from '../client/gateway';
 import { startForge, type Forge } from '../forge/server';
@@ -98,7 +98,7 @@ export async function startEvalWorld(options: EvalWorldOptions): Promise<EvalWor
     const client = await connectClient(address, config.temporal.namespace);
     closers.unshift(() => client.connection.close());
     const deps = await activityDepsFor(config, client);
-    const worker: Worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps });
+    const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps });
     const running = worker.run();
     closers.unshift(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -139,6 +139,5 @@ export async function startEvalWorld(options: EvalWorldOptions): Promise<EvalWor
 function withoutChatSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !/^(SLACK|LARK)_/.test(name)));
 }
-
 
 export const DEFAULT_EVALS_FILE = path.join(PROJECT_ROOT, 'demo', 'evals.yaml');

@@ -1,6 +1,6 @@
 // `npm start`: the whole system on one machine with its embedded defaults — a Temporal dev server
 // (SQLite under .data, so runs survive a restart), the local git forge with the demo repositories, and a
-// worker — then tells you where everything is.
+// worker process per role — then tells you where everything is.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
@@ -18,9 +18,14 @@ import { ConversationRouter } from '../im-adapters/core/router';
 import { startWebChat } from '../im-adapters/web/server';
 import { CHAT_PLATFORMS, configuredPlatforms } from '../im-adapters/chat-platforms';
 import { loadCatalog } from '../domain/catalog-loader';
-import { activityDepsFor } from '../worker/main';
+import { chooseModelProvider } from '../worker/model-provider';
+import { workerVersion } from '../worker/build-id';
+import { Deployments } from '../client/deployments';
+import { replayAgainstCurrentCode } from '../client/replay';
+import { WORKER_ROLES, taskQueueFor } from '../workflows/task-queues';
+import { startWorkerProcesses } from './worker-processes';
 import { catalogEnvironment, PROJECT_ROOT, readConfig } from '../worker/config';
-import { createChangeRequestWorker, quietSdkLogs } from '../worker/create-worker';
+import { quietSdkLogs } from '../worker/create-worker';
 import { connectClient } from '../client/connect';
 import { ensureTemporalCli } from './ensure-temporal';
 import { connectWithRetry, startDevServer } from './temporal-dev-server';
@@ -68,19 +73,30 @@ async function main(): Promise<void> {
       ? await Promise.all(DEMO_PACKAGES.map((name) => publishReleased(registry.access, path.join(PROJECT_ROOT, 'demo', 'repos', name))))
       : [];
 
-    const connection = await connectWithRetry(config.temporal.address);
+    await (await connectWithRetry(config.temporal.address)).close();
     const client = await connectClient(config.temporal.address, config.temporal.namespace);
-    const deps = await activityDepsFor(
-      { ...config, forge: { ...config.forge, token: forgeToken }, previews: { ...config.previews, hostToken: previewHostToken }, registry: { ...config.registry, url: registry.access.url, token: registry.access.token } },
-      client,
+    const models = await chooseModelProvider(config);
+    // One process per worker role, as in production; they get the tokens this process made or read.
+    const version = workerVersion(config);
+    const workers = startWorkerProcesses(
+      WORKER_ROLES,
+      {
+        ...process.env,
+        FORGE_TOKEN: forgeToken,
+        PREVIEW_HOST_TOKEN: previewHostToken,
+        NPM_REGISTRY_URL: registry.access.url,
+        NPM_REGISTRY_TOKEN: registry.access.token,
+        // This process makes the build current, once, and then moves runs left on builds nobody serves.
+        WORKER_MAKE_CURRENT: 'off',
+        ...(version ? { WORKER_BUILD_ID: version.buildId } : {}),
+      },
+      (line) => console.log(line),
     );
-    const worker = await createChangeRequestWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, deps, maxCachedWorkflows: config.workflowCacheSize });
-    const running = worker.run();
-    stopAll.unshift(async () => {
-      // The SDK already drains the worker on SIGINT/SIGTERM; asking twice is an error.
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-    });
+    stopAll.unshift(() => workers.stop());
+    const deployments = version ? new Deployments(client, config.temporal.namespace, version.deploymentName, config.temporal.taskQueue) : null;
+    await workers.ready;
+    if (version) await deployments!.makeCurrent(version.buildId, { waitMs: 60_000 });
+    const deployLines = deployments ? await moveStrandedRuns(deployments) : [];
 
     // The IM side: one router for every adapter, all sending through the same gateway.
     const loadCurrentCatalog = () => loadCatalog(config.catalogPath, catalogEnvironment(config));
@@ -91,7 +107,7 @@ async function main(): Promise<void> {
       router,
       loadCatalog: loadCurrentCatalog,
       outboxDir: config.dataDir,
-      demoRequirements: deps.models.isDemo ? (await loadScenarioBook(config.demoScenariosPath)).map((s) => demoRequirementText(s.requirement, demoPages.url)) : [],
+      demoRequirements: models.isDemo ? (await loadScenarioBook(config.demoScenariosPath)).map((s) => demoRequirementText(s.requirement, demoPages.url)) : [],
       port: config.webChatPort,
       ...(config.webChatPublicUrl ? { publicUrl: config.webChatPublicUrl } : {}),
     });
@@ -122,8 +138,10 @@ async function main(): Promise<void> {
         `  Demo pages        ${demoPages.url}/  (a PRD the prd-sale-badge demo links; requirement links are read from here and the forge)`,
         `  Preview server    ${config.previews.baseUrl} (screenshots with ${config.previews.chromiumPath ?? 'no browser: CHROMIUM_PATH=none'}; service previews run here)`,
         `  npm registry      ${registry.access.url} ${registry.embedded ? `(embedded Verdaccio, data ${path.relative(PROJECT_ROOT, config.registry.dir)}, ${config.registry.uplink ? `uplink ${config.registry.uplink}` : 'offline: no uplink'}${released.length ? `; ${released.map((r) => `${r.name}@${r.version}${r.published ? ' published' : ''}`).join(', ')}` : ''})` : '(NPM_REGISTRY_URL)'}`,
-        `  Worker            task queue "${config.temporal.taskQueue}"`,
-        `  Model             ${deps.models.description}`,
+        `  Workers           ${workers.processes.map((w) => `${w.role} (pid ${w.pid()})`).join(', ')}; task queues ${WORKER_ROLES.map((role) => `"${taskQueueFor(config.temporal.taskQueue, role)}"`).join(', ')}`,
+        `  Build             ${version ? `${version.buildId} of deployment ${version.deploymentName}: new runs start on it (npm run cli -- versions)` : 'unversioned (WORKER_VERSIONING=off)'}`,
+        ...deployLines,
+        `  Model             ${models.description}`,
         `  Catalog           ${path.relative(PROJECT_ROOT, config.catalogPath)}`,
         '',
         'Or from a terminal:',
@@ -147,6 +165,20 @@ async function main(): Promise<void> {
     console.log('Stopping…');
     for (const stop of stopAll) await stop().catch((error: unknown) => console.error(String(error)));
   }
+}
+
+/**
+ * After a restart on new code, runs pinned to an earlier build have no worker here any more: each is moved
+ * onto the current build if its history replays against the current code, and is named if it does not.
+ */
+async function moveStrandedRuns(deployments: Deployments): Promise<string[]> {
+  const lines: string[] = [];
+  for (const stranded of await deployments.stranded()) {
+    const { moved, kept } = await deployments.moveRuns(stranded.buildId, replayAgainstCurrentCode);
+    if (moved.length) lines.push(`                    moved ${moved.length} run${moved.length === 1 ? '' : 's'} from build ${stranded.buildId} (no worker serves it; they replay on this one)`);
+    for (const { runId, reason } of kept) lines.push(`                    ${runId} stays on build ${stranded.buildId}: it ${reason}; run that build's workers to finish it`);
+  }
+  return lines;
 }
 
 /** The team's registry when NPM_REGISTRY_URL is set (it needs NPM_REGISTRY_TOKEN to publish), else an embedded Verdaccio. */

@@ -10,6 +10,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ensureTemporalCli } from '../scripts/ensure-temporal';
 import { ALL_SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { WORKER_ROLES } from '../workflows/task-queues';
+import { readConfig } from '../worker/config';
 
 const ROOT = path.resolve(__dirname, '..');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.temporal.yml');
@@ -98,10 +100,13 @@ function interpolateTree<T>(node: T, env: EnvMap): T {
 }
 
 const RAW_TEXT = readFileSync(COMPOSE_FILE, 'utf8');
-const RAW = YAML.parse(RAW_TEXT) as ComposeFile;
+// The worker services share their settings through YAML anchors and merge keys (`<<: *worker`), as Compose reads them.
+const RAW = YAML.parse(RAW_TEXT, { merge: true }) as ComposeFile;
+/** The one setting Compose requires from the shell: the build being deployed. */
+const DEPLOY_ENV = { WORKER_BUILD_ID: '0123abcd4567' };
 
 function load(env: EnvMap = {}): ComposeFile {
-  return interpolateTree(RAW, env);
+  return interpolateTree(RAW, { ...DEPLOY_ENV, ...env });
 }
 
 /** A service's environment as a map; a key without a value (pass-through) is undefined. */
@@ -180,7 +185,9 @@ const compose = load();
 const services = compose.services;
 const serviceNames = Object.keys(services);
 const postgres = Object.entries(services).find(([, s]) => /^postgres:/.test(s.image ?? ''));
-const worker = services.worker;
+const workerServices = Object.entries(services).filter(([name]) => name.startsWith('worker-'));
+/** The agent role's worker needs every setting a worker reads (model key, tokens, catalog, data). */
+const worker = services['worker-agent'];
 const setupEntry = Object.entries(services).find(([, s]) => commandText(s).includes('search-attribute create'));
 
 // ---------------------------------------------------------------------------------------------------------
@@ -225,10 +232,35 @@ describe('docker-compose.temporal.yml', () => {
     for (const name of serviceNames) visit(name, []);
   });
 
-  test('the worker starts only after the cluster, namespace and search attributes are ready', () => {
+  test('the workers start only after the cluster, namespace and search attributes are ready', () => {
     const [setupName] = setupEntry ?? [];
     expect(setupName).toBeDefined();
-    expect(dependenciesOf(worker as Service)[setupName as string]).toBe('service_completed_successfully');
+    expect(workerServices.length).toBe(WORKER_ROLES.length);
+    for (const [name, service] of workerServices) {
+      expect({ name, condition: dependenciesOf(service)[setupName as string] }).toEqual({ name, condition: 'service_completed_successfully' });
+    }
+  });
+
+  test('one worker service per role, each running worker/main.ts for its role only, all of one build', () => {
+    const roles = workerServices.map(([, service]) => environmentOf(service).WORKER_ROLES);
+    expect([...roles].sort()).toEqual([...WORKER_ROLES].sort());
+    for (const [name, service] of workerServices) {
+      const env = environmentOf(service);
+      expect({ name, command: commandText(service) }).toEqual({ name, command: expect.stringContaining('worker/main.ts') });
+      // The role is a setting worker/config.ts accepts, and each service names exactly one.
+      expect({ name, roles: readConfig({ WORKER_ROLES: env.WORKER_ROLES }).workers.roles }).toEqual({ name, roles: [env.WORKER_ROLES] });
+      expect({ name, build: env.WORKER_BUILD_ID, image: service.image }).toEqual({ name, build: DEPLOY_ENV.WORKER_BUILD_ID, image: `change-request-worker:${DEPLOY_ENV.WORKER_BUILD_ID}` });
+      expect({ name, queue: env.TEMPORAL_TASK_QUEUE, deployment: env.TEMPORAL_DEPLOYMENT_NAME }).toEqual({ name, queue: 'change-requests', deployment: 'change-request' });
+    }
+    // The build id reaches the image too, where no .git exists to take it from.
+    expect((worker?.build as { args?: Record<string, string> }).args?.WORKER_BUILD_ID).toBe(DEPLOY_ENV.WORKER_BUILD_ID);
+    const instructions = dockerfileInstructions(buildOf(worker as Service).dockerfile);
+    expect(instructions.find((i) => i.keyword === 'ARG' && i.args.startsWith('WORKER_BUILD_ID'))).toBeDefined();
+    expect(instructions.find((i) => i.keyword === 'ENV' && i.args.includes('WORKER_BUILD_ID=${WORKER_BUILD_ID}'))).toBeDefined();
+  });
+
+  test('without WORKER_BUILD_ID Compose stops with a message that says what to set', () => {
+    expect(() => interpolateTree(RAW, {})).toThrow(/required variable WORKER_BUILD_ID: set WORKER_BUILD_ID/);
   });
 
   test('service names used as hosts in the environment exist', () => {
@@ -319,10 +351,10 @@ describe('docker-compose.temporal.yml', () => {
     const env = environmentOf(worker as Service);
     expect(env.TEMPORAL_TASK_QUEUE).toBe('change-requests');
     expect(env.TEMPORAL_NAMESPACE).toBe(environmentOf(setupEntry?.[1] as Service).TEMPORAL_NAMESPACE);
-    const rawEnv = environmentOf(RAW.services.worker as Service);
+    const rawEnv = environmentOf(RAW.services['worker-agent'] as Service);
     expect(rawEnv.ANTHROPIC_API_KEY).toContain('${ANTHROPIC_API_KEY');
     expect(rawEnv.GITHUB_TOKEN).toContain('${GITHUB_TOKEN');
-    expect(load({ ANTHROPIC_API_KEY: 'key-from-host' }).services.worker?.environment).toMatchObject({ ANTHROPIC_API_KEY: 'key-from-host' });
+    expect(load({ ANTHROPIC_API_KEY: 'key-from-host' }).services['worker-agent']?.environment).toMatchObject({ ANTHROPIC_API_KEY: 'key-from-host' });
     // Worker config validates FORGE_URL as a URL: it must be absent, not empty, when the host has none.
     expect(env.FORGE_URL ?? undefined).toBeUndefined();
 

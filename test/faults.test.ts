@@ -2,11 +2,10 @@
 // restarted on its database while runs wait for people, and a work branch that moved under the agent.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Worker } from '@temporalio/worker';
 import type { Scenario } from '../activities/agent/scenarios';
 import { ChangeRequestGateway } from '../client/gateway';
 import { loadCatalog } from '../domain/catalog-loader';
-import { createChangeRequestWorker } from '../worker/create-worker';
+import { createChangeRequestWorker, type ChangeRequestWorkers } from '../worker/create-worker';
 import {
   branchCommits,
   commitToBranch,
@@ -122,7 +121,7 @@ test('the Temporal server restarted on its database: runs waiting for people car
   const dbFilename = path.join(world.dataDir, 'restart.sqlite');
   const port = 17_000 + Math.floor(Math.random() * 2000);
   const gatewayFor = (env: Awaited<ReturnType<typeof startTemporal>>) => new ChangeRequestGateway(env.client, { taskQueue: world.taskQueue, catalog: () => loadCatalog(world.catalogPath) });
-  const startWorker = async (env: Awaited<ReturnType<typeof startTemporal>>): Promise<{ worker: Worker; done: Promise<void> }> => {
+  const startWorker = async (env: Awaited<ReturnType<typeof startTemporal>>): Promise<{ worker: ChangeRequestWorkers; done: Promise<void> }> => {
     const worker = await createChangeRequestWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: world.taskQueue, deps: world.activityDeps(demo, runChannelsVia(env.client)), workflowBundle: workflowBundle() });
     return { worker, done: worker.run() };
   };

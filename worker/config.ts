@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MODEL } from '../activities/agent/lineup';
+import { WORKER_ROLES, type ActivityRole, type WorkerRole } from '../workflows/task-queues';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -54,6 +55,26 @@ const ConfigSchema = z.object({
   /** The install cache's size cap per worker data folder, in MiB (least recently used entries go first). */
   INSTALL_CACHE_MAX_MB: z.coerce.number().int().min(1).default(2048),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).optional(),
+  /** The roles this worker process serves (workflows/task-queues.ts), comma-separated; all of them by default. */
+  WORKER_ROLES: z
+    .string()
+    .default(WORKER_ROLES.join(','))
+    .transform((v) => v.split(',').map((r) => r.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(WORKER_ROLES)).min(1, `name at least one of ${WORKER_ROLES.join(', ')}`)),
+  AGENT_CONCURRENCY: z.coerce.number().int().min(1).optional(),
+  WORK_CONCURRENCY: z.coerce.number().int().min(1).optional(),
+  QUICK_CONCURRENCY: z.coerce.number().int().min(1).optional(),
+  /** Worker Versioning (README: Deploying): "off" runs unversioned workers, as before versioning. */
+  WORKER_VERSIONING: z.enum(['on', 'off']).default('on'),
+  TEMPORAL_DEPLOYMENT_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _').default('change-request'),
+  /** This build's id; unset: the git commit the code is checked out at (with "-dirty" for local edits). */
+  WORKER_BUILD_ID: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined)
+    .pipe(z.string().regex(/^[A-Za-z0-9._+-]+$/, 'letters, digits and . _ + -').optional()),
+  /** The workflows worker makes its version the current one once it polls; "off" leaves that to `npm run cli -- versions current`. */
+  WORKER_MAKE_CURRENT: z.enum(['on', 'off']).default('on'),
 });
 
 export interface ServiceConfig {
@@ -83,6 +104,10 @@ export interface ServiceConfig {
   progressIntervalMs: number;
   /** Workflows a worker keeps in memory (unset: the worker's default). */
   workflowCacheSize: number | undefined;
+  /** What a worker process serves, and how much at once. */
+  workers: { roles: WorkerRole[]; concurrency: Partial<Record<ActivityRole, number>> };
+  /** Worker Versioning; the build id is resolved by workerVersion() (worker/build-id.ts) when a worker needs it. */
+  versioning: { enabled: boolean; deploymentName: string; buildId: string | undefined; makeCurrent: boolean };
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -122,6 +147,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     webChatPublicUrl: c.WEB_CHAT_PUBLIC_URL,
     progressIntervalMs: c.PROGRESS_INTERVAL_MS,
     workflowCacheSize: c.WORKFLOW_CACHE_SIZE,
+    workers: {
+      roles: [...new Set(c.WORKER_ROLES)],
+      concurrency: {
+        ...(c.AGENT_CONCURRENCY ? { agent: c.AGENT_CONCURRENCY } : {}),
+        ...(c.WORK_CONCURRENCY ? { work: c.WORK_CONCURRENCY } : {}),
+        ...(c.QUICK_CONCURRENCY ? { quick: c.QUICK_CONCURRENCY } : {}),
+      },
+    },
+    versioning: { enabled: c.WORKER_VERSIONING === 'on', deploymentName: c.TEMPORAL_DEPLOYMENT_NAME, buildId: c.WORKER_BUILD_ID, makeCurrent: c.WORKER_MAKE_CURRENT === 'on' },
   };
 }
 

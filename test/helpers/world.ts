@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { ChangeRequestWorkers } from '../../worker/create-worker';
 import type { Client } from '@temporalio/client';
 import YAML from 'yaml';
 import type { ActivityDeps } from '../../activities/deps';
@@ -54,7 +54,7 @@ export interface World {
   gateway: ChangeRequestGateway;
   /** Activity dependencies as a worker here would have them; `extra` replaces parts (model, prices …). */
   activityDeps(scenarios: Scenario[], extra?: Partial<ActivityDeps>): ActivityDeps;
-  startWorker(scenarios: Scenario[], extra?: Partial<ActivityDeps>): Promise<{ worker: Worker; stop(): Promise<void> }>;
+  startWorker(scenarios: Scenario[], extra?: Partial<ActivityDeps>): Promise<{ worker: ChangeRequestWorkers; stop(): Promise<void> }>;
   /** Stops every worker started here (after a failed test, so the next one can start its own). */
   stopWorkers(): Promise<void>;
   close(): Promise<void>;
@@ -122,7 +122,7 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
   const env = await startTemporal();
   const taskQueue = `change-requests-${randomBytes(3).toString('hex')}`;
   const gateway = new ChangeRequestGateway(env.client, { taskQueue, catalog: () => loadCatalog(catalogPath) });
-  const running: { worker: Worker; done: Promise<void> }[] = [];
+  const running: { worker: ChangeRequestWorkers; done: Promise<void> }[] = [];
 
   const activityDeps = (scenarios: Scenario[], extra: Partial<ActivityDeps> = {}): ActivityDeps => ({
     loadCatalog: () => loadCatalog(catalogPath),
