@@ -23,6 +23,11 @@ export interface ActivityDeps {
   dataDir: string;
   /** The install cache's size cap (install-cache.ts; default 2 GB). */
   installCacheMaxBytes?: number;
+  /**
+   * Where Node.js builds are fetched from (the npm registry's node-linux-<arch>) for repositories that ask
+   * for another Node than the worker's; null or absent: only the worker's Node and runtimes already kept.
+   */
+  nodeRuntimeRegistry?: string | null;
   models: ModelProvider;
   /** Prices per model name, for money budgets; a model without a price cannot run. */
   prices: PriceTable;

@@ -6,6 +6,7 @@ import { oneLine } from '../domain/summary';
 import path from 'node:path';
 import { EDIT_SYSTEM_PROMPT, editPrompt } from './agent/prompts';
 import { recordedSpending } from './agent/progress';
+import { repositoryRuntime } from './runtimes/use-runtime';
 import { heartbeat } from './heartbeat';
 import { runAgentStep, type StepRun } from './agent/run-step';
 import { editingTools } from './agent/tools/files';
@@ -63,6 +64,9 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
     }
 
     const sandbox = await RepoSandbox.open(dir);
+    // The agent's test runs use the Node.js the checks will use.
+    const runtime = await repositoryRuntime(deps, repo, dir);
+    const confinement = { ...repositoryConfinement(deps, repo), ...runtime.confinement };
     const finish = defineTool({
       name: 'finish',
       description: 'Call when the change is complete, with a short summary for the reviewer.',
@@ -71,12 +75,12 @@ export async function editRepository(deps: ActivityDeps, request: EditRequest): 
     });
     const commands = runCommandTool(dir, {
       allowed: [...repo.install, ...repo.checks],
-      env: (home) => repositoryCommandEnv(deps, home),
-      confinement: repositoryConfinement(deps, repo),
+      env: (home) => repositoryCommandEnv(deps, home, runtime.env),
+      confinement,
       onOutput: () => heartbeat(),
       // The agent's installs see the change set too, so its own test runs match what the checks will install.
       afterInstall: request.changeSet.length
-        ? async (env, signal) => (await installChangeSet(dir, request.changeSet, { env, signal, onOutput: () => heartbeat(), confinement: repositoryConfinement(deps, repo) })).result
+        ? async (env, signal) => (await installChangeSet(dir, request.changeSet, { env, signal, onOutput: () => heartbeat(), confinement })).result
         : undefined,
       installNames: repo.install.map((c) => c.name),
     });

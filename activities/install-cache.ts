@@ -22,6 +22,8 @@ export interface InstallContext {
   confinement?: Confinement;
   /** Where the catalog's installCredentials are read from (the worker's environment). */
   secrets?: NodeJS.ProcessEnv;
+  /** The Node.js the install runs on: native modules are built for it, so it is part of the key (default: the worker's). */
+  nodeVersion?: string;
 }
 
 const OUTPUT_TAIL_CHARS = 4000;
@@ -33,7 +35,7 @@ const USED_FILE = '.used';
 /** Results of the install step (empty when the repository has no install commands). */
 export async function install(repo: CatalogRepo, checkout: string, context: InstallContext): Promise<CheckResult[]> {
   if (repo.install.length === 0) return [];
-  const key = await cacheKey(repo, checkout);
+  const key = await cacheKey(repo, checkout, context.nodeVersion ?? process.versions.node);
   const entry = path.join(context.cacheDir, safe(repo.id), key);
   const started = Date.now();
   if (await restore(entry, checkout, repo.installCache.paths)) {
@@ -121,9 +123,11 @@ async function sizeOf(folder: string): Promise<number> {
   return total;
 }
 
-async function cacheKey(repo: CatalogRepo, checkout: string): Promise<string> {
+async function cacheKey(repo: CatalogRepo, checkout: string, nodeVersion: string): Promise<string> {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(repo.install.map((c) => c.run)));
+  // The worker's own Node adds nothing, so entries made before runtimes were chosen per repository still match.
+  if (nodeVersion !== process.versions.node) hash.update(`\0node\0${nodeVersion}`);
   for (const file of repo.installCache.keyFiles) {
     const content = await fs.readFile(path.join(checkout, file)).catch(() => null);
     hash.update(`\0${file}\0`);

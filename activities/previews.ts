@@ -48,6 +48,7 @@ import { commandEnvironment, runCommand, type CommandResult } from './commands';
 import { installCacheDir, packageManagerCaches, checkoutFromCache, remoteFor, repositoryCommandEnv, repositoryConfinement, type ActivityDeps } from './deps';
 import type { Confinement } from './sandbox';
 import { whileHeartbeating } from './heartbeat';
+import { repositoryRuntime } from './runtimes/use-runtime';
 import { withWorkspace } from './git/workspace';
 import { install } from './install-cache';
 import { installChangeSet } from './packages/change-set-install';
@@ -101,11 +102,13 @@ async function deployed(deps: ActivityDeps, request: PreviewRequest, spec: Previ
       await checkoutFromCache(deps, remote, checkout, request.branch, { sha: request.sha });
       const home = path.join(scratch, 'home');
       await fs.mkdir(home, { recursive: true });
-      const env = repositoryCommandEnv(deps, home);
-      const confinement = repositoryConfinement(deps, repo);
+      // Builds and services run on the Node.js the repository asks for, as its checks do.
+      const runtime = await repositoryRuntime(deps, repo, checkout, signal);
+      const env = repositoryCommandEnv(deps, home, runtime.env);
+      const confinement = { ...repositoryConfinement(deps, repo), ...runtime.confinement };
       const deployment: Deployment = { deps, request, checkout, scratch, env, previewEnv: { ...env, ...request.env }, confinement, signal };
 
-      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), maxBytes: deps.installCacheMaxBytes, env, signal, confinement });
+      const installed = await install(repo, checkout, { cacheDir: installCacheDir(deps), maxBytes: deps.installCacheMaxBytes, env, signal, confinement, nodeVersion: runtime.version });
       // The change set: the run's upstream packages installed over the released ones, in this checkout only,
       // so the preview runs against the changed package as the checks did.
       if (installed.every((step) => step.status === 'passed')) {

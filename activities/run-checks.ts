@@ -8,6 +8,7 @@ import { installCacheDir, checkoutFromCache, remoteFor, repositoryCommandEnv, re
 import { withWorkspace } from './git/workspace';
 import { whileHeartbeating } from './heartbeat';
 import { install } from './install-cache';
+import { repositoryRuntime } from './runtimes/use-runtime';
 import { installChangeSet, installedVersions } from './packages/change-set-install';
 import type { CheckOutcome, CheckRequest } from '../domain/activity-contracts';
 
@@ -22,10 +23,13 @@ export async function runChecks(deps: ActivityDeps, request: CheckRequest): Prom
       await checkoutFromCache(deps, remote, checkout, branch, { sha });
       const home = path.join(dir, 'home');
       await fs.mkdir(home, { recursive: true });
-      const env = repositoryCommandEnv(deps, home);
+      // The Node.js the repository asks for (engines, .nvmrc or the catalog), first on every command's PATH.
+      const runtime = await repositoryRuntime(deps, repo, checkout, signal);
+      const env = repositoryCommandEnv(deps, home, runtime.env);
 
-      const confinement = repositoryConfinement(deps, repo);
-      const results: CheckResult[] = await install(repo, checkout, { cacheDir: installCacheDir(deps), maxBytes: deps.installCacheMaxBytes, env, signal, confinement });
+      const confinement = { ...repositoryConfinement(deps, repo), ...runtime.confinement };
+      const results: CheckResult[] = runtime.report ? [runtime.report] : [];
+      results.push(...await install(repo, checkout, { cacheDir: installCacheDir(deps), maxBytes: deps.installCacheMaxBytes, env, signal, confinement, nodeVersion: runtime.version }));
       // The change set: upstream packages of this run installed over the released ones, in this workspace only.
       if (results.every((r) => r.status === 'passed')) {
         const changeSet = await installChangeSet(checkout, request.changeSet, { env, signal, confinement });

@@ -38,6 +38,8 @@ export interface Confinement {
   allowHosts?: readonly string[];
   /** Loopback ports to relay besides those the environment names (e.g. a registry named in an .npmrc). */
   loopbackPorts?: readonly number[];
+  /** Runtimes (a Node.js the repository asks for), readable by everyone, bound read-only as they are. */
+  runtimes?: readonly string[];
 }
 
 /** `base` with what `more` adds: more to read, more hosts and ports to reach. */
@@ -128,6 +130,10 @@ export async function confine(command: string, cwd: string, env: NodeJS.ProcessE
   if (!process.execPath.startsWith('/usr/')) args.push('--ro-bind', nodePrefix, nodePrefix);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   for (const { from, at } of readable.binds) args.push('--ro-bind', from, at);
+  if (confinement.runtimes?.length) {
+    if (owner !== null) await makeReachable(confinement.runtimes);
+    for (const dir of confinement.runtimes) args.push('--ro-bind', dir, dir);
+  }
   for (const dir of writable) args.push('--bind', dir, dir);
   args.push('--chdir', cwd, '--clearenv');
   const ports = confinement.network === 'host' ? [] : [...new Set([...loopbackPortsIn(env), ...(confinement.loopbackPorts ?? [])])];

@@ -1,6 +1,7 @@
 // The repository catalog: written by frontend engineers, read by the workflow as a snapshot.
 // Pure module (no I/O) so the workflow, the worker and the client can all share it.
 import { z } from 'zod';
+import { validRange } from 'semver';
 import { BudgetLimitsSchema } from './budget';
 import { DurationMsSchema } from './duration';
 import { PLATFORMS, PLATFORMS_WITH_PEOPLE, type PlatformWithPeople } from './platforms';
@@ -151,6 +152,15 @@ export const CatalogRepoSchema = z.object({
    * else is refused by the sandbox), e.g. registry.npmjs.org when installs fetch public packages directly.
    */
   allowHosts: z.array(HostPatternSchema).optional(),
+  /**
+   * The Node.js version its installs, checks and previews run on, as a semver range ("22", ">=22.12", "^20.19").
+   * Unset: the repository's own .nvmrc, .node-version or package.json engines.node; none of those: the worker's Node.
+   */
+  node: z
+    .string()
+    .trim()
+    .refine((range) => validRange(range.replace(/^v/, '')) !== null, 'a Node.js version or semver range, e.g. "22", ">=22.12" or "^20.19.0"')
+    .optional(),
   installCache: z
     .object({
       keyFiles: z.array(z.string().min(1)).default(['package.json', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml']),

@@ -145,6 +145,8 @@ export interface CheckResult {
   fromCache?: boolean;
   /** Ran without the sandbox (REPO_SANDBOX=off): the summary flags it. */
   unconfined?: true;
+  /** Something a reviewer should weigh (the Node.js asked for could not be had): the summary lists it. */
+  risk?: string;
 }
 
 export interface CheckRun {

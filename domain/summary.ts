@@ -67,6 +67,7 @@ export function buildSummary(state: RunState, narrative: Narrative, releasePlan:
     if (repo.checksPassed === null) risks.push(`${repo.id}: no checks ran`);
     if (repo.files.length === 0) risks.push(`${repo.id}: the agent changed nothing here`);
     risks.push(...progress.testRisks.map((r) => `${repo.id}: ${r}`));
+    for (const result of progress.checks.at(-1)?.results ?? []) if (result.risk) risks.push(result.risk);
     if (progress.checks.at(-1)?.results.some((r) => r.unconfined)) risks.push(`${repo.id}: its installs and checks ran unconfined (REPO_SANDBOX=off), with access to everything the worker can reach`);
     if (repo.preview?.status === 'failed') risks.push(`${repo.id}: the preview could not be built or deployed (see its output)`);
     if (repo.preview && isDegraded(repo.preview)) risks.push(`${repo.id}: the preview is degraded: ${repo.preview.problems!.join('; ')}`);

@@ -54,6 +54,8 @@ const ConfigSchema = z.object({
   GITHUB_WEBHOOK_SECRET: z.string().optional().transform((v) => v || undefined).pipe(z.string().min(16, 'use at least 16 characters').optional()),
   /** The install cache's size cap per worker data folder, in MiB (least recently used entries go first). */
   INSTALL_CACHE_MAX_MB: z.coerce.number().int().min(1).default(2048),
+  /** Where Node.js builds for repositories that ask for another Node come from (node-linux-<arch>); "none": never fetched. */
+  NODE_RUNTIME_REGISTRY: z.union([z.literal('none'), z.string().url()]).default('https://registry.npmjs.org/'),
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).optional(),
   /** The roles this worker process serves (workflows/task-queues.ts), comma-separated; all of them by default. */
   WORKER_ROLES: z
@@ -85,6 +87,7 @@ export interface ServiceConfig {
   forge: { port: number; url: string; token: string | undefined };
   webhooks: { port: number; secret: string | undefined };
   installCacheMaxBytes: number;
+  nodeRuntimeRegistry: string | null;
   model: {
     anthropicApiKey: string | undefined;
     name: string;
@@ -125,6 +128,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     forge: { port: c.FORGE_PORT, url: c.FORGE_URL ?? `http://127.0.0.1:${c.FORGE_PORT}`, token: c.FORGE_TOKEN ?? c.GITHUB_TOKEN },
     webhooks: { port: c.WEBHOOK_PORT, secret: c.GITHUB_WEBHOOK_SECRET },
     installCacheMaxBytes: c.INSTALL_CACHE_MAX_MB * 1024 * 1024,
+    nodeRuntimeRegistry: c.NODE_RUNTIME_REGISTRY === 'none' ? null : c.NODE_RUNTIME_REGISTRY,
     model: {
       anthropicApiKey: c.ANTHROPIC_API_KEY,
       name: c.ANTHROPIC_MODEL,

@@ -31,6 +31,7 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
     loadCatalog: () => loadCatalog(config.catalogPath, env),
     dataDir: config.dataDir,
     installCacheMaxBytes: config.installCacheMaxBytes,
+    nodeRuntimeRegistry: config.nodeRuntimeRegistry,
     models,
     prices,
     maxTokensPerCall: config.model.maxTokensPerCall,
