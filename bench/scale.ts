@@ -32,15 +32,21 @@ export async function scaleBenchmark(options: ScaleOptions = {}): Promise<BenchR
   const runs = options.runs ?? 1000;
   const concurrency = options.concurrency ?? 32;
   const world = await createBenchWorld();
-  const worker = await startBenchWorker(world, [benchScenario(DEMO_REPOS)], 'scale-worker');
+  // As in production: the runs in a workflow worker of their own, their steps in an activity worker.
+  const worker = await startBenchWorker(world, [benchScenario(DEMO_REPOS)], 'scale-workflow-worker', { WORKER_ROLES: 'workflows' });
+  const steps = await startBenchWorker(world, [benchScenario(DEMO_REPOS)], 'scale-activity-worker', { WORKER_ROLES: 'agent,work,quick' });
   const sampler = new RssSampler(worker, 250);
+  const stepSampler = new RssSampler(steps, 250);
   const notes: string[] = [];
   try {
     await sleep(1000);
     const idleMiB = await worker.rssMiB();
+    const stepsIdleMiB = await steps.rssMiB();
     sampler.start();
+    stepSampler.start();
     const cpuNow = async () => ({
       worker: await cpuSeconds(worker.pid),
+      steps: await cpuSeconds(steps.pid),
       temporal: await cpuSeconds(world.temporalPid),
       bench: await cpuSeconds('self'),
     });
@@ -64,11 +70,12 @@ export async function scaleBenchmark(options: ScaleOptions = {}): Promise<BenchR
 
     // 2. Until all wait for confirmation.
     // Parking has no time limit of its own (it takes a few minutes at most); only a stall ends it early.
-    const parked = await waitForCount(world, worker, 'awaiting_confirmation', runs, 'parked', ['intake', 'proposing']);
+    const parked = await waitForCount(world, [worker, steps], 'awaiting_confirmation', runs, 'parked', ['intake', 'proposing']);
     const cpuParked = await cpuNow();
     const parkedSeconds = (parked.at - t0) / 1000;
     const parkedMiB = await worker.rssMiB();
-    log(`scale: ${parked.count}/${runs} parked ${parkedSeconds.toFixed(1)} s after the first start; worker RSS ${parkedMiB.toFixed(0)} MiB`);
+    const stepsParkedMiB = await steps.rssMiB();
+    log(`scale: ${parked.count}/${runs} parked ${parkedSeconds.toFixed(1)} s after the first start; workflow worker RSS ${parkedMiB.toFixed(0)} MiB, activity worker ${stepsParkedMiB.toFixed(0)} MiB`);
     if (parked.count < runs) notes.push(`only ${parked.count} of ${runs} runs parked (${parked.why}; then: ${parked.others})`);
 
     // 3. Confirm them all (the confirmRepos signal, as the adapters send it after a button press).
@@ -80,7 +87,7 @@ export async function scaleBenchmark(options: ScaleOptions = {}): Promise<BenchR
     log(`scale: ${runs} confirmations sent in ${confirmSeconds.toFixed(1)} s`);
 
     // 4. Until all have finished their edits and checks and await review.
-    const finished = await waitForCount(world, worker, 'awaiting_review', runs, 'finished', ['awaiting_confirmation', 'editing', 'checking'], options.finishTimeoutMs);
+    const finished = await waitForCount(world, [worker, steps], 'awaiting_review', runs, 'finished', ['awaiting_confirmation', 'editing', 'checking'], options.finishTimeoutMs);
     const cpuFinished = await cpuNow();
     const finishedSeconds = (finished.at - t1) / 1000;
     if (finished.count < runs) {
@@ -89,12 +96,14 @@ export async function scaleBenchmark(options: ScaleOptions = {}): Promise<BenchR
     const failed = await countWhere(world, `CrPhase = 'failed' OR ExecutionStatus = 'Failed'`);
     const activities = await activityTimings(world, ids.filter((_, i) => i % Math.max(1, Math.floor(runs / 30)) === 0));
     const memory = await sampler.stop();
+    const stepMemory = await stepSampler.stop();
     const peakMiB = Math.max(memory.peakSampledMiB, memory.highWaterMiB);
+    const stepsPeakMiB = Math.max(stepMemory.peakSampledMiB, stepMemory.highWaterMiB);
     // The cost of a spawn at the worker's idle and peak sizes (after the runs, so it disturbs nothing).
-    const spawnIdle = await spawnBlockMs(Math.round(idleMiB)).catch(() => Number.NaN);
-    const spawnPeak = await spawnBlockMs(Math.round(peakMiB)).catch(() => Number.NaN);
+    const spawnIdle = await spawnBlockMs(Math.round(stepsIdleMiB)).catch(() => Number.NaN);
+    const spawnPeak = await spawnBlockMs(Math.round(stepsPeakMiB)).catch(() => Number.NaN);
     const peakMB = (peakMiB * 2 ** 20) / 1e6;
-    log(`scale: ${finished.count}/${runs} finished ${finishedSeconds.toFixed(1)} s after confirming; worker RSS peak ${peakMiB.toFixed(0)} MiB`);
+    log(`scale: ${finished.count}/${runs} finished ${finishedSeconds.toFixed(1)} s after confirming; workflow worker RSS peak ${peakMiB.toFixed(0)} MiB, activity worker ${stepsPeakMiB.toFixed(0)} MiB`);
     return {
       name: 'scale',
       figures: {
@@ -109,10 +118,14 @@ export async function scaleBenchmark(options: ScaleOptions = {}): Promise<BenchR
         finish_rate_per_s: round(finished.count / finishedSeconds, 1),
         finished: finished.count,
         failed,
-        worker_rss_idle_mib: round(idleMiB, 0),
-        worker_rss_parked_mib: round(parkedMiB, 0),
-        worker_rss_peak_mib: round(peakMiB, 0),
-        worker_rss_end_mib: round(memory.lastMiB, 0),
+        workflow_worker_rss_idle_mib: round(idleMiB, 0),
+        workflow_worker_rss_parked_mib: round(parkedMiB, 0),
+        workflow_worker_rss_peak_mib: round(peakMiB, 0),
+        workflow_worker_rss_end_mib: round(memory.lastMiB, 0),
+        activity_worker_rss_idle_mib: round(stepsIdleMiB, 0),
+        activity_worker_rss_parked_mib: round(stepsParkedMiB, 0),
+        activity_worker_rss_peak_mib: round(stepsPeakMiB, 0),
+        activity_worker_rss_end_mib: round(stepMemory.lastMiB, 0),
         rss_samples: memory.samples,
         ...activities,
         spawn_blocks_thread_ms_at_idle_rss: round(spawnIdle, 1),
@@ -121,28 +134,32 @@ export async function scaleBenchmark(options: ScaleOptions = {}): Promise<BenchR
         ...cpuFigures('finishing', cpuParked, cpuFinished),
       },
       goals: [
-        goal('worker resident memory under 600 MB at peak', `${round(peakMB, 0)} MB (${round(peakMiB, 0)} MiB)${finished.count < runs ? ', before all had finished' : ''}`, peakMB < 600),
+        goal('workflow worker resident memory under 600 MB at peak', `${round(peakMB, 0)} MB (${round(peakMiB, 0)} MiB)${finished.count < runs ? ', before all had finished' : ''}`, peakMB < 600),
       ],
       notes: [
-        'spawn_blocks_thread_ms_at_*: how long one spawn() blocks a Node thread in a process as large as the worker was idle / at its peak (a separate process holding that much memory; median of 31)',
+        'two worker processes, as `npm start` and docker-compose run them: the workflow worker (WORKER_ROLES=workflows, the goal) and one activity worker with the agent, work and quick roles (reported beside it)',
+        'spawn_blocks_thread_ms_at_*: how long one spawn() blocks a Node thread in a process as large as the activity worker (where checks spawn) was idle / at its peak (a separate process holding that much memory; median of 31); the workflow worker spawns nothing',
         'activity medians over a sample of about 30 runs\' histories: run = started→closed, queue = scheduled→started (waiting for a free slot in the worker)',
-        'cpu_*: CPU seconds used in each phase by the worker process (with its check commands), the Temporal dev server, the benchmark process (forge, gateway, counting) and the git processes the forge ran',
+        'cpu_*: CPU seconds used in each phase by the workflow worker, the activity worker (with its check commands), the Temporal dev server, the benchmark process (forge, gateway, counting) and the git processes the forge ran',
         `finished = reached awaiting_review (one repository edited, checked with \`true\`, summary written); each run is confirmed for one repository, in turn ${DEMO_REPOS.join(', ')}; confirmations are raw confirmRepos signals, ${concurrency} in flight`,
         ...notes,
       ],
     };
   } finally {
     await sampler.stop().catch(() => undefined);
+    await stepSampler.stop().catch(() => undefined);
     await worker.stop();
+    await steps.stop();
     await world.close();
   }
 }
 
-type CpuSnapshot = { worker: { own: number; children: number }; temporal: { own: number; children: number }; bench: { own: number; children: number } };
+type CpuSnapshot = { worker: { own: number; children: number }; steps: { own: number; children: number }; temporal: { own: number; children: number }; bench: { own: number; children: number } };
 
 function cpuFigures(phase: string, from: CpuSnapshot, to: CpuSnapshot): Record<string, number> {
   return {
-    [`cpu_${phase}_worker_s`]: round(to.worker.own + to.worker.children - from.worker.own - from.worker.children, 1),
+    [`cpu_${phase}_workflow_worker_s`]: round(to.worker.own + to.worker.children - from.worker.own - from.worker.children, 1),
+    [`cpu_${phase}_activity_worker_s`]: round(to.steps.own + to.steps.children - from.steps.own - from.steps.children, 1),
     [`cpu_${phase}_temporal_s`]: round(to.temporal.own - from.temporal.own, 1),
     [`cpu_${phase}_bench_forge_s`]: round(to.bench.own - from.bench.own, 1),
     [`cpu_${phase}_git_s`]: round(to.bench.children - from.bench.children, 1),
@@ -213,7 +230,7 @@ async function countWhere(world: BenchWorld, where: string): Promise<number> {
  */
 async function waitForCount(
   world: BenchWorld,
-  worker: BenchWorker,
+  workers: readonly BenchWorker[],
   phase: string,
   target: number,
   what: string,
@@ -222,8 +239,12 @@ async function waitForCount(
 ): Promise<{ count: number; at: number; why: string; others: string }> {
   const since = performance.now();
   const workerCpu = async () => {
-    const cpu = await cpuSeconds(worker.pid);
-    return cpu.own + cpu.children;
+    let total = 0;
+    for (const worker of workers) {
+      const cpu = await cpuSeconds(worker.pid);
+      total += cpu.own + cpu.children;
+    }
+    return total;
   };
   let last = '';
   let movedAt = since;

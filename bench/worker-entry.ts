@@ -14,6 +14,7 @@ import { Conversations, OutboxChannel } from '../activities/notify';
 import { loadCatalog } from '../domain/catalog-loader';
 import { createChangeRequestWorker, progressReporterVia, spendLedgerVia, quietSdkLogs } from '../worker/create-worker';
 import { connectClient } from '../client/connect';
+import { readConfig } from '../worker/config';
 
 async function main(): Promise<void> {
   const env = (name: string) => {
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
     taskQueue: env('CR_TASK_QUEUE'),
     workflowBundle: { codePath: env('CR_TEST_WORKFLOW_BUNDLE') },
     identity: `bench-worker-${process.pid}`,
+    // As `npm run worker` reads it: WORKER_ROLES=workflows for a workflow worker alone, and so on.
+    ...(process.env.WORKER_ROLES ? { roles: readConfig({ WORKER_ROLES: process.env.WORKER_ROLES }).workers.roles } : {}),
     // As `npm run worker` reads it (worker/config.ts); unset: the worker's default.
     ...(process.env.WORKFLOW_CACHE_SIZE ? { maxCachedWorkflows: Number(process.env.WORKFLOW_CACHE_SIZE) } : {}),
     deps: {

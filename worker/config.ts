@@ -29,6 +29,8 @@ const ConfigSchema = z.object({
   MODEL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   /** A JSON file of extra or changed prices: { "<model>": { input, output, cacheWrite, cacheRead } } in USD per million tokens. */
   MODEL_PRICES: z.string().optional().transform((v) => v || undefined),
+  /** A file each model answer's usage is appended to (run, step, tokens; never the words): the soak's and an audit's ledger. */
+  MODEL_CALL_LEDGER: z.string().optional().transform((v) => v || undefined),
   /** The team's npm registry for in-flight packages; unset: the embedded Verdaccio that `npm start` runs. */
   NPM_REGISTRY_URL: z.string().optional().transform((v) => v || undefined).pipe(z.string().url().optional()),
   /** Publishes the run's prereleases to NPM_REGISTRY_URL (an automation token that may publish the packages). */
@@ -96,6 +98,7 @@ export interface ServiceConfig {
     maxRetries: number;
     timeoutMs: number;
     pricesFile: string | undefined;
+    callLedger: string | undefined;
   };
   previews: { port: number; baseUrl: string; dir: string; chromiumPath: string | null; hostToken: string | undefined };
   /** The team's registry when NPM_REGISTRY_URL is set; otherwise the embedded one (`npm start`). */
@@ -137,6 +140,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       maxRetries: c.MODEL_MAX_RETRIES,
       timeoutMs: c.MODEL_TIMEOUT_MS,
       pricesFile: c.MODEL_PRICES ? resolve(c.MODEL_PRICES) : undefined,
+      callLedger: c.MODEL_CALL_LEDGER ? resolve(c.MODEL_CALL_LEDGER) : undefined,
     },
     previews: {
       port: c.PREVIEW_PORT,

@@ -13,6 +13,7 @@ import { taskQueueFor } from '../workflows/task-queues';
 import { connectClient } from '../client/connect';
 import { assertPriced, chooseModelProvider, loadPrices, missingInstallTokens, secretsRedactor } from './model-provider';
 import type { ActivityDeps } from '../activities/deps';
+import { withCallLedger } from '../activities/agent/call-ledger';
 import { sandboxState } from '../activities/sandbox';
 import { forgeAccessFromEnv, pullRequestSettingsFromEnv } from '../activities/forge-access';
 import type { Client } from '@temporalio/client';
@@ -22,7 +23,8 @@ export async function activityDepsFor(config: ServiceConfig, client: Client): Pr
   // Repository code never runs unconfined by accident: no sandbox stops start-up here (unless REPO_SANDBOX=off).
   const sandbox = sandboxState();
   if (sandbox.mode === 'off') console.warn(`worker: repository commands run UNCONFINED (${sandbox.reason}); every check result says so`);
-  const models = await chooseModelProvider(config);
+  const chosen = await chooseModelProvider(config);
+  const models = config.model.callLedger ? withCallLedger(chosen, config.model.callLedger) : chosen;
   const prices = await loadPrices(config);
   const catalog = await loadCatalog(config.catalogPath, env);
   assertPriced(models, prices, catalog);
