@@ -22,7 +22,9 @@ const PHASE = 'awaiting_review';
 export async function orchestrationBenchmark(options: OrchestrationOptions = {}): Promise<BenchResult> {
   const repeats = options.repeats ?? 5;
   const world = await createBenchWorld();
-  const worker = await startBenchWorker(world, [benchScenario()], 'orchestration-worker');
+  // As in production: the workflow worker and the activity worker in processes of their own.
+  const worker = await startBenchWorker(world, [benchScenario()], 'orchestration-workflow-worker', { WORKER_ROLES: 'workflows' });
+  const steps = await startBenchWorker(world, [benchScenario()], 'orchestration-activity-worker', { WORKER_ROLES: 'agent,work,quick' });
   try {
     const one: (CriticalPath & { repo: string })[] = [];
     const three: CriticalPath[] = [];
@@ -70,15 +72,17 @@ export async function orchestrationBenchmark(options: OrchestrationOptions = {})
       },
       goals: [
         goal('3-repo run: wall time within 10% of its activities\' own time', `${pct(overhead3)}% (${round(wall3, 0)} ms wall)`, overhead3 < 0.1),
-        goal('3 repositories in parallel under 1.5× the time of one', `${round(ratio, 2)}× (${round(wall3, 0)} vs ${round(wall1, 0)} ms)`, ratio < 1.5),
+        goal('3 repositories in parallel at 1.2× the time of one or less', `${round(ratio, 2)}× (${round(wall3, 0)} vs ${round(wall1, 0)} ms)`, ratio <= 1.2),
       ],
       notes: [
+        'a workflow worker (WORKER_ROLES=workflows) and an activity worker (agent, work, quick) in processes of their own',
         `medians of ${repeats} runs per configuration after one warm-up each; the single repository rotates over ${DEMO_REPOS.join(', ')}`,
         `3-repo activity medians (started→closed): ${[...perActivity].map(([type, ms]) => `${type} ${round(median(ms), 0)} ms`).join(', ')}`,
       ],
     };
   } finally {
     await worker.stop();
+    await steps.stop();
     await world.close();
   }
 }

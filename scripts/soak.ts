@@ -71,13 +71,14 @@ async function main(options: Options): Promise<number> {
     let temporal = startDevServer(cli, '127.0.0.1', temporalPort, null, dbFile, 'ignore');
     stops.unshift(async () => void temporal.kill('SIGKILL'));
     const forgeToken = randomBytes(24).toString('hex');
-    const forge = await startForge({ dataDir: path.join(dataDir, 'forge'), port: 0, token: forgeToken });
+    const forge = await startForge({ dataDir: path.join(dataDir, 'forge'), token: forgeToken });
     stops.unshift(() => forge.close());
     await seedRepositories(forge, DEMO_REPOS.map((name) => ({ owner: 'demo', name, sourceDir: path.join(PROJECT_ROOT, 'demo', 'repos', name) })));
     const previewToken = randomBytes(24).toString('hex');
-    const previews = await startPreviewServer({ dir: path.join(dataDir, 'previews'), port: 0, token: previewToken });
+    // The workers' data folder is this one, as `npm start`'s is .data: previews land where the server serves them.
+    const previews = await startPreviewServer({ dir: path.join(dataDir, 'previews'), token: previewToken });
     stops.unshift(() => previews.close());
-    const registry = await startEmbeddedRegistry({ dir: path.join(dataDir, 'registry'), port: 0, uplink: null });
+    const registry = await startEmbeddedRegistry({ dir: path.join(dataDir, 'registry') });
     stops.unshift(() => registry.close());
     await publishReleased(registry, path.join(PROJECT_ROOT, 'demo', 'repos', 'ui-kit'));
     const catalogPath = path.join(dataDir, 'catalog.yaml');
@@ -92,7 +93,7 @@ async function main(options: Options): Promise<number> {
       {
         ...process.env,
         TEMPORAL_ADDRESS: address,
-        DATA_DIR: path.join(dataDir, 'worker'),
+        DATA_DIR: dataDir,
         CATALOG_PATH: catalogPath,
         FORGE_URL: forge.url,
         FORGE_TOKEN: forgeToken,
@@ -200,7 +201,7 @@ async function main(options: Options): Promise<number> {
         const open = pulls[repo]!.filter((p) => p.head.ref === `change-request/${id}`);
         if (open.length !== 1) problems.push(`${id} ${repo}: ${open.length} pull requests`);
       }
-      const outbox = await readOutbox(path.join(dataDir, 'worker'), id);
+      const outbox = await readOutbox(dataDir, id);
       const keys = outbox.map((m) => m.key);
       if (new Set(keys).size !== keys.length) problems.push(`${id}: a chat message was posted twice (${keys.filter((k, i) => keys.indexOf(k) !== i).join(', ')})`);
       const answered = ledgerLines.filter((l) => l.runId === id).reduce((sum, l) => sum + l.inputTokens + l.outputTokens, 0);
