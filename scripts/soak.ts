@@ -121,19 +121,22 @@ async function main(options: Options): Promise<number> {
     const approved = new Set<string>();
     const t0 = Date.now();
     const deadline = t0 + options.timeoutMinutes * 60_000;
-    let chaosDone = false;
+    let settled = false;
+    const done = { kills: 0, restarts: 0 };
     const chaos = (async () => {
-      // Spread over the time the runs are expected to take (about 40 s of work each, two at a time).
+      // Spread over the time the runs are expected to take (about 50 s each on two cores, `concurrency` at
+      // a time); whatever is left when every run has settled is not done, and the figures say so.
       const events = [...Array(options.kills).fill('kill'), ...Array(options.temporalRestarts).fill('restart')].sort(() => Math.random() - 0.5) as ('kill' | 'restart')[];
-      const spacingMs = Math.max(5_000, (options.runs * 40_000) / 2 / Math.max(1, events.length + 1));
+      const spacingMs = Math.max(3_000, (options.runs * 50_000) / options.concurrency / (events.length + 1));
       for (const event of events) {
-        await sleep(spacingMs * (0.5 + Math.random()));
-        if (Date.now() > deadline) break;
+        for (const until = Date.now() + spacingMs * (0.5 + Math.random()); Date.now() < until && !settled; ) await sleep(500);
+        if (settled || Date.now() > deadline) break;
         if (event === 'kill') {
           const victim = workers.processes[Math.floor(Math.random() * workers.processes.length)]!;
           const pid = victim.pid();
           if (pid) {
             process.kill(pid, 'SIGKILL');
+            done.kills += 1;
             log(`chaos: SIGKILL the ${victim.role} worker (pid ${pid})`);
           }
         } else {
@@ -141,10 +144,10 @@ async function main(options: Options): Promise<number> {
           await new Promise((resolve) => temporal.once('exit', resolve));
           temporal = startDevServer(cli, '127.0.0.1', temporalPort, null, dbFile, 'ignore');
           await (await connectWithRetry(address)).close();
+          done.restarts += 1;
           log('chaos: the Temporal dev server was killed and started again on its database');
         }
       }
-      chaosDone = true;
     })();
 
     let next = 0;
@@ -166,7 +169,7 @@ async function main(options: Options): Promise<number> {
         }
         if (['tracking', 'done', 'failed', 'cancelled'].includes(state.phase)) inFlight.delete(id);
       }
-      if (next >= options.runs && inFlight.size === 0 && chaosDone) break;
+      if (next >= options.runs && inFlight.size === 0) break;
       if (Date.now() > deadline) {
         log(`stopped waiting after ${options.timeoutMinutes} min with ${inFlight.size} runs still going`);
         break;
@@ -177,8 +180,9 @@ async function main(options: Options): Promise<number> {
       }
       await sleep(500);
     }
-    await chaos;
     const settledSeconds = (Date.now() - t0) / 1000;
+    settled = true;
+    await chaos;
 
     // The invariants, run by run.
     log('checking every run…');
@@ -219,8 +223,8 @@ async function main(options: Options): Promise<number> {
     }
     const figures = {
       runs: ids.length,
-      worker_kills: options.kills,
-      temporal_restarts: options.temporalRestarts,
+      worker_kills: done.kills,
+      temporal_restarts: done.restarts,
       seconds_until_settled: Math.round(settledSeconds),
       tracking: (await Promise.all(ids.map((id) => gateway.state(id).then((s) => s.phase).catch(() => '?')))).filter((p) => p === 'tracking').length,
       model_answers: ledgerLines.length,
