@@ -18,13 +18,17 @@ import { loadCatalog } from '../domain/catalog-loader';
 import type { RunState } from '../domain/contracts';
 import { goal, type BenchResult } from './report';
 import { mean, percentile, round, summarize } from './stats';
-import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, log, sleep, startBenchWorker } from './world';
+import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, inParallel, log, sleep, startBenchWorker } from './world';
 
 export interface ImLatencyOptions {
   samples?: number;
   warmup?: number;
   /** Confirm presses measured (each on its own run waiting at confirmation). */
   presses?: number;
+  /** Runs parked at confirmation before measuring, as a busy deployment has them (issue 16: 1,000). */
+  parked?: number;
+  /** Runs kept going through edits and checks in the background while measuring (the activity load). */
+  load?: number;
 }
 
 type Arm = 'web' | 'gateway' | 'bare' | 'query';
@@ -36,7 +40,11 @@ export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promis
   const samples = options.samples ?? 200;
   const warmup = options.warmup ?? 30;
   const world = await createBenchWorld();
-  const worker = await startBenchWorker(world, [benchScenario(['ui-kit'])], 'im-latency-worker');
+  // As in production: the runs in a workflow worker of their own, their steps in an activity worker.
+  const worker = await startBenchWorker(world, [benchScenario(['ui-kit'])], 'im-latency-workflow-worker', { WORKER_ROLES: 'workflows' });
+  const steps = await startBenchWorker(world, [benchScenario(['ui-kit'])], 'im-latency-activity-worker', { WORKER_ROLES: 'agent,work,quick' });
+  const parked = options.parked ?? 0;
+  const background = { stop: false, finished: 0, loops: [] as Promise<void>[] };
   const chat = await startWebChat({
     gateway: world.gateway,
     router: new ConversationRouter(world.gateway),
@@ -54,7 +62,22 @@ export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promis
       runIds.push(started.runId as string);
     }
     for (const runId of runIds) await waitUntil(() => world.gateway.state(runId), (s) => s.phase === 'awaiting_confirmation', 60_000);
-    log(`im-latency: ${THREADS} runs await confirmation; ${warmup} warm-up and ${samples} measured actions per path`);
+    if (parked > 0) await parkRuns(world, parked);
+    // The background load: each loop starts a run that goes straight to editing and checks, and another
+    // once it waits for review (ended then, so the parked count stays what it was).
+    for (let l = 0; l < (options.load ?? 0); l++) {
+      background.loops.push(
+        (async () => {
+          while (!background.stop) {
+            const { runId } = await world.gateway.start({ requirement: BENCH_REQUIREMENT, requester: BENCH_REQUESTER, conversation: { platform: 'cli', channel: 'bench-load' }, autonomy: 'fixed', repos: ['ui-kit'] });
+            await waitUntil(() => world.gateway.state(runId), (s) => s.phase === 'awaiting_review' || background.stop, 300_000).catch(() => undefined);
+            await world.env.client.workflow.getHandle(runId).terminate('benchmark load done').catch(() => undefined);
+            background.finished += 1;
+          }
+        })(),
+      );
+    }
+    log(`im-latency: ${THREADS} runs await confirmation${parked ? ` beside ${parked} parked` : ''}${options.load ? `, ${options.load} runs kept editing and checking` : ''}; ${warmup} warm-up and ${samples} measured actions per path`);
 
     const bareParts: { signal: number; query: number; queries: number }[] = [];
     const act: Record<Arm, (runId: string, text: string) => Promise<void>> = {
@@ -108,6 +131,8 @@ export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promis
       await sleep(5);
     }
     const finalStates = await Promise.all(runIds.map((runId) => world.gateway.state(runId)));
+    background.stop = true;
+    await Promise.all(background.loops);
 
     // A button press: "Confirm" on a proposal card, POST /api/runs/<id>/buttons, answered once the run
     // has taken it and the card is redrawn. A confirm moves its run on, so each press gets a run of its own,
@@ -171,20 +196,42 @@ export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promis
         runs_used: THREADS,
         context_entries_per_run_at_end: Math.max(...finalStates.map((st) => st.context.length)),
         runs_still_awaiting_confirmation: finalStates.filter((st) => st.phase === 'awaiting_confirmation').length,
+        parked_runs_beside: parked,
+        background_runs: options.load ?? 0,
+        background_runs_finished_while_measuring: background.finished,
       },
       goals: [
         goal('web p50 within 1.5× of bare signal+query p50', `${ms(web.p50)} ms vs ${ms(bare.p50)} ms (${round(ratio50, 2)}×)`, ratio50 <= 1.5),
         goal('web p99 under 100 ms', `${ms(web.p99)} ms`, web.p99 < 100),
+        ...(parked >= 1000 && (options.load ?? 0) > 0 ? [goal('web p99 under 50 ms with 1,000 runs parked and activity load running', `${ms(web.p99)} ms`, web.p99 < 50)] : []),
       ],
       notes: [
         `action: a reply in a run's thread while it awaits confirmation (router → addContext), sent one at a time, in turn to ${THREADS} waiting runs; it never advances a run`,
+        'a workflow worker (WORKER_ROLES=workflows) and an activity worker (agent, work, quick) in processes of their own',
+        ...(parked || options.load ? [`measured beside ${parked} runs parked at confirmation, with ${options.load ?? 0} runs kept going through edits and checks (${background.finished} finished meanwhile)`] : []),
         'gateway = ChangeRequestGateway.send without HTTP and router; bare = SDK signal then state queries until visible; state_query_alone = one state query with nothing pending',
       ],
     };
   } finally {
+    background.stop = true;
     await chat.close();
     await worker.stop();
+    await steps.stop();
     await world.close();
+  }
+}
+
+/** Starts `count` guided runs, 32 at a time, and waits until all of them wait for confirmation. */
+async function parkRuns(world: Awaited<ReturnType<typeof createBenchWorld>>, count: number): Promise<void> {
+  const input = { requirement: BENCH_REQUIREMENT, requester: BENCH_REQUESTER, conversation: { platform: 'cli' as const, channel: 'bench-parked' }, autonomy: 'guided' as const };
+  await inParallel(Array.from({ length: count }), 32, async () => void (await world.gateway.start(input)));
+  const query = `WorkflowType = 'changeRequest' AND CrPhase = 'awaiting_confirmation'`;
+  for (let last = -1; ; ) {
+    const { count: waiting } = await world.env.client.workflow.count(query);
+    if (waiting >= count + THREADS) return;
+    if (waiting !== last) log(`im-latency: ${waiting - THREADS}/${count} runs parked`);
+    last = waiting;
+    await sleep(2000);
   }
 }
 

@@ -38,6 +38,8 @@ interface Options {
   runs?: number;
   finishTimeout?: number;
   samples?: number;
+  parked?: number;
+  load?: number;
   repeats?: number;
   changesetSamples?: number;
   quick: boolean;
@@ -66,7 +68,12 @@ async function runGit(options: Options): Promise<BenchResult> {
 }
 
 const BENCHMARKS: Record<BenchName, (options: Options) => Promise<BenchResult>> = {
-  'im-latency': (o) => imLatencyBenchmark(o.quick ? { samples: o.samples ?? 40, warmup: 10, presses: 15 } : { ...(o.samples ? { samples: o.samples } : {}) }),
+  'im-latency': (o) =>
+    imLatencyBenchmark({
+      ...(o.quick ? { samples: o.samples ?? 40, warmup: 10, presses: 15 } : { ...(o.samples ? { samples: o.samples } : {}) }),
+      ...(o.parked ? { parked: o.parked } : {}),
+      ...(o.load ? { load: o.load } : {}),
+    }),
   polls: (o) => pollsBenchmark(o.quick ? { windowMs: 2000 } : {}),
   orchestration: (o) => orchestrationBenchmark({ repeats: o.repeats ?? (o.quick ? 2 : undefined) }),
   git: runGit,
@@ -108,6 +115,8 @@ async function main(): Promise<void> {
     .option('--runs <n>', 'scale: how many runs to park and confirm (default 1000)', positiveInt)
     .option('--finish-timeout <seconds>', `scale: stop waiting for the confirmed runs to finish after this long (default ${DEFAULT_FINISH_TIMEOUT_S}; 0: until all have)`, wholeNumber)
     .option('--samples <n>', 'im-latency: measured actions per path (default 200)', positiveInt)
+    .option('--parked <n>', 'im-latency: runs parked at confirmation before measuring (issue 16: 1000)', positiveInt)
+    .option('--load <n>', 'im-latency: runs kept going through edits and checks while measuring', positiveInt)
     .option('--repeats <n>', 'orchestration: measured runs per configuration (default 5)', positiveInt)
     .option('--changeset-samples <n>', 'changeset: samples per path in each case (default 7 for the demo, 5 for the real tree)', positiveInt)
     .option('--quick', 'smaller everything: a smoke test of the benchmarks, not figures to keep', false)

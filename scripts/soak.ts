@@ -266,8 +266,15 @@ async function roundTrailers(mirror: string, branch: string, runId: string): Pro
 async function pullsOf(apiUrl: string, token: string): Promise<Record<string, { head: { ref: string } }[]>> {
   const out: Record<string, { head: { ref: string } }[]> = {};
   for (const repo of REPOS) {
-    const response = await fetch(`${apiUrl}/repos/demo/${repo}/pulls?state=all&per_page=100000`, { headers: { authorization: `token ${token}` } });
-    out[repo] = (await response.json()) as never;
+    out[repo] = [];
+    // GitHub's shape: at most 100 a page, page after page until one comes back short.
+    for (let page = 1; ; page++) {
+      const response = await fetch(`${apiUrl}/repos/demo/${repo}/pulls?state=all&per_page=100&page=${page}`, { headers: { authorization: `token ${token}` } });
+      if (!response.ok) throw new Error(`listing the pull requests of ${repo}: HTTP ${response.status}`);
+      const batch = (await response.json()) as { head: { ref: string } }[];
+      out[repo]!.push(...batch);
+      if (batch.length < 100) break;
+    }
   }
   return out;
 }
