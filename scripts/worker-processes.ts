@@ -9,8 +9,8 @@ import readline from 'node:readline';
 import type { WorkerRole } from '../workflows/task-queues';
 
 const WORKER_MAIN = path.resolve(__dirname, '..', 'worker', 'main.ts');
-/** worker/main.ts prints this once its workers poll. */
-const READY_LINE = /^worker: /;
+/** worker/main.ts prints this on stdout once its workers poll (its warnings go to stderr). */
+const READY_LINE = /^worker: serving /;
 const RESTART_DELAY_MS = 2000;
 const STOP_PATIENCE_MS = 15_000;
 
@@ -45,9 +45,9 @@ export function startWorkerProcesses(roles: readonly WorkerRole[], env: NodeJS.P
           children.set(role, child);
           let up = false;
           const recent: string[] = [];
-          const relay = (stream: NodeJS.ReadableStream, write: (line: string) => void) =>
+          const relay = (stream: NodeJS.ReadableStream, write: (line: string) => void, announcesReady: boolean) =>
             readline.createInterface({ input: stream }).on('line', (line) => {
-              if (!up && READY_LINE.test(line)) {
+              if (announcesReady && !up && READY_LINE.test(line)) {
                 up = true;
                 delayMs = RESTART_DELAY_MS;
                 resolve();
@@ -58,8 +58,8 @@ export function startWorkerProcesses(roles: readonly WorkerRole[], env: NodeJS.P
               if (recent.length > 20) recent.shift();
               write(`[worker ${role}] ${line}`);
             });
-          relay(child.stdout!, log);
-          relay(child.stderr!, (line) => console.error(line));
+          relay(child.stdout!, log, true);
+          relay(child.stderr!, (line) => console.error(line), false);
           child.once('exit', (code, signal) => {
             if (stopping) return;
             if (!up && !restart) return reject(new Error(`The ${role} worker could not start (${signal ?? `exit ${code}`}):\n${recent.join('\n')}`));

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       );
   }
   console.log(
-    `worker: ${roles.join(', ')} on task queue${roles.length > 1 ? 's' : ''} ${roles.map((role) => `"${taskQueueFor(config.temporal.taskQueue, role)}"`).join(', ')} at ${config.temporal.address}` +
+    `worker: serving ${roles.join(', ')} on task queue${roles.length > 1 ? 's' : ''} ${roles.map((role) => `"${taskQueueFor(config.temporal.taskQueue, role)}"`).join(', ')} at ${config.temporal.address}` +
       `; ${version ? `build ${version.buildId} of ${version.deploymentName}` : 'unversioned'}${deps ? `; model: ${deps.models.description}` : ''}`,
   );
   await running;

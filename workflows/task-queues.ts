@@ -9,13 +9,6 @@ export const WORKER_ROLES = ['workflows', 'agent', 'work', 'quick'] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 export type ActivityRole = Exclude<WorkerRole, 'workflows'>;
 
-export const ROLE_PURPOSE: Record<WorkerRole, string> = {
-  workflows: 'decides: the runs themselves, no steps',
-  agent: 'agent steps: reading sources, proposing, editing, summaries (waits on the model)',
-  work: 'repository work: checks, installs, package builds, previews (uses CPU and disk)',
-  quick: 'quick calls: catalog, chat posts and cards, pull requests, registry look-ups',
-};
-
 /** Every step's role. The mapped type makes a new activity without a role a compile error. */
 export const ACTIVITY_ROLES: { readonly [Name in keyof Activities]: ActivityRole } = {
   gatherContext: 'agent',
@@ -41,8 +34,4 @@ export const ACTIVITY_ROLES: { readonly [Name in keyof Activities]: ActivityRole
 /** The runs poll the base queue (the one a run is started on); each activity role polls base-role. */
 export function taskQueueFor(base: string, role: WorkerRole): string {
   return role === 'workflows' ? base : `${base}-${role}`;
-}
-
-export function isWorkerRole(value: string): value is WorkerRole {
-  return (WORKER_ROLES as readonly string[]).includes(value);
 }
