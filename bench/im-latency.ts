@@ -18,7 +18,7 @@ import { loadCatalog } from '../domain/catalog-loader';
 import type { RunState } from '../domain/contracts';
 import { goal, type BenchResult } from './report';
 import { mean, percentile, round, summarize } from './stats';
-import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, inParallel, log, sleep, startBenchWorker } from './world';
+import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, inParallel, log, sleep, startProductionWorkers } from './world';
 
 export interface ImLatencyOptions {
   samples?: number;
@@ -40,9 +40,7 @@ export async function imLatencyBenchmark(options: ImLatencyOptions = {}): Promis
   const samples = options.samples ?? 200;
   const warmup = options.warmup ?? 30;
   const world = await createBenchWorld();
-  // As in production: the runs in a workflow worker of their own, their steps in an activity worker.
-  const worker = await startBenchWorker(world, [benchScenario(['ui-kit'])], 'im-latency-workflow-worker', { WORKER_ROLES: 'workflows' });
-  const steps = await startBenchWorker(world, [benchScenario(['ui-kit'])], 'im-latency-activity-worker', { WORKER_ROLES: 'agent,work,quick' });
+  const { workflows: worker, steps } = await startProductionWorkers(world, [benchScenario(['ui-kit'])], 'im-latency');
   const parked = options.parked ?? 0;
   const background = { stop: false, finished: 0, loops: [] as Promise<void>[] };
   const chat = await startWebChat({

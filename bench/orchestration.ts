@@ -9,7 +9,7 @@ import type { ChangeRequestInput } from '../domain/contracts';
 import { criticalPath, timelineOf, type CriticalPath } from './history';
 import { goal, type BenchResult } from './report';
 import { median, round } from './stats';
-import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, log, sleep, startBenchWorker, type BenchWorld } from './world';
+import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, createBenchWorld, log, sleep, startProductionWorkers, type BenchWorld } from './world';
 import { DEMO_REPOS } from '../test/helpers/world';
 
 export interface OrchestrationOptions {
@@ -22,9 +22,7 @@ const PHASE = 'awaiting_review';
 export async function orchestrationBenchmark(options: OrchestrationOptions = {}): Promise<BenchResult> {
   const repeats = options.repeats ?? 5;
   const world = await createBenchWorld();
-  // As in production: the workflow worker and the activity worker in processes of their own.
-  const worker = await startBenchWorker(world, [benchScenario()], 'orchestration-workflow-worker', { WORKER_ROLES: 'workflows' });
-  const steps = await startBenchWorker(world, [benchScenario()], 'orchestration-activity-worker', { WORKER_ROLES: 'agent,work,quick' });
+  const { workflows: worker, steps } = await startProductionWorkers(world, [benchScenario()], 'orchestration');
   try {
     const one: (CriticalPath & { repo: string })[] = [];
     const three: CriticalPath[] = [];

@@ -13,7 +13,7 @@ import { goal, type BenchResult } from './report';
 import { median, round } from './stats';
 import { timelineOf } from './history';
 import { DEMO_REPOS } from '../test/helpers/world';
-import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, cpuSeconds, createBenchWorld, inParallel, log, RssSampler, sleep, startBenchWorker, type BenchWorker, type BenchWorld } from './world';
+import { BENCH_REQUESTER, BENCH_REQUIREMENT, benchScenario, cpuSeconds, createBenchWorld, inParallel, log, RssSampler, sleep, startProductionWorkers, type BenchWorker, type BenchWorld } from './world';
 
 export interface ScaleOptions {
   runs?: number;
@@ -32,9 +32,7 @@ export async function scaleBenchmark(options: ScaleOptions = {}): Promise<BenchR
   const runs = options.runs ?? 1000;
   const concurrency = options.concurrency ?? 32;
   const world = await createBenchWorld();
-  // As in production: the runs in a workflow worker of their own, their steps in an activity worker.
-  const worker = await startBenchWorker(world, [benchScenario(DEMO_REPOS)], 'scale-workflow-worker', { WORKER_ROLES: 'workflows' });
-  const steps = await startBenchWorker(world, [benchScenario(DEMO_REPOS)], 'scale-activity-worker', { WORKER_ROLES: 'agent,work,quick' });
+  const { workflows: worker, steps } = await startProductionWorkers(world, [benchScenario(DEMO_REPOS)], 'scale');
   const sampler = new RssSampler(worker, 250);
   const stepSampler = new RssSampler(steps, 250);
   const notes: string[] = [];

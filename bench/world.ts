@@ -317,6 +317,16 @@ export async function startBenchWorker(world: BenchWorld, scenarios: Scenario[],
 }
 
 /** Samples a worker's resident set periodically; the peak of the samples and the kernel's own high-water mark. */
+/**
+ * The workers as production runs them (`npm start`, docker-compose): the runs in a workflow worker of their
+ * own (WORKER_ROLES=workflows), their steps in one activity worker with the agent, work and quick roles.
+ */
+export async function startProductionWorkers(world: BenchWorld, scenarios: Scenario[], name: string): Promise<{ workflows: BenchWorker; steps: BenchWorker }> {
+  const workflows = await startBenchWorker(world, scenarios, `${name}-workflow-worker`, { WORKER_ROLES: 'workflows' });
+  const steps = await startBenchWorker(world, scenarios, `${name}-activity-worker`, { WORKER_ROLES: 'agent,work,quick' });
+  return { workflows, steps };
+}
+
 export class RssSampler {
   private timer: NodeJS.Timeout | undefined;
   private readonly samples: { at: number; mib: number }[] = [];

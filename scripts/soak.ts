@@ -23,7 +23,6 @@ import { connectClient } from '../client/connect';
 import { Deployments } from '../client/deployments';
 import { ChangeRequestGateway } from '../client/gateway';
 import { loadCatalog } from '../domain/catalog-loader';
-import type { RunState } from '../domain/contracts';
 import { startForge } from '../forge/server';
 import { seedRepositories } from '../forge/seed';
 import { startPreviewServer } from '../previews/server';
@@ -192,10 +191,12 @@ async function main(options: Options): Promise<number> {
     const pulls = await pullsOf(forge.apiUrl, forgeToken);
     const failingHistories: string[] = [];
     let spendRecorded = 0;
+    let tracking = 0;
     let spendAnswered = 0;
     for (const id of ids) {
       const state = await retrying(() => gateway.state(id));
-      if (state.phase !== 'tracking') problems.push(`${id}: ends ${state.phase}, not tracking${state.outcome?.reason ? ` (${state.outcome.reason})` : ''}`);
+      if (state.phase === 'tracking') tracking += 1;
+      else problems.push(`${id}: ends ${state.phase}, not tracking${state.outcome?.reason ? ` (${state.outcome.reason})` : ''}`);
       for (const repo of REPOS) {
         const rounds = state.rounds.filter((r) => r.repos.includes(repo) && state.repos[repo]!.commits.some((c) => c.round === r.n)).map((r) => r.n);
         const trailers = await roundTrailers(mirrors[repo]!, `change-request/${id}`, id);
@@ -226,7 +227,7 @@ async function main(options: Options): Promise<number> {
       worker_kills: done.kills,
       temporal_restarts: done.restarts,
       seconds_until_settled: Math.round(settledSeconds),
-      tracking: (await Promise.all(ids.map((id) => gateway.state(id).then((s) => s.phase).catch(() => '?')))).filter((p) => p === 'tracking').length,
+      tracking,
       model_answers: ledgerLines.length,
       tokens_answered: spendAnswered,
       tokens_recorded: spendRecorded,

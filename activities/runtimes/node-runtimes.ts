@@ -52,7 +52,7 @@ export class NodeRuntimes {
       const versions = await this.publishedVersions(signal);
       const version = maxSatisfying(Object.keys(versions), range);
       if (!version) return { problem: `no Node.js matching ${range} is published as ${this.packageName} on ${this.registryUrl}` };
-      await this.fetch(version, versions[version]!, signal);
+      await this.download(version, versions[version]!, signal);
       return { runtime: this.runtimeAt(version), fetched: true };
     } catch (error) {
       if (signal?.aborted) throw error;
@@ -88,7 +88,7 @@ export class NodeRuntimes {
   }
 
   /** Downloads, verifies and unpacks into a private folder, then renames it into place: readers never see half. */
-  private async fetch(version: string, dist: { tarball: string; integrity?: string }, signal?: AbortSignal): Promise<void> {
+  private async download(version: string, dist: { tarball: string; integrity?: string }, signal?: AbortSignal): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true });
     const staging = await fs.mkdtemp(path.join(this.dir, `.fetching-${version}-`));
     try {
