@@ -7,7 +7,8 @@ import { readOutbox } from '../activities/notify';
 import { evictBeyond, listInstallCache } from '../activities/install-cache';
 import { AutonomySchema, PHASES, TERMINAL_PHASES, type Phase, type RunState } from '../domain/contracts';
 import { DurationMsSchema } from '../domain/duration';
-import { readConfig } from '../worker/config';
+import { catalogEnvironment, readConfig } from '../worker/config';
+import { loadCatalog } from '../domain/catalog-loader';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { formatDeployment, formatState, formatTranscript } from './format';
@@ -28,8 +29,27 @@ function progress(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-function person(options: { as?: string }): string {
-  return options.as ?? process.env.CR_USER ?? os.userInfo().username;
+/**
+ * Who is acting: `--as`, else CR_USER. Never the machine's login name: on a shared box or in CI that is
+ * `root`, and a decision recorded as root's says nothing about who made it.
+ */
+async function person(options: { as?: string }): Promise<string> {
+  const named = (options.as ?? process.env.CR_USER)?.trim();
+  if (named) return named;
+  const known = await knownPeople();
+  throw new RefusedError(`say who you are with --as <person> or CR_USER=<person>${known.length ? `; the catalog knows ${known.join(', ')}` : ''}`);
+}
+
+/** The handles the catalog names (people, owners, access lists, groups); none if it cannot be read. */
+async function knownPeople(): Promise<string[]> {
+  const catalog = await loadCatalog(config.catalogPath, catalogEnvironment(config)).catch(() => null);
+  if (!catalog) return [];
+  const principals = [
+    ...Object.keys(catalog.people),
+    ...Object.values(catalog.groups).flat(),
+    ...catalog.repositories.flatMap((repo) => [...repo.owners, ...repo.access]),
+  ];
+  return [...new Set(principals.filter((p) => p !== '*' && !p.startsWith('group:')))].sort();
 }
 
 const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -39,7 +59,7 @@ const program = new Command()
   .description('Change requests: from a requirement to reviewed pull requests across repositories.')
   .showHelpAfterError();
 
-const asOption = new Option('--as <person>', 'who you are (default: $CR_USER or your login name)');
+const asOption = new Option('--as <person>', 'who you are (else $CR_USER; one of them is required to act)');
 const keyOption = new Option('--key <key>', 'idempotency key (a repeated key changes nothing)');
 
 program
@@ -63,7 +83,7 @@ program
   .action(async (words: string[], options: { autonomy?: 'fixed' | 'guided' | 'free'; repos?: string[]; id?: string; as?: string }) => {
     const gw = await gateway();
     const { runId, alreadyStarted } = await gw.start(
-      { requirement: words.join(' '), requester: person(options), autonomy: options.autonomy, repos: options.repos, conversation: { platform: 'cli', channel: os.hostname() } },
+      { requirement: words.join(' '), requester: await person(options), autonomy: options.autonomy, repos: options.repos, conversation: { platform: 'cli', channel: os.hostname() } },
       options.id,
     );
     console.log(alreadyStarted ? `Run ${runId} was already started.` : `Started ${runId}.`);
@@ -135,7 +155,7 @@ for (const [signal, spec] of Object.entries(CLI_INPUTS) as [SignalName, CliInput
       const options = rest.at(-2) as Record<string, unknown> & { as?: string; key?: string };
       const gw = await gateway();
       const fields = await spec.fields({ positional, options, gateway: gw, runId });
-      await executeCommand(gw, { kind: signal, runId, payload: { by: person(options), key: options.key ?? newKey('cli'), ...fields } } as InputCommand);
+      await executeCommand(gw, { kind: signal, runId, payload: { by: await person(options), key: options.key ?? newKey('cli'), ...fields } } as InputCommand);
       console.log(spec.done(fields));
     });
 }

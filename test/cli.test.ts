@@ -74,6 +74,15 @@ test('errors are one clear line and a non-zero exit', async () => {
   expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
   expect(unreachable.stderr).toMatch(/^cannot reach the Temporal server at 127\.0\.0\.1:1/);
 
+  // Without --as or CR_USER the CLI does not act as the machine's login name: it refuses, naming people.
+  const nobody = await cli(['start', 'Add a thing'], { CR_USER: '' });
+  expect(nobody.code).toBe(1);
+  expect(nobody.stderr.trim()).toMatch(/^say who you are with --as <person> or CR_USER=<person>; the catalog knows .*\bfiona\b/);
+  expect((await cli(['runs', 'list'])).stdout).not.toContain('Add a thing');
+  const asEnv = await cli(['start', 'Add a thing'], { CR_USER: 'fiona' });
+  const second = /Started (cr-[0-9a-f-]+)\./.exec(asEnv.stdout)![1]!;
+  expect((await world.gateway.state(second)).request.requester).toBe('fiona');
+
   const badRepo = await cli(['start', '--as', 'fiona', '--autonomy', 'fixed', '--repos', 'payments', 'Add a thing']);
   expect(badRepo.code).toBe(1);
   expect(badRepo.stderr.trim()).toMatch(/^unknown repository: payments/);

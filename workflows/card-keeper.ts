@@ -25,9 +25,11 @@ export class CardKeeper {
     if (!this.enabled) return;
     for (;;) {
       await wf.condition(() => this.run.state.cardVersion !== this.shownCardVersion || this.run.state.version !== this.shownVersion);
+      await this.run.settled();
       if (this.run.state.cardVersion === this.shownCardVersion) {
         // Only progress moved: wait out the interval, unless a decision change comes first.
         await wf.condition(() => this.run.state.cardVersion !== this.shownCardVersion, PROGRESS_EVERY_MS);
+        await this.run.settled();
       }
       await this.show();
     }
@@ -36,6 +38,7 @@ export class CardKeeper {
   /** The last update when the run ends: waits for one in flight, then shows the final state. */
   async showFinal(): Promise<void> {
     if (!this.enabled) return;
+    await this.run.settled();
     await wf.condition(() => !this.busy, '1 minute');
     if (this.run.state.version !== this.shownVersion) await this.show();
   }

@@ -40,6 +40,7 @@ export async function changeRequest(input: ChangeRequestInput, resume?: RunSnaps
     : Run.begin(parsed.success ? parsed.data : fallbackInput(input), wf.workflowInfo().workflowId);
   run.changeSetsAvailable = wf.patched('integrated-change-sets');
   run.readsContext = wf.patched('context-intake');
+  run.sidePathsSettle = wf.patched('side-paths-read-settled-state');
   // Runs from before tracking end when their pull requests open; newer ones follow them until decided.
   const tracksPullRequests = wf.patched('track-pull-requests');
   run.listen();
@@ -361,12 +362,14 @@ async function expirePreviews(run: Run, acts: RunActivities): Promise<never> {
     const next = live.length ? Math.min(...live.map((p) => p.expiresAt)) : null;
     if (next === null) {
       await wf.condition(() => run.state.previews.some((p) => p.status !== 'removed'));
+      await run.settled();
       continue;
     }
     const changed = await wf.condition(() => {
       const nowLive = run.state.previews.filter((p) => p.status !== 'removed');
       return nowLive.length !== live.length || Math.min(...nowLive.map((p) => p.expiresAt)) !== next;
     }, Math.max(1, next - Date.now()));
+    await run.settled();
     if (!changed) await removePreviews(run, acts, live.filter((p) => p.expiresAt <= Date.now()).map((p) => p.repo));
   }
 }

@@ -1,6 +1,7 @@
 // A run's state and the handful of ways it changes. Everything here is deterministic workflow code:
 // time comes from the workflow clock (Date.now() inside a workflow is the task's time).
 import * as wf from '@temporalio/workflow';
+import { afterTheRunSettles } from './settled';
 import { type Catalog, type CatalogRepo, type Policy, findRepo, reposInScope } from '../domain/catalog-schema';
 import {
   AgentProgressSchema,
@@ -72,6 +73,17 @@ export class Run {
    * working from the requirement as typed.
    */
   readsContext = false;
+  /**
+   * Set once at the start (behind `patched('side-paths-read-settled-state')`): the card keeper and the
+   * preview expiry wait for the run to settle before deciding (workflows/settled.ts). Runs recorded before
+   * decided from the state as it was when they woke.
+   */
+  sidePathsSettle = false;
+
+  /** What a side path awaits before it reads the shared state (nothing for runs recorded before). */
+  async settled(): Promise<void> {
+    if (this.sidePathsSettle) await afterTheRunSettles();
+  }
 
   private constructor(
     readonly state: RunState,
