@@ -1,5 +1,6 @@
 // A run's state as one card with the buttons that make sense in its phase. Platform-neutral: the web chat,
 // Slack (Block Kit) and Lark (interactive cards) each draw this model their own way. Pure.
+import { stillNeeded, whoMayApprove } from './approvals';
 import type { ButtonValue, CardAction, CardButton } from './buttons';
 import { buttonsFor, openQuestions } from './human-inputs';
 import { describeReleaseFollowUp, describeReleasePlan, describeSpend, describeStep, describeUpstream, oneLine } from './summary';
@@ -122,6 +123,18 @@ export function cardFor(state: RunState, selection: readonly string[] = defaultS
     }
     case 'awaiting_review':
       hint = 'Reply in this thread with feedback: the agent works on it in a new round.';
+      if (state.approvals) {
+        const approvals = state.approvals;
+        const open = stillNeeded(approvals);
+        sections.push({
+          heading: 'Approvals',
+          lines: approvals.needed.map((n) => {
+            const given = approvals.given.find((g) => g.repos.includes(n.repo));
+            return given ? `${n.repo}: approved by ${given.by}` : `${n.repo}: needs ${whoMayApprove([n], state.request.requester).replace(/^an owner of \S+ /, 'an owner ')}`;
+          }),
+        });
+        hint = `${hint} ${state.request.requester} asked for this change, so the approval must come from ${whoMayApprove(open, state.request.requester)}.`;
+      }
       break;
     case 'intake':
     case 'gathering':

@@ -227,7 +227,12 @@ export const PolicySchema = z.object({
   /** The model and effort per kind of agent step (propose, edit, fix, summarize, extract). */
   models: StepModelsSchema.default({}),
   /** Who may confirm, approve and cancel besides the requester. */
-  deciders: z.enum(['requester', 'requester-and-owners']).default('requester-and-owners'),
+  /**
+   * Who decides: `requester`; `requester-and-owners` (either); `owners-not-requester` (separation of
+   * duties: the requester may confirm, feedback and cancel, but publishing needs an approval from an owner of
+   * each changed repository who is not the requester).
+   */
+  deciders: z.enum(['requester', 'requester-and-owners', 'owners-not-requester']).default('requester-and-owners'),
 });
 export type Policy = z.infer<typeof PolicySchema>;
 
@@ -370,6 +375,13 @@ export function mayTarget(catalog: Catalog, person: string, repoId: string): boo
 /** Repositories the person may target in a change request. */
 export function reposInScope(catalog: Catalog, person: string): string[] {
   return catalog.repositories.filter((repo) => mayTarget(catalog, person, repo.id)).map((repo) => repo.id);
+}
+
+/** The people a repository's owners name (groups resolved; `*` stays as it is). */
+export function ownerHandles(catalog: Catalog, repoId: string): string[] {
+  const repo = catalog.repositories.find((r) => r.id === repoId);
+  if (!repo) return [];
+  return [...new Set(repo.owners.flatMap((p) => (p.startsWith('group:') ? catalog.groups[p.slice('group:'.length)] ?? [] : [p])))];
 }
 
 export function isOwner(catalog: Catalog, person: string, repoId: string): boolean {

@@ -533,6 +533,12 @@ export interface SummaryBrief {
   sources: { id: string; title: string; url: string }[];
 }
 
+/** Approvals one review needs when owners other than the requester must approve each changed repository. */
+export interface ApprovalsNeeded {
+  needed: { repo: string; owners: string[] }[];
+  given: { by: string; at: number; repos: string[] }[];
+}
+
 export interface RunState {
   runId: string;
   /** Increases on every change; clients use it to notice that something moved. */
@@ -566,6 +572,11 @@ export interface RunState {
   intake: ContextIntake;
   feedback: { by: string; text: string; at: number; repos: string[]; round: number | null }[];
   summary: CombinedSummary | null;
+  /**
+   * Under `deciders: owners-not-requester`, while the run awaits review: who may approve each changed
+   * repository, and the approvals given so far (cleared by a feedback round). Absent otherwise.
+   */
+  approvals?: ApprovalsNeeded | null;
   /** Releases an owner chose on approval instead of the catalog's (package repository → bump). */
   releaseChoices: Record<string, { bump: ReleaseBump; by: string }>;
   /** The latest preview of each repository that has one. */

@@ -1,6 +1,7 @@
 // The change-request workflow: one requirement from intake to pull requests. The path is fixed; the
 // model's freedom is confined to two activities (proposing repositories, editing one repository).
 import * as wf from '@temporalio/workflow';
+import { approvalsNeeded } from '../domain/approvals';
 import {
   hasNewReviewComments,
   ChangeRequestInputSchema,
@@ -412,8 +413,11 @@ async function reviewUntilApproved(run: Run, acts: RunActivities): Promise<void>
   for (;;) {
     await continueAsNewIfHistoryIsLong(run);
     run.setPhase('awaiting_review');
+    // Separation of duties: who must approve is settled when the review begins (kept across continue-as-new).
+    if (run.policy.deciders === 'owners-not-requester') run.state.approvals ??= approvalsNeeded(run.state, run.catalog!);
     await waitForPeople(run, acts, 'review', () => run.inbox.approval !== null || run.inbox.feedback.length > 0);
     if (run.inbox.feedback.length === 0) return; // approved
+    if (run.state.approvals) run.state.approvals = null; // the new round's changes need new approvals
 
     const items = run.inbox.feedback.splice(0);
     const named = items.some((f) => f.repos === null) ? run.state.confirmed : [...new Set(items.flatMap((f) => f.repos ?? []))];

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { isOwner, mayTarget, type Catalog } from '../domain/catalog-schema';
 import { hasNewReviewComments, TERMINAL_PHASES, type RunState } from '../domain/contracts';
+import { judgeApproval, stillNeeded } from '../domain/approvals';
 import { CARD_OUT_OF_DATE, HUMAN_INPUTS, openQuestions, type HumanInput, type SignalName, type SignalPayload } from '../domain/human-inputs';
 
 export type AcceptedInput = HumanInput;
@@ -84,10 +85,15 @@ const HANDLERS: { [S in SignalName]: InputHandler<S> } = {
   approve: {
     check: (payload, { state, catalog, inbox }) => {
       if (inbox.feedback.length) return 'feedback is being applied; review the new summary first';
+      const duties = judgeApproval(payload.by, state, catalog);
+      if ('refused' in duties) return duties.refused;
       return releaseChoiceProblems(payload.releases ?? {}, payload.by, state, catalog);
     },
-    apply: (payload, { state, inbox }) => {
-      inbox.approval = { by: payload.by };
+    apply: (payload, { state, catalog, inbox, now }) => {
+      // Under owners-not-requester an approval covers the approver's repositories; publishing waits for all.
+      const duties = judgeApproval(payload.by, state, catalog);
+      if (state.approvals && 'covers' in duties) state.approvals.given.push({ by: payload.by, at: now, repos: duties.covers });
+      if (!state.approvals || stillNeeded(state.approvals).length === 0) inbox.approval = { by: payload.by };
       for (const [repo, bump] of Object.entries(payload.releases ?? {})) state.releaseChoices[repo] = { bump, by: payload.by };
     },
   },
@@ -122,7 +128,10 @@ function answerOpenQuestions(state: RunState, by: string, text: string, at: numb
   for (const question of openQuestions(state)) question.answer = { by, text, at, how: 'reply' };
 }
 
-/** Who may confirm, give feedback, approve and cancel: the requester, and (by policy) the repositories' owners. */
+/**
+ * Who may confirm, give feedback, approve and cancel: the requester, and (by policy) the repositories'
+ * owners. Under owners-not-requester the approval has its own rule on top (domain/approvals.ts).
+ */
 export function mayDecide(person: string, state: RunState, catalog: Catalog): boolean {
   if (person === state.request.requester) return true;
   if (catalog.policy.deciders === 'requester') return false;
@@ -144,7 +153,12 @@ export function judgeInput(signal: SignalName, raw: unknown, context: InputConte
     return refuse(CARD_OUT_OF_DATE);
   }
   if (definition.from === 'deciders' && !mayDecide(by, state, catalog)) {
-    const who = catalog.policy.deciders === 'requester' ? `only ${state.request.requester} (the requester)` : `only ${state.request.requester} (the requester) or an owner of the repositories`;
+    const requester = state.request.requester;
+    const who = catalog.policy.deciders === 'requester'
+      ? `only ${requester} (the requester)`
+      : catalog.policy.deciders === 'owners-not-requester' && signal === 'approve'
+        ? `only an owner of the changed repositories other than ${requester} (the requester)`
+        : `only ${requester} (the requester) or an owner of the repositories`;
     return refuse(`${by} may not ${definition.verb}: ${who} may`);
   }
   if (definition.from === 'access') {
